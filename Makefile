@@ -1,0 +1,48 @@
+# Front door. The README's two commands:
+#   make run    set up, build, and run the main job on the default real model
+#   make test   set up, build (release + ASan/UBSan), run every test
+.PHONY: all deps models build build-asan run test test-unit test-asan test-python fuzz clean
+
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+MODEL ?= models/gemma-3-270m-q4_k_m.gguf
+JOBS ?= $(shell nproc)
+
+all: build
+
+deps:
+	@bash scripts/deps.sh
+
+models: deps
+	@bash scripts/get-models.sh
+
+build:
+	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@ninja -C $(BUILD) -j $(JOBS)
+
+build-asan:
+	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCLLM_SANITIZE=ON >/dev/null
+	@ninja -C $(ASAN_BUILD) -j $(JOBS)
+
+run: models build
+	./$(BUILD)/cllm-gguf info $(MODEL)
+
+test-unit: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+test-asan: build-asan
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		CLLM_TEST_QUICK=1 ctest --output-on-failure -j $(JOBS)
+
+test-python: build models
+	CLLM_BUILD=$(BUILD) .venv/bin/python -m pytest -q tests/python
+
+test: models
+	@$(MAKE) --no-print-directory test-unit test-asan test-python
+
+fuzz:
+	@cmake -S . -B build-fuzz -G Ninja -DCMAKE_C_COMPILER=clang-14 -DCLLM_FUZZ=ON >/dev/null
+	@ninja -C build-fuzz -j $(JOBS)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz

@@ -1,0 +1,43 @@
+/*
+ * kernels.h - the CPU compute kernels behind a matrix multiply: for each
+ * weight type, the dot product of one weight row with one activation row that
+ * was converted ("quantized on the fly") to the weight's vec_dot_type
+ * (types.h), and the converters from f32 to those activation types.
+ *
+ * There is one table per instruction set (scalar, AVX2, AVX-512); cpu_kernels()
+ * returns the best one this CPU supports, chosen once by CPUID. Every entry of
+ * every table computes the same result as the scalar one up to float rounding,
+ * and each table always sums in the same order whatever the caller's batch
+ * size or thread split, so results are batch-invariant.
+ */
+#ifndef CLLM_TENSOR_CPU_KERNELS_H
+#define CLLM_TENSOR_CPU_KERNELS_H
+
+#include <stdint.h>
+
+#include "tensor/types.h"
+
+/* s = dot(x, y) over n elements: x a weight row of the table's type, y an
+ * activation row of that type's vec_dot_type. */
+typedef void (*vec_dot_fn)(int64_t n, float *s, const void *x, const void *y);
+/* Convert n floats to the activation type (Q8_0, Q8_1, Q8_K, F16, BF16, F32). */
+typedef void (*from_float_fn)(const float *x, void *y, int64_t n);
+
+enum cpu_isa { CPU_ISA_SCALAR = 0, CPU_ISA_AVX2 = 1, CPU_ISA_AVX512 = 2, CPU_ISA_COUNT };
+
+struct cpu_kernels {
+    enum cpu_isa isa;
+    const char *name;                      /* "scalar", "avx2", "avx512" */
+    vec_dot_fn vec_dot[TYPE_COUNT];        /* indexed by weight type; NULL if unsupported */
+    from_float_fn from_float[TYPE_COUNT];  /* indexed by activation type */
+};
+
+/* The best table for this CPU (CLLM_ISA=scalar|avx2|avx512 in the environment
+ * caps it, for testing and benchmarking). */
+const struct cpu_kernels *cpu_kernels(void);
+/* A given table, or NULL if this CPU (or build) cannot run it. */
+const struct cpu_kernels *cpu_kernels_for(enum cpu_isa isa);
+/* What the CPU supports, from CPUID and XGETBV. */
+enum cpu_isa cpu_isa_detect(void);
+
+#endif

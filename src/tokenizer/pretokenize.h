@@ -1,0 +1,51 @@
+/*
+ * pretokenize.h - the pre-tokenizers of byte-level BPE vocabularies: the split
+ * of text into words before merges, chosen by the GGUF key
+ * tokenizer.ggml.pre. Each kind reproduces the regular expressions the model
+ * was trained with, hand-written over unicode.h (no regex engine).
+ */
+#ifndef CLLM_TOKENIZER_PRETOKENIZE_H
+#define CLLM_TOKENIZER_PRETOKENIZE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum pretok_kind {
+    PRETOK_DEFAULT = 0,   /* "default": llama.cpp's fallback set of regexes */
+    PRETOK_GPT2,          /* gpt-2, phi-2, jina-es, ... */
+    PRETOK_LLAMA3,        /* llama3, llama-bpe, llama-v3, falcon3, ... */
+    PRETOK_QWEN2,
+    PRETOK_SMOLLM,
+    PRETOK_DEEPSEEK_LLM,
+    PRETOK_DEEPSEEK_CODER,
+    PRETOK_FALCON,
+    PRETOK_MPT,
+    PRETOK_STARCODER,     /* starcoder, refact, command-r, smollm? see pretokenize.c */
+    PRETOK_GPT4O,
+    PRETOK_TEKKEN,
+    PRETOK_UNKNOWN = -1
+};
+
+/* One piece: bytes [off, off + len) of the input. */
+struct pretok_piece {
+    uint32_t off;
+    uint32_t len;
+};
+
+/* A growable list of pieces, owned by the caller (free with pretok_list_free). */
+struct pretok_list {
+    struct pretok_piece *v;
+    size_t n, cap;
+};
+
+/* The kind for a tokenizer.ggml.pre value (not NUL-terminated); PRETOK_UNKNOWN
+ * if cllm does not know it. */
+enum pretok_kind pretok_kind_from_name(const char *name, size_t len);
+const char *pretok_kind_name(enum pretok_kind kind);
+
+/* Split text[0..len) into pieces, appended to out in order; together they
+ * cover the text exactly. Returns 0, or -1 on allocation failure. */
+int pretokenize(enum pretok_kind kind, const char *text, size_t len, struct pretok_list *out);
+void pretok_list_free(struct pretok_list *list);
+
+#endif
