@@ -225,8 +225,8 @@ static char *copy_name(struct reader *r, size_t off, uint64_t len, const char *w
 
 static bool parse_array(struct reader *r, struct gguf_kv *kv)
 {
-    uint32_t at;
-    uint64_t n;
+    uint32_t at = 0;
+    uint64_t n = 0;
     if (!read_u32(r, &at, "array element type") || !read_u64(r, &n, "array length"))
         return false;
     if (at == GGUF_TYPE_ARRAY)
@@ -252,7 +252,7 @@ static bool parse_array(struct reader *r, struct gguf_kv *kv)
         return fail(r, "key '%s': out of memory for %llu strings", kv->key, (unsigned long long)n);
     for (uint64_t i = 0; i < n; i++) {
         size_t off;
-        uint64_t len;
+        uint64_t len = 0;
         kv->str_offs[i] = r->pos;
         if (!read_str(r, &off, &len, kv->key))
             return false;
@@ -270,7 +270,7 @@ static bool parse_value(struct reader *r, struct gguf_kv *kv, uint32_t type)
     kv->off = r->pos;
     if (type == GGUF_TYPE_STRING) {
         size_t off;
-        uint64_t len;
+        uint64_t len = 0;
         return read_str(r, &off, &len, kv->key);
     }
     if (!skip(r, gguf_type_size(kv->type), kv->key))
@@ -294,8 +294,8 @@ static bool parse_kvs(struct reader *r, struct gguf_ctx *ctx, uint64_t n_kv)
     for (uint64_t i = 0; i < n_kv; i++) {
         struct gguf_kv *kv = &ctx->kv[i];
         size_t off;
-        uint64_t len;
-        uint32_t type;
+        uint64_t len = 0;
+        uint32_t type = 0;
         if (!read_str(r, &off, &len, "metadata key"))
             return false;
         kv->key = copy_name(r, off, len, "metadata key");
@@ -348,8 +348,8 @@ static bool tensor_size(struct reader *r, struct gguf_tensor *t)
 static bool parse_tensor_info(struct reader *r, struct gguf_ctx *ctx, struct gguf_tensor *t)
 {
     size_t off;
-    uint64_t len;
-    uint32_t type;
+    uint64_t len = 0;
+    uint32_t type = 0;
     if (!read_str(r, &off, &len, "tensor name"))
         return false;
     t->name = copy_name(r, off, len, "tensor name");
@@ -363,7 +363,7 @@ static bool parse_tensor_info(struct reader *r, struct gguf_ctx *ctx, struct ggu
     for (uint32_t d = 0; d < GGUF_MAX_DIMS; d++)
         t->ne[d] = 1;
     for (uint32_t d = 0; d < t->n_dims; d++) {
-        uint64_t v;
+        uint64_t v = 0;
         if (!read_u64(r, &v, t->name))
             return false;
         if (v > (uint64_t)INT64_MAX)
@@ -473,7 +473,7 @@ static bool parse_header(struct reader *r, struct gguf_ctx *ctx, uint64_t *n_ten
 static struct gguf_ctx *parse(struct gguf_ctx *ctx, char *err, size_t err_size)
 {
     struct reader r = { ctx->data, ctx->size, 0, ctx->name, err, err_size };
-    uint64_t n_tensors, n_kv;
+    uint64_t n_tensors = 0, n_kv = 0;
     if (parse_header(&r, ctx, &n_tensors, &n_kv) && parse_kvs(&r, ctx, n_kv) &&
         read_alignment(&r, ctx) && parse_tensors(&r, ctx, n_tensors))
         return ctx;
@@ -791,7 +791,7 @@ int gguf_get_bool(const struct gguf_ctx *ctx, const char *key, bool *v)
 
 static void str_at(const struct gguf_ctx *ctx, size_t off, const char **s, size_t *len)
 {
-    uint64_t n;
+    uint64_t n = 0;
     memcpy(&n, ctx->data + off, 8);
     *s = (const char *)ctx->data + off + 8;
     *len = (size_t)n;
