@@ -1,0 +1,97 @@
+/*
+ * tok_internal.h - pieces shared by the tokenizer's source files (not a
+ * public API): growable id lists, the special-token partition of raw text,
+ * the merge priority queue and the per-model tokenizers.
+ */
+#ifndef CLLM_TOKENIZER_TOK_INTERNAL_H
+#define CLLM_TOKENIZER_TOK_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tokenizer/tokenizer.h"
+#include "tokenizer/vocab.h"
+
+/* Byte length of the UTF-8 sequence a lead byte announces, without checking
+ * the bytes that follow (the tokenizers split symbols this way). */
+static inline size_t tok_utf8_len(uint8_t lead)
+{
+    static const uint8_t LEN[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
+    return LEN[lead >> 4];
+}
+
+/* Lenient UTF-8 decoding as the reference implementation does it: structure
+ * only (no overlong or surrogate checks); a bad sequence gives U+FFFD and
+ * consumes one byte. */
+uint32_t tok_utf8_decode_lenient(const char *s, size_t len, size_t *n);
+
+/* ---- special-token partition ---- */
+
+struct fragment {
+    uint32_t off, len; /* raw text bytes, when token == TOKEN_NULL */
+    int32_t token;
+};
+
+struct fragment_list {
+    struct fragment *v;
+    size_t n, cap;
+};
+
+struct special_node {
+    int32_t first_child, next_sibling; /* -1: none */
+    int32_t rank;                      /* index into vocab.special of the token ending here, or -1 */
+    uint8_t byte;
+};
+
+/* Build the trie over vocab.special (at load). Returns 0 or -1. */
+int special_index_build(struct vocab *v);
+
+/* Split text into raw-text fragments and special tokens (control and unknown
+ * tokens only when parse_special; user-defined always). Returns 0 or -1. */
+int special_partition(const struct vocab *v, const char *text, size_t len, bool parse_special,
+                      struct fragment_list *out);
+
+/* ---- merging ---- */
+
+struct tok_symbol {
+    const char *text;
+    uint32_t n;        /* 0 once merged into its left neighbour */
+    int32_t prev, next;
+};
+
+struct tok_bigram {
+    float prio;        /* higher first: SPM score, or -rank for BPE */
+    int32_t left, right;
+    uint32_t size;
+};
+
+struct tok_heap {
+    struct tok_bigram *v;
+    size_t n, cap;
+};
+
+int tok_heap_push(struct tok_heap *h, struct tok_bigram b);
+struct tok_bigram tok_heap_pop(struct tok_heap *h);
+
+/* Scratch reused across the words of one call. */
+struct tok_work {
+    struct tok_symbol *sym;
+    size_t sym_cap;
+    struct tok_heap heap;
+    char *buf;         /* escaped / byte-encoded text */
+    size_t buf_cap;
+};
+
+int tok_work_reserve(struct tok_work *w, size_t n_sym, size_t n_buf);
+void tok_work_free(struct tok_work *w);
+
+/* Tokenize one raw fragment with each model. Return 0, or -1 on allocation failure. */
+int spm_tokenize(const struct vocab *v, struct tok_work *w, const char *text, size_t len,
+                 bool space_prefix, struct tok_list *out);
+int bpe_tokenize(const struct vocab *v, struct tok_work *w, const char *text, size_t len,
+                 struct tok_list *out);
+int wpm_tokenize(const struct vocab *v, struct tok_work *w, const char *text, size_t len,
+                 struct tok_list *out);
+
+#endif
