@@ -13,6 +13,7 @@
 #ifndef CLLM_TENSOR_CPU_KERNELS_H
 #define CLLM_TENSOR_CPU_KERNELS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "tensor/types.h"
@@ -20,6 +21,12 @@
 /* s = dot(x, y) over n elements: x a weight row of the table's type, y an
  * activation row of that type's vec_dot_type. */
 typedef void (*vec_dot_fn)(int64_t n, float *s, const void *x, const void *y);
+/* s[r * s_stride] = dot(x, row r of y) for r < nrows, row r of y starting
+ * r * y_stride bytes after y: one weight row against several activation
+ * rows, reusing the unpacked weights. Each result has exactly the bits that
+ * vec_dot of the same table gives for that pair of rows. */
+typedef void (*vec_dot_nrows_fn)(int64_t n, float *s, size_t s_stride, const void *x, const void *y,
+                                 size_t y_stride, int64_t nrows);
 /* Convert n floats to the activation type (Q8_0, Q8_1, Q8_K, F16, BF16, F32). */
 typedef void (*from_float_fn)(const float *x, void *y, int64_t n);
 
@@ -30,6 +37,7 @@ struct cpu_kernels {
     const char *name;                      /* "scalar", "avx2", "avx512" */
     vec_dot_fn vec_dot[TYPE_COUNT];        /* indexed by weight type; NULL if unsupported */
     from_float_fn from_float[TYPE_COUNT];  /* indexed by activation type */
+    vec_dot_nrows_fn vec_dot_nrows[TYPE_COUNT]; /* set wherever vec_dot is */
 };
 
 /* The best table for this CPU (CLLM_ISA=scalar|avx2|avx512 in the environment
