@@ -1,0 +1,467 @@
+/*
+ * engine.c - the transformer forward pass over a batch (see engine.h).
+ *
+ * One decode call, for n tokens of any sequences:
+ *   x = embed(tokens) * embd_scale
+ *   for each layer:
+ *     h = rmsnorm(x) ; q, k, v = h Wq, h Wk, h Wv (+ biases) ; per-head q/k norms
+ *     rope(q, k) at each token's position ; append k, v to its sequence's cache
+ *     attn = for each token and head: softmax(q . K[seq] * scale) V[seq]
+ *     x += post_norm(attn Wo)
+ *     h = rmsnorm(x) ; x += post_norm(down(act(h Wgate) * h Wup))
+ *   logits = rmsnorm(x) Wout   for the tokens that ask for them
+ *
+ * Every token's arithmetic is the same whatever else is in the batch: the
+ * matmul is batch-invariant, the ops work row by row, and attention walks a
+ * query's own sequence in position order.
+ */
+#include "engine/engine.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tensor/cpu/kernels.h"
+#include "tensor/matmul.h"
+#include "tensor/ops.h"
+#include "tensor/quant.h"
+#include "tensor/threadpool.h"
+
+struct engine {
+    const struct model *m;
+    struct engine_params p;
+    struct thread_pool *pool;
+    struct matmul_ctx *mm;
+    struct kv_cache *kv;
+    const struct cpu_kernels *k;
+    int32_t q_dim, k_dim, v_dim, o_dim;  /* row widths of q, k, v and attention output */
+    /* activations, n_batch rows each */
+    float *x, *h, *q, *kk, *vv, *att, *o, *g, *u;
+    /* outputs */
+    float *hout, *logits;
+    int32_t *out_row;                    /* per batch token: its logits row, or -1 */
+    int32_t n_last;                      /* tokens in the last decoded batch */
+    int32_t *seq_next;                   /* per sequence: next position (scratch) */
+    int32_t *seq_grow;                   /* per sequence: tokens in this batch (scratch) */
+    /* attention scratch, one slice per thread */
+    int n_att_threads;
+    float *att_scores;                   /* n_ctx floats per thread */
+    float *att_vrow;                     /* head_dim_v floats per thread */
+    uint8_t *att_qconv;                  /* one converted query head per thread */
+    size_t qconv_size;
+};
+
+static int errf(char *err, size_t n, const char *fmt, ...)
+{
+    if (err && n) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, n, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+/* ------------------------------------------------------------ set-up */
+
+static void fill_defaults(struct engine_params *p, const struct model_hparams *hp)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (p->n_ctx <= 0)
+        p->n_ctx = hp->n_ctx_train;
+    if (p->n_batch <= 0)
+        p->n_batch = 512;
+    if (p->n_seq_max <= 0)
+        p->n_seq_max = 1;
+    if (p->n_outputs_max <= 0)
+        p->n_outputs_max = p->n_seq_max;
+    if (p->n_outputs_max > p->n_batch)
+        p->n_outputs_max = p->n_batch;
+    if (p->n_threads <= 0)
+        p->n_threads = cpus > 0 ? (int)cpus : 1;
+    if (p->n_threads_batch <= 0)
+        p->n_threads_batch = p->n_threads;
+    if (p->type_k == TYPE_F32 && p->type_v == TYPE_F32)
+        return;
+    if (p->type_k != TYPE_F32 && p->type_k != TYPE_Q8_0)
+        p->type_k = TYPE_F16;
+    if (p->type_v != TYPE_F32 && p->type_v != TYPE_Q8_0)
+        p->type_v = TYPE_F16;
+}
+
+static float *alloc_f32(size_t n)
+{
+    size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
+    float *p = aligned_alloc(64, bytes ? bytes : 64);
+    if (p)
+        memset(p, 0, bytes);
+    return p;
+}
+
+static int alloc_buffers(struct engine *e)
+{
+    const struct model_hparams *hp = &e->m->hp;
+    size_t nb = (size_t)e->p.n_batch, no = (size_t)e->p.n_outputs_max;
+    int32_t widest = hp->n_embd > e->o_dim ? hp->n_embd : e->o_dim;
+    e->x = alloc_f32(nb * hp->n_embd);
+    e->h = alloc_f32(nb * widest);
+    e->q = alloc_f32(nb * e->q_dim);
+    e->kk = alloc_f32(nb * e->k_dim);
+    e->vv = alloc_f32(nb * e->v_dim);
+    e->att = alloc_f32(nb * e->o_dim);
+    e->o = alloc_f32(nb * hp->n_embd);
+    e->g = alloc_f32(nb * hp->n_ff);
+    e->u = alloc_f32(nb * hp->n_ff);
+    e->hout = alloc_f32(no * hp->n_embd);
+    e->logits = alloc_f32(no * (size_t)hp->n_vocab);
+    e->out_row = malloc(nb * sizeof(int32_t));
+    e->seq_next = malloc((size_t)e->p.n_seq_max * sizeof(int32_t));
+    e->seq_grow = malloc((size_t)e->p.n_seq_max * sizeof(int32_t));
+    e->n_att_threads = thread_pool_size(e->pool);
+    e->att_scores = alloc_f32((size_t)e->n_att_threads * (size_t)e->p.n_ctx);
+    e->att_vrow = alloc_f32((size_t)e->n_att_threads * (size_t)hp->head_dim_v);
+    enum tensor_type qt = type_traits(kv_cache_type_k(e->kv))->vec_dot_type;
+    e->qconv_size = (type_row_size(qt, hp->head_dim_k) + 63) / 64 * 64;
+    e->att_qconv = aligned_alloc(64, (size_t)e->n_att_threads * e->qconv_size);
+    bool ok = e->x && e->h && e->q && e->kk && e->vv && e->att && e->o && e->g && e->u &&
+              e->hout && e->logits && e->out_row && e->seq_next && e->seq_grow && e->att_scores &&
+              e->att_vrow && e->att_qconv;
+    return ok ? 0 : -1;
+}
+
+static int check_kernels(const struct engine *e, char *err, size_t n)
+{
+    const struct model *m = e->m;
+    for (int il = 0; il < m->hp.n_layer; il++) {
+        const struct layer_weights *l = &m->layers[il];
+        const struct weight *lw[] = { &l->wq, &l->wk, &l->wv, &l->wo, &l->ffn_gate, &l->ffn_up,
+                                      &l->ffn_down };
+        for (size_t i = 0; i < sizeof(lw) / sizeof(lw[0]); i++)
+            if (e->k->vec_dot[lw[i]->type] == NULL)
+                return errf(err, n, "no kernel for %s weights (%s)", type_name(lw[i]->type),
+                            lw[i]->name);
+    }
+    if (e->k->vec_dot[m->output.type] == NULL)
+        return errf(err, n, "no kernel for %s weights (%s)", type_name(m->output.type), m->output.name);
+    enum tensor_type tk = kv_cache_type_k(e->kv);
+    if (type_row_size(tk, m->hp.head_dim_k) == 0 || type_row_size(kv_cache_type_v(e->kv), m->hp.head_dim_v) == 0)
+        return errf(err, n, "KV cache type %s needs a head size that is a multiple of its block size",
+                    type_name(tk));
+    return 0;
+}
+
+struct engine *engine_create(const struct model *m, const struct engine_params *params, char *err,
+                             size_t err_size)
+{
+    struct engine *e = calloc(1, sizeof(*e));
+    if (e == NULL) {
+        errf(err, err_size, "out of memory");
+        return NULL;
+    }
+    const struct model_hparams *hp = &m->hp;
+    e->m = m;
+    e->p = *params;
+    fill_defaults(&e->p, hp);
+    e->q_dim = hp->n_head * hp->head_dim_k;
+    e->k_dim = hp->n_head_kv * hp->head_dim_k;
+    e->v_dim = hp->n_head_kv * hp->head_dim_v;
+    e->o_dim = hp->n_head * hp->head_dim_v;
+    e->k = cpu_kernels();
+    int threads = e->p.n_threads > e->p.n_threads_batch ? e->p.n_threads : e->p.n_threads_batch;
+    struct kv_cache_params kp = { .n_ctx = e->p.n_ctx, .n_seq_max = e->p.n_seq_max,
+                                  .n_layer = hp->n_layer, .n_embd_k = e->k_dim,
+                                  .n_embd_v = e->v_dim, .type_k = e->p.type_k,
+                                  .type_v = e->p.type_v };
+    e->kv = kv_cache_create(&kp, err, err_size);
+    if (e->kv == NULL)
+        goto fail_quiet;
+    e->pool = thread_pool_create(threads);
+    int64_t widest_in = hp->n_embd > e->o_dim ? hp->n_embd : e->o_dim;
+    if (hp->n_ff > widest_in)
+        widest_in = hp->n_ff;
+    e->mm = e->pool ? matmul_ctx_create(e->pool, e->p.n_batch, widest_in) : NULL;
+    if (e->pool == NULL || e->mm == NULL || alloc_buffers(e) != 0) {
+        errf(err, err_size, "out of memory for a batch of %d tokens and %d positions",
+             e->p.n_batch, e->p.n_ctx);
+        goto fail_quiet;
+    }
+    if (check_kernels(e, err, err_size) != 0)
+        goto fail_quiet;
+    return e;
+fail_quiet:
+    engine_free(e);
+    return NULL;
+}
+
+void engine_free(struct engine *e)
+{
+    if (e == NULL)
+        return;
+    matmul_ctx_free(e->mm);
+    thread_pool_free(e->pool);
+    kv_cache_free(e->kv);
+    float *bufs[] = { e->x, e->h, e->q, e->kk, e->vv, e->att, e->o, e->g, e->u, e->hout,
+                      e->logits, e->att_scores, e->att_vrow };
+    for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++)
+        free(bufs[i]);
+    free(e->att_qconv);
+    free(e->out_row);
+    free(e->seq_next);
+    free(e->seq_grow);
+    free(e);
+}
+
+/* ------------------------------------------------------------ checking a batch */
+
+static int check_batch(struct engine *e, const struct batch *b, int32_t *n_out, char *err, size_t n)
+{
+    const struct model_hparams *hp = &e->m->hp;
+    if (b->n_tokens <= 0 || b->n_tokens > e->p.n_batch)
+        return errf(err, n, "batch of %d tokens (must be 1..%d)", b->n_tokens, e->p.n_batch);
+    for (int32_t s = 0; s < e->p.n_seq_max; s++) {
+        e->seq_next[s] = kv_cache_seq_len(e->kv, s);
+        e->seq_grow[s] = 0;
+    }
+    *n_out = 0;
+    for (int32_t i = 0; i < b->n_tokens; i++) {
+        int32_t t = b->token[i], s = b->seq_id[i];
+        if (t < 0 || t >= hp->n_vocab)
+            return errf(err, n, "token id %d is out of range (the vocabulary has %d tokens)", t,
+                        hp->n_vocab);
+        if (s < 0 || s >= e->p.n_seq_max)
+            return errf(err, n, "sequence id %d is out of range (0..%d)", s, e->p.n_seq_max - 1);
+        if (b->pos[i] != e->seq_next[s])
+            return errf(err, n, "token %d of sequence %d has position %d, expected %d", i, s,
+                        b->pos[i], e->seq_next[s]);
+        e->seq_next[s]++;
+        e->seq_grow[s]++;
+        e->out_row[i] = b->logits[i] ? (*n_out)++ : -1;
+    }
+    if (*n_out > e->p.n_outputs_max)
+        return errf(err, n, "%d tokens ask for logits, at most %d can", *n_out, e->p.n_outputs_max);
+    return 0;
+}
+
+/* Append each sequence's new positions to the cache, all or none. */
+static int grow_cache(struct engine *e, char *err, size_t n)
+{
+    for (int32_t s = 0; s < e->p.n_seq_max; s++) {
+        if (e->seq_grow[s] == 0 || kv_cache_seq_grow(e->kv, s, e->seq_grow[s]) == 0)
+            continue;
+        int32_t room = kv_cache_room(e->kv, s);
+        for (int32_t r = 0; r < s; r++)
+            kv_cache_seq_rm(e->kv, r, e->seq_next[r] - e->seq_grow[r]);
+        return errf(err, n, "the KV cache is full: sequence %d needs %d more positions, %d are free",
+                    s, e->seq_grow[s], room);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ attention */
+
+struct attn_job {
+    struct engine *e;
+    const struct batch *b;
+    int32_t il;
+    bool swa;
+    float score_scale;
+    int nth;
+};
+
+/* One query head of one token over its sequence's keys [lo, pos]. */
+static void attend_one(struct attn_job *j, int32_t i, int32_t h, int ith)
+{
+    struct engine *e = j->e;
+    const struct model_hparams *hp = &e->m->hp;
+    int32_t seq = j->b->seq_id[i], pos = j->b->pos[i];
+    int32_t lo = 0;
+    if (j->swa && pos - hp->sliding_window + 1 > 0)
+        lo = pos - hp->sliding_window + 1;
+    int32_t kvh = h / (hp->n_head / hp->n_head_kv);
+    enum tensor_type tk = kv_cache_type_k(e->kv), tv = kv_cache_type_v(e->kv);
+    enum tensor_type qt = type_traits(tk)->vec_dot_type;
+    size_t k_off = (size_t)kvh * type_row_size(tk, hp->head_dim_k);
+    size_t v_off = (size_t)kvh * type_row_size(tv, hp->head_dim_v);
+    void *qc = e->att_qconv + (size_t)ith * e->qconv_size;
+    float *scores = e->att_scores + (size_t)ith * e->p.n_ctx;
+    float *vrow = e->att_vrow + (size_t)ith * hp->head_dim_v;
+    float *out = e->att + (size_t)i * e->o_dim + (size_t)h * hp->head_dim_v;
+
+    e->k->from_float[qt](e->q + (size_t)i * e->q_dim + (size_t)h * hp->head_dim_k, qc, hp->head_dim_k);
+    int32_t n = pos - lo + 1;
+    for (int32_t t = 0; t < n; t++) {
+        const uint8_t *krow = kv_cache_k(e->kv, j->il, seq, lo + t);
+        e->k->vec_dot[tk](hp->head_dim_k, &scores[t], krow + k_off, qc);
+    }
+    op_softmax(scores, scores, n, j->score_scale, NULL);
+    memset(out, 0, (size_t)hp->head_dim_v * sizeof(float));
+    for (int32_t t = 0; t < n; t++) {
+        const uint8_t *vr = kv_cache_v(e->kv, j->il, seq, lo + t);
+        dequantize_row(tv, vr + v_off, vrow, hp->head_dim_v);
+        float p = scores[t];
+        for (int32_t d = 0; d < hp->head_dim_v; d++)
+            out[d] += p * vrow[d];
+    }
+}
+
+static void attn_task(void *arg, int ith, int nth)
+{
+    struct attn_job *j = arg;
+    int32_t n_head = j->e->m->hp.n_head;
+    int32_t total = j->b->n_tokens * n_head;
+    for (int32_t w = ith; w < total; w += nth)
+        attend_one(j, w / n_head, w % n_head, ith);
+}
+
+/* ------------------------------------------------------------ layers */
+
+static struct matmul_weights mw(const struct weight *w)
+{
+    struct matmul_weights r = { .type = w->type, .data = w->data, .n_out = w->ne[1],
+                                .n_in = w->ne[0], .row_stride = 0 };
+    return r;
+}
+
+static void rms_rows(float *y, const float *x, const struct weight *w, int32_t n_rows, int64_t n,
+                     int64_t stride, float eps)
+{
+    for (int32_t r = 0; r < n_rows; r++)
+        op_rms_norm(y + r * stride, x + r * stride, w ? (const float *)w->data : NULL, n, eps);
+}
+
+/* Per-head RMS norm of n_rows rows of n_heads heads (gemma3/qwen3 q and k norms). */
+static void head_norm(float *x, const struct weight *w, int32_t n_rows, int32_t n_heads,
+                      int32_t head_dim, float eps)
+{
+    if (w->name == NULL)
+        return;
+    rms_rows(x, x, w, n_rows * n_heads, head_dim, head_dim, eps);
+}
+
+static void add_bias(float *x, const struct weight *b, int32_t n_rows, int32_t n)
+{
+    if (b->name == NULL)
+        return;
+    for (int32_t r = 0; r < n_rows; r++)
+        op_add(x + (size_t)r * n, x + (size_t)r * n, b->data, n);
+}
+
+static void store_kv(struct engine *e, const struct batch *b, int32_t il)
+{
+    enum tensor_type tk = kv_cache_type_k(e->kv), tv = kv_cache_type_v(e->kv);
+    for (int32_t i = 0; i < b->n_tokens; i++) {
+        e->k->from_float[tk](e->kk + (size_t)i * e->k_dim, kv_cache_k(e->kv, il, b->seq_id[i], b->pos[i]), e->k_dim);
+        e->k->from_float[tv](e->vv + (size_t)i * e->v_dim, kv_cache_v(e->kv, il, b->seq_id[i], b->pos[i]), e->v_dim);
+    }
+}
+
+static void attention_block(struct engine *e, const struct batch *b, int32_t il, int nth)
+{
+    const struct model_hparams *hp = &e->m->hp;
+    const struct layer_weights *l = &e->m->layers[il];
+    int32_t n = b->n_tokens;
+    bool swa = model_layer_is_swa(hp, il);
+    bool gemma = hp->arch == ARCH_GEMMA3;
+
+    rms_rows(e->h, e->x, &l->attn_norm, n, hp->n_embd, hp->n_embd, hp->norm_eps);
+    struct matmul_weights qkv[3] = { mw(&l->wq), mw(&l->wk), mw(&l->wv) };
+    float *outs[3] = { e->q, e->kk, e->vv };
+    matmul_many(e->mm, qkv, 3, e->h, n, hp->n_embd, outs, NULL);
+    add_bias(e->q, &l->bq, n, e->q_dim);
+    add_bias(e->kk, &l->bk, n, e->k_dim);
+    add_bias(e->vv, &l->bv, n, e->v_dim);
+    head_norm(e->q, &l->q_norm, n, hp->n_head, hp->head_dim_k, hp->norm_eps);
+    head_norm(e->kk, &l->k_norm, n, hp->n_head_kv, hp->head_dim_k, hp->norm_eps);
+
+    struct rope_params rp = { .n_dims = hp->n_rot,
+                              .freq_base = swa ? hp->rope_freq_base_swa : hp->rope_freq_base,
+                              .freq_scale = swa ? 1.0f : hp->rope_freq_scale,
+                              .mode = hp->rope_neox ? ROPE_NEOX : ROPE_NORMAL };
+    op_rope_rows(e->q, n, e->q_dim, hp->n_head, hp->head_dim_k, b->pos, &rp);
+    op_rope_rows(e->kk, n, e->k_dim, hp->n_head_kv, hp->head_dim_k, b->pos, &rp);
+    if (gemma) /* gemma scales the query itself, before the dot products */
+        op_scale(e->q, e->q, hp->attn_scale, (int64_t)n * e->q_dim);
+    store_kv(e, b, il);
+
+    struct attn_job job = { e, b, il, swa, gemma ? 1.0f : hp->attn_scale, nth };
+    thread_pool_run_n(e->pool, nth, attn_task, &job);
+
+    struct matmul_weights wo = mw(&l->wo);
+    matmul(e->mm, &wo, e->att, n, e->o_dim, e->o, hp->n_embd);
+    if (l->post_attn_norm.name)
+        rms_rows(e->o, e->o, &l->post_attn_norm, n, hp->n_embd, hp->n_embd, hp->norm_eps);
+    op_add(e->x, e->x, e->o, (int64_t)n * hp->n_embd);
+}
+
+static void ffn_block(struct engine *e, int32_t n, int32_t il)
+{
+    const struct model_hparams *hp = &e->m->hp;
+    const struct layer_weights *l = &e->m->layers[il];
+    rms_rows(e->h, e->x, &l->ffn_norm, n, hp->n_embd, hp->n_embd, hp->norm_eps);
+    struct matmul_weights gu[2] = { mw(&l->ffn_gate), mw(&l->ffn_up) };
+    float *outs[2] = { e->g, e->u };
+    matmul_many(e->mm, gu, 2, e->h, n, hp->n_embd, outs, NULL);
+    int64_t total = (int64_t)n * hp->n_ff;
+    if (hp->arch == ARCH_GEMMA3)
+        op_geglu(e->g, e->g, e->u, total);
+    else
+        op_swiglu(e->g, e->g, e->u, total);
+    struct matmul_weights down = mw(&l->ffn_down);
+    matmul(e->mm, &down, e->g, n, hp->n_ff, e->o, hp->n_embd);
+    if (l->post_ffn_norm.name)
+        rms_rows(e->o, e->o, &l->post_ffn_norm, n, hp->n_embd, hp->n_embd, hp->norm_eps);
+    op_add(e->x, e->x, e->o, (int64_t)n * hp->n_embd);
+}
+
+static void compute_logits(struct engine *e, const struct batch *b, int32_t n_out)
+{
+    const struct model_hparams *hp = &e->m->hp;
+    for (int32_t i = 0; i < b->n_tokens; i++) {
+        if (e->out_row[i] < 0)
+            continue;
+        op_rms_norm(e->hout + (size_t)e->out_row[i] * hp->n_embd, e->x + (size_t)i * hp->n_embd,
+                    e->m->output_norm.data, hp->n_embd, hp->norm_eps);
+    }
+    struct matmul_weights out = mw(&e->m->output);
+    matmul(e->mm, &out, e->hout, n_out, hp->n_embd, e->logits, hp->n_vocab);
+}
+
+int engine_decode(struct engine *e, const struct batch *b, char *err, size_t err_size)
+{
+    const struct model_hparams *hp = &e->m->hp;
+    int32_t n_out = 0;
+    e->n_last = 0;
+    if (check_batch(e, b, &n_out, err, err_size) != 0 || grow_cache(e, err, err_size) != 0)
+        return -1;
+    int nth = b->n_tokens == 1 ? e->p.n_threads : e->p.n_threads_batch;
+    matmul_ctx_set_threads(e->mm, nth);
+    int32_t n = b->n_tokens;
+    if (op_get_rows(e->x, e->m->tok_embd.type, e->m->tok_embd.data, hp->n_vocab, hp->n_embd,
+                    b->token, n) != 0)
+        return errf(err, err_size, "cannot read token embeddings");
+    if (hp->embd_scale != 1.0f)
+        op_scale(e->x, e->x, hp->embd_scale, (int64_t)n * hp->n_embd);
+    for (int32_t il = 0; il < hp->n_layer; il++) {
+        attention_block(e, b, il, nth);
+        ffn_block(e, n, il);
+    }
+    if (n_out > 0)
+        compute_logits(e, b, n_out);
+    e->n_last = n;
+    return 0;
+}
+
+const float *engine_logits(const struct engine *e, int32_t i)
+{
+    if (i < 0 || i >= e->n_last || e->out_row[i] < 0)
+        return NULL;
+    return e->logits + (size_t)e->out_row[i] * e->m->hp.n_vocab;
+}
+
+int32_t engine_n_vocab(const struct engine *e) { return e->m->hp.n_vocab; }
+int32_t engine_n_ctx(const struct engine *e) { return e->p.n_ctx; }
+struct kv_cache *engine_kv(struct engine *e) { return e->kv; }
+const struct model *engine_model(const struct engine *e) { return e->m; }

@@ -1,0 +1,55 @@
+/*
+ * engine.h - the forward pass: a batch of tokens from any number of
+ * sequences evaluated in one call over the shared paged KV cache.
+ *
+ * engine_decode checks the batch (token ids in the vocabulary, each
+ * sequence's positions continuing where its cache ends, room in the cache),
+ * appends every token's keys and values to its sequence, and computes logits
+ * for the tokens that ask for them. Each token's result depends only on its
+ * own sequence: evaluated alone, in a prompt chunk or beside other sequences,
+ * its logits are bit-identical (batch invariance).
+ *
+ * All buffers and the thread pool are made by engine_create; decoding
+ * allocates nothing.
+ */
+#ifndef CLLM_ENGINE_ENGINE_H
+#define CLLM_ENGINE_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/batch.h"
+#include "engine/kv_cache.h"
+#include "model/model.h"
+
+struct engine_params {
+    int32_t n_ctx;         /* KV positions shared by all sequences (0: the model's training context) */
+    int32_t n_batch;       /* most tokens in one decode call (default 512) */
+    int32_t n_seq_max;     /* sequence ids 0 .. n_seq_max-1 (default 1) */
+    int32_t n_outputs_max; /* most tokens with logits in one call (default n_seq_max) */
+    int n_threads;         /* threads for batches of one token per sequence (default: all CPUs) */
+    int n_threads_batch;   /* threads for prompt batches (default n_threads) */
+    enum tensor_type type_k, type_v; /* KV cache types (default F16) */
+};
+
+struct engine;
+
+/* The model is borrowed and must outlive the engine. */
+struct engine *engine_create(const struct model *m, const struct engine_params *p, char *err,
+                             size_t err_size);
+void engine_free(struct engine *e);
+
+/* Evaluate a batch. Returns 0, or -1 with a message in err: a bad token id,
+ * sequence id or position, too many tokens or outputs, or no room left in
+ * the KV cache. On error the cache is as it was before the call. */
+int engine_decode(struct engine *e, const struct batch *b, char *err, size_t err_size);
+
+/* Logits (n_vocab floats) of token i of the last decoded batch; NULL if that
+ * token did not ask for logits. */
+const float *engine_logits(const struct engine *e, int32_t i);
+int32_t engine_n_vocab(const struct engine *e);
+int32_t engine_n_ctx(const struct engine *e);
+struct kv_cache *engine_kv(struct engine *e);
+const struct model *engine_model(const struct engine *e);
+
+#endif

@@ -1,0 +1,238 @@
+/*
+ * test_engine.c - the forward pass on real models.
+ *
+ *  - greedy generation on stories260K gives llama.cpp's token ids;
+ *  - batch invariance: the logits of a sequence evaluated (a) alone token by
+ *    token, (b) as one prompt, (c) in batches beside three other sequences
+ *    are bit-identical;
+ *  - bad batches (token id, sequence id, position, too many tokens) and a
+ *    full KV cache are errors that leave the cache as it was.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine.h"
+
+static struct model *load(const char *name)
+{
+    const char *src = getenv("CLLM_SOURCE_DIR") ? getenv("CLLM_SOURCE_DIR") : CLLM_SOURCE_DIR;
+    char path[1024], err[512];
+    snprintf(path, sizeof(path), "%s/models/%s", src, name);
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    fclose(f);
+    struct model *m = model_load(path, 0, err, sizeof(err));
+    if (m == NULL)
+        fail_msg("%s", err);
+    return m;
+}
+
+static int32_t argmax(const float *x, int32_t n)
+{
+    int32_t best = 0;
+    for (int32_t i = 1; i < n; i++)
+        if (x[i] > x[best])
+            best = i;
+    return best;
+}
+
+/* Greedy continuation of prompt in sequence 0, one token per decode. */
+static void greedy(struct engine *e, const int32_t *prompt, int32_t n_prompt, int32_t *out, int32_t n)
+{
+    struct batch b;
+    char err[256];
+    assert_int_equal(batch_init(&b, 64), 0);
+    for (int32_t i = 0; i < n_prompt; i++)
+        batch_add(&b, prompt[i], i, 0, i == n_prompt - 1);
+    if (engine_decode(e, &b, err, sizeof(err)) != 0)
+        fail_msg("%s", err);
+    int32_t pos = n_prompt;
+    for (int32_t k = 0; k < n; k++) {
+        out[k] = argmax(engine_logits(e, b.n_tokens - 1), engine_n_vocab(e));
+        batch_clear(&b);
+        batch_add(&b, out[k], pos++, 0, true);
+        if (engine_decode(e, &b, err, sizeof(err)) != 0)
+            fail_msg("%s", err);
+    }
+    batch_free(&b);
+}
+
+static void test_stories260k_greedy(void **state)
+{
+    (void)state;
+    struct model *m = load("stories260K.gguf");
+    if (m == NULL)
+        skip();
+    /* llama.cpp (llama-cpp-python 0.3.36): "Once upon a time" and its greedy continuation */
+    const int32_t prompt[] = { 1, 403, 407, 261, 378 };
+    const int32_t want[] = { 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426, 338,
+                             401, 396, 267, 337, 410, 408, 419, 292, 411, 322, 265, 282 };
+    struct engine_params p = { .n_ctx = 256, .n_threads = 2 };
+    char err[256];
+    struct engine *e = engine_create(m, &p, err, sizeof(err));
+    if (e == NULL)
+        fail_msg("%s", err);
+    int32_t got[24];
+    greedy(e, prompt, 5, got, 24);
+    for (int i = 0; i < 24; i++)
+        if (got[i] != want[i])
+            fail_msg("token %d: got %d, llama.cpp gives %d", i, got[i], want[i]);
+    engine_free(e);
+    model_free(m);
+}
+
+/* Logits of every position of seq 0's tokens, evaluated three ways. */
+static void invariance(const char *name, enum tensor_type kv_type)
+{
+    struct model *m = load(name);
+    if (m == NULL)
+        skip();
+    enum { N = 12, NV_MAX = 262144 };
+    const int32_t toks[N] = { 1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315 };
+    const int32_t other[3][N] = { { 1, 300, 301, 302, 303, 304, 305, 306, 307, 308, 309, 310 },
+                                  { 1, 410, 411, 412, 413, 414, 415, 416, 417, 418, 419, 420 },
+                                  { 1, 270, 280, 290, 300, 310, 320, 330, 340, 350, 360, 370 } };
+    struct engine_params p = { .n_ctx = 512, .n_seq_max = 4, .n_outputs_max = 64, .n_batch = 64,
+                               .n_threads = 2, .n_threads_batch = 2, .type_k = kv_type,
+                               .type_v = kv_type };
+    char err[256];
+    struct engine *e = engine_create(m, &p, err, sizeof(err));
+    if (e == NULL)
+        fail_msg("%s", err);
+    int32_t nv = engine_n_vocab(e);
+    assert_true(nv <= NV_MAX);
+    float *ref = malloc((size_t)N * nv * sizeof(float));
+    struct batch b;
+    batch_init(&b, 64);
+    /* (a) token by token */
+    for (int32_t i = 0; i < N; i++) {
+        batch_clear(&b);
+        batch_add(&b, toks[i], i, 0, true);
+        assert_int_equal(engine_decode(e, &b, err, sizeof(err)), 0);
+        memcpy(ref + (size_t)i * nv, engine_logits(e, 0), (size_t)nv * sizeof(float));
+    }
+    /* (b) one prompt, in sequence 1 */
+    batch_clear(&b);
+    for (int32_t i = 0; i < N; i++)
+        batch_add(&b, toks[i], i, 1, true);
+    assert_int_equal(engine_decode(e, &b, err, sizeof(err)), 0);
+    for (int32_t i = 0; i < N; i++)
+        if (memcmp(ref + (size_t)i * nv, engine_logits(e, i), (size_t)nv * sizeof(float)) != 0)
+            fail_msg("%s: position %d differs between token-by-token and one prompt", name, i);
+    /* (c) chunks of 5 interleaved with three other sequences, in sequence 2 of 0..3 */
+    kv_cache_clear(engine_kv(e));
+    int32_t seqs[4] = { 2, 0, 1, 3 };
+    for (int32_t start = 0; start < N; start += 5) {
+        batch_clear(&b);
+        int32_t idx[5];
+        for (int32_t s = 0; s < 4; s++)
+            for (int32_t i = start; i < start + 5 && i < N; i++) {
+                const int32_t *src = s == 0 ? toks : other[s - 1];
+                int32_t at = batch_add(&b, src[i], i, seqs[s], true);
+                if (s == 0)
+                    idx[i - start] = at;
+            }
+        assert_int_equal(engine_decode(e, &b, err, sizeof(err)), 0);
+        for (int32_t i = start; i < start + 5 && i < N; i++)
+            if (memcmp(ref + (size_t)i * nv, engine_logits(e, idx[i - start]), (size_t)nv * sizeof(float)) != 0)
+                fail_msg("%s: position %d differs when batched with other sequences", name, i);
+    }
+    batch_free(&b);
+    free(ref);
+    engine_free(e);
+    model_free(m);
+}
+
+static void test_invariance_stories(void **state) { (void)state; invariance("stories260K.gguf", TYPE_F16); }
+static void test_invariance_q4_0_f32kv(void **state) { (void)state; invariance("TinyStories-656K-Q4_0.gguf", TYPE_F32); }
+
+static void test_bad_batches(void **state)
+{
+    (void)state;
+    struct model *m = load("stories260K.gguf");
+    if (m == NULL)
+        skip();
+    struct engine_params p = { .n_ctx = 64, .n_seq_max = 2, .n_batch = 16, .n_threads = 1 };
+    char err[256];
+    struct engine *e = engine_create(m, &p, err, sizeof(err));
+    assert_non_null(e);
+    struct batch b;
+    batch_init(&b, 128);
+    batch_add(&b, 1, 0, 0, true);
+    batch_add(&b, 512, 1, 0, true);
+    assert_int_equal(engine_decode(e, &b, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "token id 512 is out of range"));
+    batch_clear(&b);
+    batch_add(&b, -3, 0, 0, true);
+    assert_int_equal(engine_decode(e, &b, err, sizeof(err)), -1);
+    batch_clear(&b);
+    batch_add(&b, 1, 0, 2, true);
+    assert_int_equal(engine_decode(e, &b, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "sequence id 2 is out of range"));
+    batch_clear(&b);
+    batch_add(&b, 1, 3, 0, true);
+    assert_int_equal(engine_decode(e, &b, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "has position 3, expected 0"));
+    batch_clear(&b);
+    assert_int_equal(engine_decode(e, &b, err, sizeof(err)), -1);
+    for (int i = 0; i < 17; i++)
+        batch_add(&b, 1, i, 0, false);
+    assert_int_equal(engine_decode(e, &b, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "batch of 17 tokens"));
+    batch_clear(&b);
+    for (int i = 0; i < 3; i++)
+        batch_add(&b, 1, i, 0, true);
+    assert_int_equal(engine_decode(e, &b, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "ask for logits"));
+    assert_int_equal(kv_cache_seq_len(engine_kv(e), 0), 0);
+    assert_null(engine_logits(e, 0));
+
+    /* fill the cache: 64 positions + one spare page per sequence = 128 in all */
+    int32_t pos0 = 0, pos1 = 0;
+    for (int round = 0; round < 4; round++) {
+        batch_clear(&b);
+        for (int i = 0; i < 16; i++)
+            batch_add(&b, 1, pos0++, 0, false);
+        assert_int_equal(engine_decode(e, &b, err, sizeof(err)), 0);
+    }
+    for (int round = 0; round < 2; round++) {
+        batch_clear(&b);
+        for (int i = 0; i < 16; i++)
+            batch_add(&b, 1, pos1++, 1, false);
+        assert_int_equal(engine_decode(e, &b, err, sizeof(err)), 0);
+    }
+    /* sequence 0 can take one more page, sequence 1 then none: all-or-nothing */
+    batch_clear(&b);
+    for (int i = 0; i < 8; i++)
+        batch_add(&b, 1, pos0 + i, 0, false);
+    for (int i = 0; i < 8; i++)
+        batch_add(&b, 1, pos1 + i, 1, i == 7);
+    assert_int_equal(kv_cache_free_pages(engine_kv(e)), 1);
+    assert_int_equal(engine_decode(e, &b, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "KV cache is full"));
+    assert_int_equal(kv_cache_seq_len(engine_kv(e), 0), pos0);
+    assert_int_equal(kv_cache_seq_len(engine_kv(e), 1), pos1);
+    assert_int_equal(kv_cache_free_pages(engine_kv(e)), 1);
+    batch_free(&b);
+    engine_free(e);
+    model_free(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_stories260k_greedy),
+        cmocka_unit_test(test_invariance_stories),
+        cmocka_unit_test(test_invariance_q4_0_f32kv),
+        cmocka_unit_test(test_bad_batches),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
