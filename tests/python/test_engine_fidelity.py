@@ -114,3 +114,19 @@ def test_greedy(path):
             if top2[0][1] - top2[1][1] < tol:
                 break  # the reference is too close to call from here on
             assert ours[step] == want, f"{key}: step {step}: {ours[step]} vs llama.cpp {want}"
+
+
+@pytest.mark.parametrize("path", VECTORS, ids=lambda p: p.stem)
+def test_perplexity(path, tmp_path):
+    """llama-perplexity's calculation (docs/reference-vectors.md) within 1% of llama.cpp's."""
+    v, model = load(path)
+    ref = v["perplexity"]
+    text = (ROOT / ref["file"]).read_text()
+    ids_file = tmp_path / "ppl.ids"
+    ids_file.write_text(" ".join(map(str, tokenize(model, text))))
+    res = subprocess.run([str(BUILD / "cllm-logits"), "-m", str(model), "--perplexity", str(ids_file),
+                          "--chunk", str(ref["chunk"])], capture_output=True, text=True, check=True)
+    running = [float(x) for x in res.stdout.split()]
+    assert len(running) == ref["n_chunks"]
+    assert abs(running[-1] - ref["ppl"]) / ref["ppl"] < 0.01, (running[-1], ref["ppl"])
+    print(f"{v['model']}: perplexity {running[-1]:.4f} vs llama.cpp {ref['ppl']:.4f}")
