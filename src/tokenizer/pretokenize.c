@@ -11,12 +11,17 @@
  * piece's end as the end of text), and splits it into its matches plus the
  * unmatched text between them, which is kept as pieces of its own.
  *
- * The reference is the expressions' meaning (Python's `regex`, as HF
- * tokenizers applies them; tests/python/test_pretokenize.py), which is what
- * llama.cpp's std::regex emulation also computes, with one known exception:
- * for deepseek-llm, llama.cpp rewrites non-ASCII whitespace to U+000B before
- * running its literal classes, so U+3000 never matches the class
- * [!-/:-~！-／：-～‘-‟　-。] there; here (and in `regex`) it does.
+ * The reference is llama.cpp's behaviour: the expressions' meaning (Python's
+ * `regex`, as HF tokenizers applies them; tests/python/test_pretokenize.py)
+ * on the text as llama.cpp's std::regex fallback sees it, where every
+ * non-ASCII whitespace code point (U+00A0, U+2003, U+3000, ...) is U+000B:
+ * it matches \s but no literal class, even one written to contain it. So
+ * U+3000 never matches deepseek-llm's punctuation class
+ * [!-/:-~！-／：-～‘-‟　-。], and no whitespace matches the CJK range
+ * U+0800-U+4E00 of deepseek-llm and deepseek-coder (U+1680, U+2000-U+200A,
+ * U+2028, U+2029, U+202F, U+205F and U+3000 lie in it). For deepseek-llm,
+ * "a  \u3000<" splits "a", "  ", "\u3000<" (on the unchanged text, `regex`
+ * gives "a", " ", " ", "\u3000", "<"). See wregex_cp() in pretokenize_rules.c.
  * Invalid UTF-8 bytes count as U+FFFD (a symbol), one byte each.
  *
  * tokenizer.ggml.pre names -> kind (names with the same regex sequence as a

@@ -10,6 +10,18 @@
  *   \s*[\r\n]+   matches up to and including the last \r or \n of the run.
  *   (?i:'s|...)  llama.cpp's form: '[sS]|'[tT]|'[rR][eE]|... (ASCII only).
  * Classes: L = \p{L}, N = \p{N}, WS = \s (White_Space), O = [^\s\p{L}\p{N}].
+ *
+ * Literal classes: llama.cpp runs the expressions without a \p{..} (the
+ * deepseek classes, bloom's, \S+, ...) through std::wregex on a copy of the
+ * text in which every non-ASCII White_Space code point (U+0085, U+00A0,
+ * U+1680, U+2000-U+200A, U+2028, U+2029, U+202F, U+205F, U+3000) is replaced
+ * by U+000B, so that \s matches it. Such a code point therefore still matches
+ * \s, but never a literal class or range that contains it: U+3000 is in
+ * deepseek-llm's punctuation range U+3000-U+3002, and U+1680 to U+3000 are
+ * in the deepseek CJK range U+0800-U+4E00. wregex_cp() gives the code point
+ * those classes compare. (Expressions with a \p{..} run on a text collapsed
+ * the same way, but none of their classes contains whitespace; llama.cpp's
+ * hand-written splitters test White_Space directly: nothing changes there.)
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -56,6 +68,19 @@ static bool in_ranges(uint32_t c, const uint32_t (*r)[2], size_t n)
 }
 
 #define N_RANGES(r) (sizeof(r) / sizeof((r)[0]))
+
+/* The code point llama.cpp's std::wregex fallback sees at i: U+000B for
+ * non-ASCII whitespace (see the top of this file), else cp[i]. */
+static uint32_t wregex_cp(const struct pt_text *t, size_t i)
+{
+    return t->cp[i] > 0x7F && (t->fl[i] & UCAT_WHITESPACE) ? 0x0B : t->cp[i];
+}
+
+/* A literal class of an expression llama.cpp runs through std::wregex. */
+static bool in_wregex_ranges(const struct pt_text *t, size_t i, const uint32_t (*r)[2], size_t n)
+{
+    return in_ranges(wregex_cp(t, i), r, n);
+}
 
 /* ---- building blocks ---- */
 
@@ -470,30 +495,30 @@ static const uint32_t ds_letter_ranges[][2] = {
     {0x1E900, 0x1E943},
 };
 
-/* [!-/:-~！-／：-～‘-‟　-。] */
+/* [!-/:-~！-／：-～‘-‟　-。] (U+3000 never matches: see wregex_cp) */
 static const uint32_t ds_punct_ranges[][2] = {
     {0x0021, 0x002F}, {0x003A, 0x007E}, {0x2018, 0x201F},
     {0x3000, 0x3002}, {0xFF01, 0xFF0F}, {0xFF1A, 0xFF5E},
 };
 
-/* [一-龥ࠀ-一가-퟿] */
+/* [一-龥ࠀ-一가-퟿] (the whitespace in U+0800-U+4E00 never matches: see wregex_cp) */
 static const uint32_t ds_cjk_ranges[][2] = {
     {0x0800, 0x9FA5}, {0xAC00, 0xD7FF},
 };
 
 static bool is_ds_letter(const struct pt_text *t, size_t i)
 {
-    return in_ranges(t->cp[i], ds_letter_ranges, N_RANGES(ds_letter_ranges));
+    return in_wregex_ranges(t, i, ds_letter_ranges, N_RANGES(ds_letter_ranges));
 }
 
 static bool is_ds_punct(const struct pt_text *t, size_t i)
 {
-    return in_ranges(t->cp[i], ds_punct_ranges, N_RANGES(ds_punct_ranges));
+    return in_wregex_ranges(t, i, ds_punct_ranges, N_RANGES(ds_punct_ranges));
 }
 
 static bool is_ds_cjk(const struct pt_text *t, size_t i)
 {
-    return in_ranges(t->cp[i], ds_cjk_ranges, N_RANGES(ds_cjk_ranges));
+    return in_wregex_ranges(t, i, ds_cjk_ranges, N_RANGES(ds_cjk_ranges));
 }
 
 static size_t m_ds_letters(const struct pt_text *t, size_t i, size_t end)
@@ -544,7 +569,7 @@ static const uint32_t ds3_cjk_ranges[][2] = {
 
 static bool is_ds3_cjk(const struct pt_text *t, size_t i)
 {
-    return in_ranges(t->cp[i], ds3_cjk_ranges, N_RANGES(ds3_cjk_ranges));
+    return in_wregex_ranges(t, i, ds3_cjk_ranges, N_RANGES(ds3_cjk_ranges));
 }
 
 static size_t m_ds3_cjk(const struct pt_text *t, size_t i, size_t end)

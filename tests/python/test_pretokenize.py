@@ -6,6 +6,22 @@ for that kind (src/llama-vocab.cpp, the "adapted" forms it actually runs),
 applied the way llama.cpp applies them: each expression splits every piece of
 the previous step into its matches and the unmatched text between them.
 
+llama.cpp, not `regex`, is the reference: where they differ, the expressions
+run here on the text as llama.cpp sees it. The one difference known: for the
+expressions without a Unicode category (run through std::wregex) llama.cpp
+first replaces every non-ASCII White_Space code point (U+0085, U+00A0, U+1680,
+U+2000-U+200A, U+2028, U+2029, U+202F, U+205F, U+3000) by U+000B, so it still
+matches the whitespace class but no literal class that lists it: not
+deepseek-llm's punctuation range U+3000-U+3002, nor the deepseek CJK range
+U+0800-U+4E00 (U+1680 ... U+3000 lie in it). So for deepseek-llm "a  \u3000<"
+splits "a", "  ", "\u3000<" (`regex` on the raw text: "a", " ", " ", "\u3000",
+"<"). reference_split() applies the same replacement to every expression's
+input; for the expressions with a category it changes nothing (the categories
+they use hold no whitespace; llama.cpp runs them on a text collapsed the same
+way, or in hand-written splitters that test White_Space directly). Pieces map
+back to the original text (one code point for one: offsets are unchanged).
+LLAMA_CPP_CASES pins splits checked against llama.cpp's token ids.
+
 Inputs: a hand-written mixed corpus, the *.inp test strings of
 ../shared/vocab (read in place), and seeded random strings over a mixed
 alphabet. The `regex` module's Unicode version (16.0 for regex 2024.11.6) is
@@ -153,22 +169,61 @@ SEQUENCES = {
 COMPILED = {k: [regex.compile(r) for r in v] for k, v in SEQUENCES.items()}
 
 
-def reference_split(kind, text):
-    pieces = [text] if text else []
+# llama.cpp's std::regex fallback: non-ASCII whitespace -> U+000B (see the top).
+NON_ASCII_WS = regex.compile(r"(?=\s)[^\x00-\x7F]")
+
+
+def llama_cpp_view(text):
+    return NON_ASCII_WS.sub("\x0b", text)
+
+
+def reference_split(kind, text, llama_cpp=True):
+    """The pieces of text for kind: as llama.cpp splits it, or with
+    llama_cpp=False as `regex` alone does on the unchanged text."""
+    view = llama_cpp_view(text) if llama_cpp else text
+    assert len(view) == len(text)
+    spans = [(0, len(text))] if text else []
     for rx in COMPILED[kind]:
         out = []
-        for piece in pieces:
+        for a, b in spans:
             last = 0
-            for m in rx.finditer(piece):
+            for m in rx.finditer(view[a:b]):
                 if m.start() > last:
-                    out.append(piece[last:m.start()])
+                    out.append((a + last, a + m.start()))
                 if m.end() > m.start():
-                    out.append(m.group())
+                    out.append((a + m.start(), a + m.end()))
                 last = m.end()
-            if last < len(piece):
-                out.append(piece[last:])
-        pieces = out
-    return pieces
+            if a + last < b:
+                out.append((a + last, b))
+        spans = out
+    return [text[a:b] for a, b in spans]
+
+
+# Splits where llama.cpp and `regex` on the raw text differ (non-ASCII
+# whitespace before the deepseek classes), as llama.cpp gives them: checked
+# against its token ids on ../shared/vocab/ggml-vocab-deepseek-{llm,coder}.gguf.
+LLAMA_CPP_CASES = [
+    ("deepseek-llm", ["a", "  ", "\u3000<"]),
+    ("deepseek-llm", ["a", " ", "\u3000<"]),
+    ("deepseek-llm", ["a", "   ", "\u3000<"]),
+    ("deepseek-llm", ["a", "\u3000<"]),
+    ("deepseek-llm", ["a", "\t\t", "\u3000<"]),
+    ("deepseek-llm", ["a", " \t", "\u3000<"]),
+    ("deepseek-llm", ["<", "  ", "\u3000<"]),
+    ("deepseek-llm", ["a", "  ", "\u3000\uff01"]),
+    ("deepseek-llm", ["\u3000", "\u3000<"]),
+    ("deepseek-llm", ["x", "  ", "\u3000", "\u3002"]),
+    ("deepseek-llm", ["a", "  ", "\u00a0<"]),
+    ("deepseek-llm", ["a", "  \u2003", "\u2003<"]),
+    ("deepseek-llm", ["a", "  ", "\u3000b"]),
+    ("deepseek-llm", ["a", "  \u3000", "1"]),
+    ("deepseek-llm", ["a", "  \u3000", "\u4e00"]),
+    ("deepseek-llm", ["a", "  \u2003", "\u4e00"]),
+    ("deepseek-llm", ["a", " \u3000"]),
+    ("deepseek-coder", ["\u20ac", "\u3000", "\u20ac"]),
+    ("deepseek-coder", ["\u20ac", "\u2003", "\u20ac"]),
+    ("deepseek-coder", ["1", "\u3000", "\u3000", "\u4e00"]),
+]
 
 
 def cllm_split_many(kind, texts):
@@ -313,6 +368,24 @@ def test_kind_matches_regex(kind):
     for t, g, r in bad[:5]:
         print(f"{kind}: {t!r}\n  cllm:  {g!r}\n  regex: {r!r}")
     assert not bad, f"{len(bad)} of {total} inputs differ"
+
+
+def test_llama_cpp_view():
+    """The reference applies llama.cpp's whitespace replacement; without it,
+    `regex` splits the headline case the way cllm used to (wrongly)."""
+    assert llama_cpp_view("a\u00a0\u2003\u3000\u0085 \t\u200b") == "a\x0b\x0b\x0b\x0b \t\u200b"
+    for kind, pieces in LLAMA_CPP_CASES:
+        assert reference_split(kind, "".join(pieces)) == pieces, (kind, pieces)
+    assert reference_split("deepseek-llm", "a  \u3000<", llama_cpp=False) == \
+        ["a", " ", " ", "\u3000", "<"]
+
+
+@needs_tool
+@pytest.mark.parametrize("kind", ["deepseek-llm", "deepseek-coder"])
+def test_llama_cpp_cases(kind):
+    cases = [pieces for k, pieces in LLAMA_CPP_CASES if k == kind]
+    got = cllm_split_many(kind, ["".join(p) for p in cases])
+    assert got == cases
 
 
 @needs_tool

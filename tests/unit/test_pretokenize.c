@@ -6,6 +6,9 @@
  *   - one hand-checked split per kind (pieces as Python's `regex` gives them
  *     for llama.cpp's expression sequence; tests/python/test_pretokenize.py
  *     compares thousands more);
+ *   - deepseek-llm/-coder around non-ASCII whitespace, where llama.cpp (the
+ *     reference) sees U+000B and `regex` on the raw text differs: splits
+ *     checked against llama.cpp's token ids;
  *   - for every kind, on random bytes (invalid UTF-8 included): the pieces are
  *     non-empty, in order and cover the text exactly;
  *   - empty text, appending to a non-empty list, and long whitespace runs
@@ -110,6 +113,41 @@ static const struct split_case cases[] = {
     {"granite-embed-multi-97m", "\xcc\x81""Ab \xcc\x81", {"\xcc\x81""Ab", " \xcc\x81"}},
     {"laguna", "ab\n\ncd 1", {"ab", "\n\n", "cd", " ", "1"}},
     {"gemma4", "a b\n\nc", {"a b", "\n\n", "c"}},
+    /* llama.cpp runs the deepseek expressions through std::wregex with every
+     * non-ASCII whitespace replaced by U+000B: it still matches \s (the \s?
+     * lead, \s+$) but not the punctuation class's U+3000 nor the CJK range
+     * U+0800-U+4E00 (U+2003, U+3000 in it). Expected: llama.cpp's split on
+     * ggml-vocab-deepseek-llm.gguf / -coder.gguf (same token ids). */
+#define IDSP "\xe3\x80\x80" /* U+3000 */
+#define EMSP "\xe2\x80\x83" /* U+2003 */
+#define NBSP "\xc2\xa0"     /* U+00A0 */
+#define CJK1 "\xe4\xb8\x80" /* U+4E00 */
+    {"deepseek-llm", "a  " IDSP "<", {"a", "  ", IDSP "<"}},
+    {"deepseek-llm", "a " IDSP "<", {"a", " ", IDSP "<"}},
+    {"deepseek-llm", "a   " IDSP "<", {"a", "   ", IDSP "<"}},
+    {"deepseek-llm", "a" IDSP "<", {"a", IDSP "<"}},
+    {"deepseek-llm", "a\t\t" IDSP "<", {"a", "\t\t", IDSP "<"}},
+    {"deepseek-llm", "a \t" IDSP "<", {"a", " \t", IDSP "<"}},
+    {"deepseek-llm", "<  " IDSP "<", {"<", "  ", IDSP "<"}},
+    {"deepseek-llm", "a  " IDSP "\xef\xbc\x81", {"a", "  ", IDSP "\xef\xbc\x81"}},
+    {"deepseek-llm", IDSP IDSP "<", {IDSP, IDSP "<"}},
+    {"deepseek-llm", "x  " IDSP "\xe3\x80\x82", {"x", "  ", IDSP, "\xe3\x80\x82"}},
+    {"deepseek-llm", "a  " NBSP "<", {"a", "  ", NBSP "<"}},
+    {"deepseek-llm", "a  " EMSP EMSP "<", {"a", "  " EMSP, EMSP "<"}},
+    {"deepseek-llm", "a  " IDSP "b", {"a", "  ", IDSP "b"}},
+    {"deepseek-llm", "a  " IDSP "1", {"a", "  " IDSP, "1"}},
+    {"deepseek-llm", "a  " IDSP CJK1, {"a", "  " IDSP, CJK1}},
+    {"deepseek-llm", "a  " EMSP CJK1, {"a", "  " EMSP, CJK1}},
+    {"deepseek-llm", "a " IDSP, {"a", " " IDSP}},
+    {"deepseek-coder", "\xe2\x82\xac" IDSP "\xe2\x82\xac",
+     {"\xe2\x82\xac", IDSP, "\xe2\x82\xac"}},
+    {"deepseek-coder", "\xe2\x82\xac" EMSP "\xe2\x82\xac",
+     {"\xe2\x82\xac", EMSP, "\xe2\x82\xac"}},
+    {"deepseek-coder", "1" IDSP IDSP CJK1, {"1", IDSP, IDSP, CJK1}},
+#undef IDSP
+#undef EMSP
+#undef NBSP
+#undef CJK1
 };
 
 static void check_case(const struct split_case *c)
@@ -121,12 +159,12 @@ static void check_case(const struct split_case *c)
     while (c->pieces[n])
         n++;
     if (list.n != n)
-        fail_msg("%s: %zu pieces, expected %zu", c->pre, list.n, n);
+        fail_msg("%s '%s': %zu pieces, expected %zu", c->pre, c->text, list.n, n);
     for (size_t i = 0; i < n; i++) {
         const struct pretok_piece *p = &list.v[i];
         if (p->len != strlen(c->pieces[i]) || memcmp(c->text + p->off, c->pieces[i], p->len))
-            fail_msg("%s: piece %zu is '%.*s', expected '%s'", c->pre, i, (int)p->len,
-                     c->text + p->off, c->pieces[i]);
+            fail_msg("%s '%s': piece %zu is '%.*s', expected '%s'", c->pre, c->text, i,
+                     (int)p->len, c->text + p->off, c->pieces[i]);
     }
     pretok_list_free(&list);
 }
