@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "tensor/cpu/kernels.h"
+#include "tensor/f16.h"
 #include "tensor/matmul.h"
 #include "tensor/ops.h"
 #include "tensor/quant.h"
@@ -84,12 +85,13 @@ static void fill_defaults(struct engine_params *p, const struct model_hparams *h
         p->n_threads = cpus > 0 ? (int)cpus : 1;
     if (p->n_threads_batch <= 0)
         p->n_threads_batch = p->n_threads;
-    if (p->type_k == TYPE_F32 && p->type_v == TYPE_F32)
-        return;
-    if (p->type_k != TYPE_F32 && p->type_k != TYPE_Q8_0)
-        p->type_k = TYPE_F16;
-    if (p->type_v != TYPE_F32 && p->type_v != TYPE_Q8_0)
-        p->type_v = TYPE_F16;
+}
+
+struct engine_params engine_default_params(void)
+{
+    struct engine_params p = { .n_batch = 512, .n_seq_max = 1, .type_k = TYPE_F16,
+                               .type_v = TYPE_F16 };
+    return p;
 }
 
 static float *alloc_f32(size_t n)
@@ -301,7 +303,9 @@ static void attend_one(struct attn_job *j, int32_t i, int32_t h, int ith)
     for (int32_t t = 0; t < n; t++) {
         const uint8_t *vr = kv_cache_v(e->kv, j->il, seq, lo + t);
         dequantize_row(tv, vr + v_off, vrow, hp->head_dim_v);
-        float p = scores[t];
+        /* with an F16 V cache, llama.cpp multiplies V by the probabilities
+         * rounded to F16; doing the same keeps us within its own spread */
+        float p = tv == TYPE_F16 ? f16_to_f32(f32_to_f16(scores[t])) : scores[t];
         for (int32_t d = 0; d < hp->head_dim_v; d++)
             out[d] += p * vrow[d];
     }

@@ -34,6 +34,11 @@ struct engine_params {
 
 struct engine;
 
+/* The defaults above (F16 cache, 512-token batches, one sequence, all CPUs):
+ * start from these and change what you need. Zero fields are also taken as
+ * "default" by engine_create, but cache types must be set (TYPE_F32 is 0). */
+struct engine_params engine_default_params(void);
+
 /* The model is borrowed and must outlive the engine. */
 struct engine *engine_create(const struct model *m, const struct engine_params *p, char *err,
                              size_t err_size);

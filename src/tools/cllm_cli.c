@@ -3,6 +3,7 @@
  *
  *   cllm-cli -m MODEL -p PROMPT [-n N] [-c CTX] [-b BATCH] [-t T] [-tb T]
  *            [--temp F] [--top-k K] [--top-p P] [--seed S] [--ignore-eos]
+ *            [-ctk f16|f32|q8_0] [-ctv f16|f32|q8_0]
  *
  * The prompt is evaluated in chunks of -b tokens, then tokens are generated
  * one at a time and printed as they come (whole UTF-8 characters only).
@@ -48,6 +49,8 @@ static void usage(FILE *f)
             "  --top-k K               keep the K most likely tokens (default 40; 0: off)\n"
             "  --top-p P               nucleus sampling (default 0.95; 1: off)\n"
             "  -s, --seed N            random seed (default: time)\n"
+            "  -ctk, --cache-type-k T  KV cache type for keys: f16 (default), f32, q8_0\n"
+            "  -ctv, --cache-type-v T  KV cache type for values: f16 (default), f32, q8_0\n"
             "  --ignore-eos            do not stop at end-of-generation tokens\n"
             "  --no-mmap               read the model into memory instead of mapping it\n");
 }
@@ -78,9 +81,25 @@ static int parse_float(const char *opt, const char *s, float *out)
     return 0;
 }
 
+static int parse_cache_type(const char *opt, const char *s, enum tensor_type *out)
+{
+    if (!strcmp(s, "f16"))
+        *out = TYPE_F16;
+    else if (!strcmp(s, "f32"))
+        *out = TYPE_F32;
+    else if (!strcmp(s, "q8_0"))
+        *out = TYPE_Q8_0;
+    else {
+        fprintf(stderr, "cllm-cli: %s: '%s' is not a cache type (f16, f32, q8_0)\n", opt, s);
+        return -1;
+    }
+    return 0;
+}
+
 static int parse_args(int argc, char **argv, struct cli_opts *o)
 {
     memset(o, 0, sizeof(*o));
+    o->ep = engine_default_params();
     o->n_predict = 128;
     o->ep.n_ctx = 4096;
     o->temp = 0.8f;
@@ -111,6 +130,8 @@ static int parse_args(int argc, char **argv, struct cli_opts *o)
         else if (!strcmp(a, "-tb") || !strcmp(a, "--threads-batch")) { rc = parse_int(a, val, 1, 1024, &v); o->ep.n_threads_batch = (int)v; }
         else if (!strcmp(a, "--top-k")) { rc = parse_int(a, val, 0, 1 << 30, &v); o->top_k = (int)v; }
         else if (!strcmp(a, "-s") || !strcmp(a, "--seed")) { rc = parse_int(a, val, 0, 0x7fffffffL, &v); o->seed = (uint64_t)v; }
+        else if (!strcmp(a, "-ctk") || !strcmp(a, "--cache-type-k")) rc = parse_cache_type(a, val, &o->ep.type_k);
+        else if (!strcmp(a, "-ctv") || !strcmp(a, "--cache-type-v")) rc = parse_cache_type(a, val, &o->ep.type_v);
         else if (!strcmp(a, "--temp")) rc = parse_float(a, val, &o->temp);
         else if (!strcmp(a, "--top-p")) rc = parse_float(a, val, &o->top_p);
         else {

@@ -161,6 +161,7 @@ static int run_perplexity(struct engine *e, struct batch *b, const int32_t *ids,
 static int parse(int argc, char **argv, struct opts *o)
 {
     memset(o, 0, sizeof(*o));
+    o->ep = engine_default_params();
     o->chunk = 512;
     o->ep.n_threads = 2;
     for (int i = 1; i + 1 < argc; i += 2) {

@@ -10,7 +10,8 @@
  *     result depends only on the two rows' contents);
  *   - weights made by quantizing random floats, by random bytes with sane
  *     scales, and by constant byte patterns against +-127 activations (the
- *     largest int8 products); n = 1 block, a few blocks, many blocks, and tails for F32/F16/BF16;
+ *     largest int8 products); n = 1 block, a few blocks, many blocks, and
+ *     tails for F32/F16/BF16 (n = 1, 7, 172, 4099, ...);
  *   - vec_dot_nrows: 0..7 rows at an odd stride give vec_dot's bits per row;
  *   - from_float: every table writes the same bytes as the scalar converter
  *     and as quant.h's reference quantizers, including rounding ties, sign

@@ -75,7 +75,9 @@ static void test_stories260k_greedy(void **state)
     const int32_t prompt[] = { 1, 403, 407, 261, 378 };
     const int32_t want[] = { 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426, 338,
                              401, 396, 267, 337, 410, 408, 419, 292, 411, 322, 265, 282 };
-    struct engine_params p = { .n_ctx = 256, .n_threads = 2 };
+    struct engine_params p = engine_default_params();
+    p.n_ctx = 256;
+    p.n_threads = 2;
     char err[256];
     struct engine *e = engine_create(m, &p, err, sizeof(err));
     if (e == NULL)
@@ -154,13 +156,25 @@ static void invariance(const char *name, enum tensor_type kv_type)
 static void test_invariance_stories(void **state) { (void)state; invariance("stories260K.gguf", TYPE_F16); }
 static void test_invariance_q4_0_f32kv(void **state) { (void)state; invariance("TinyStories-656K-Q4_0.gguf", TYPE_F32); }
 
+static void test_invariance_gemma_q8_0kv(void **state)
+{
+    (void)state;
+    if (getenv("CLLM_TEST_QUICK"))
+        skip(); /* a 262k vocabulary under ASan takes too long */
+    invariance("gemma-3-270m-q4_k_m.gguf", TYPE_Q8_0);
+}
+
 static void test_bad_batches(void **state)
 {
     (void)state;
     struct model *m = load("stories260K.gguf");
     if (m == NULL)
         skip();
-    struct engine_params p = { .n_ctx = 64, .n_seq_max = 2, .n_batch = 16, .n_threads = 1 };
+    struct engine_params p = engine_default_params();
+    p.n_ctx = 64;
+    p.n_seq_max = 2;
+    p.n_batch = 16;
+    p.n_threads = 1;
     char err[256];
     struct engine *e = engine_create(m, &p, err, sizeof(err));
     assert_non_null(e);
@@ -232,6 +246,7 @@ int main(void)
         cmocka_unit_test(test_stories260k_greedy),
         cmocka_unit_test(test_invariance_stories),
         cmocka_unit_test(test_invariance_q4_0_f32kv),
+        cmocka_unit_test(test_invariance_gemma_q8_0kv),
         cmocka_unit_test(test_bad_batches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,6 +1,8 @@
 /*
  * dot_avx2.c - the AVX2 (+FMA, F16C) dot-product kernels: the 256-bit
- * template dot_simd256.h with maddubs/madd integer multiply-adds.
+ * template dot_simd256.h with maddubs/madd integer multiply-adds (its
+ * Q4_K/Q5_K/Q6_K have multi-row versions; the other vec_dot_nrows entries
+ * loop over the one-row kernel).
  */
 #define SIMD_NAME(f) f##_avx2
 #define SIMD_VNNI 0

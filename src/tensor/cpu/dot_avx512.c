@@ -1,15 +1,17 @@
 /*
  * dot_avx512.c - the AVX-512 (F/BW/VL/DQ + VNNI) dot-product kernels.
- * 512-bit kernels where they measured faster: F32, F16, BF16 (masked tails),
- * Q8_0 and Q4_0 (four blocks per step, vpdpbusd) and Q6_K (half a
- * super-block per step, vpmaddubsw + vpdpwssd). The other types use the
- * 256-bit template dot_simd256.h compiled with VNNI (for Q4_K/Q5_K a 512-bit
- * version was tried and was slower).
+ * 512-bit kernels where they measured faster: F32, F16, BF16 (masked tails);
+ * the blocks of 32 (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL: four blocks per
+ * step, vpdpbusd) and Q6_K (half a super-block per step, vpmaddubsw +
+ * vpdpwssd). The other types use the 256-bit template dot_simd256.h compiled
+ * with VNNI (a 512-bit Q4_K/Q5_K was tried and was slower). The blocks of 32
+ * and Q4_K/Q5_K/Q6_K also have multi-row versions (vec_dot_nrows) that
+ * unpack each weight block once for up to four activation rows.
  *
  * As everywhere, the order of operations depends only on n. K-quant
- * super-blocks are summed exactly in integers and scaled with the scalar
- * kernel's expression. Activation int8 values are assumed in [-127, 127]
- * (what the Q8 converters produce).
+ * super-blocks are summed exactly in integers, then scaled in float.
+ * Activation int8 values are assumed in [-127, 127] (what the Q8 converters
+ * produce).
  */
 #define SIMD_NAME(f) f##_vl256
 #define SIMD_VNNI 1

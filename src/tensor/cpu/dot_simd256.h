@@ -29,7 +29,7 @@
  * the next rows too: prefetches never fault) keeps the stream going. A step
  * prefetches the lines of its `len` bytes, PREFETCH_AHEAD later. */
 #ifndef PREFETCH_AHEAD
-#define PREFETCH_AHEAD 1024
+#define PREFETCH_AHEAD 2048
 #endif
 #define PREFETCH_WEIGHTS(p, len)                                                       \
     for (size_t pf_ = 0; pf_ < (size_t)(len); pf_ += 64)                               \

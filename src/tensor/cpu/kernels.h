@@ -19,7 +19,11 @@
 #include "tensor/types.h"
 
 /* s = dot(x, y) over n elements: x a weight row of the table's type, y an
- * activation row of that type's vec_dot_type. */
+ * activation row of that type's vec_dot_type. x and y may have any alignment
+ * (weights come straight from an mmap'ed file). n is a multiple of the block
+ * size; plain types (F32/F16/BF16) take any n. Quantized activation rows must
+ * come from the from_float converters: the kernels rely on int8 values in
+ * [-127, 127] and on Q8_K bsums matching its quants. */
 typedef void (*vec_dot_fn)(int64_t n, float *s, const void *x, const void *y);
 /* s[r * s_stride] = dot(x, row r of y) for r < nrows, row r of y starting
  * r * y_stride bytes after y: one weight row against several activation
@@ -27,7 +31,9 @@ typedef void (*vec_dot_fn)(int64_t n, float *s, const void *x, const void *y);
  * vec_dot of the same table gives for that pair of rows. */
 typedef void (*vec_dot_nrows_fn)(int64_t n, float *s, size_t s_stride, const void *x, const void *y,
                                  size_t y_stride, int64_t nrows);
-/* Convert n floats to the activation type (Q8_0, Q8_1, Q8_K, F16, BF16, F32). */
+/* Convert n floats to the activation type (Q8_0, Q8_1, Q8_K, F16, BF16, F32),
+ * byte-identical in every table to quant.h's reference quantizers. y must be
+ * aligned for its block type (any malloc'ed buffer is). */
 typedef void (*from_float_fn)(const float *x, void *y, int64_t n);
 
 enum cpu_isa { CPU_ISA_SCALAR = 0, CPU_ISA_AVX2 = 1, CPU_ISA_AVX512 = 2, CPU_ISA_COUNT };
