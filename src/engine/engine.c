@@ -353,6 +353,17 @@ static void add_bias(float *x, const struct weight *b, int32_t n_rows, int32_t n
         op_add(x + (size_t)r * n, x + (size_t)r * n, b->data, n);
 }
 
+/* RoPE of layer il: sliding-window layers have their own base and no scaling. */
+static struct rope_params layer_rope(const struct model_hparams *hp, int32_t il)
+{
+    bool swa = model_layer_is_swa(hp, il);
+    struct rope_params rp = { .n_dims = hp->n_rot,
+                              .freq_base = swa ? hp->rope_freq_base_swa : hp->rope_freq_base,
+                              .freq_scale = swa ? 1.0f : hp->rope_freq_scale,
+                              .mode = hp->rope_neox ? ROPE_NEOX : ROPE_NORMAL };
+    return rp;
+}
+
 static void store_kv(struct engine *e, const struct batch *b, int32_t il)
 {
     enum tensor_type tk = kv_cache_type_k(e->kv), tv = kv_cache_type_v(e->kv);
@@ -380,10 +391,7 @@ static void attention_block(struct engine *e, const struct batch *b, int32_t il,
     head_norm(e->q, &l->q_norm, n, hp->n_head, hp->head_dim_k, hp->norm_eps);
     head_norm(e->kk, &l->k_norm, n, hp->n_head_kv, hp->head_dim_k, hp->norm_eps);
 
-    struct rope_params rp = { .n_dims = hp->n_rot,
-                              .freq_base = swa ? hp->rope_freq_base_swa : hp->rope_freq_base,
-                              .freq_scale = swa ? 1.0f : hp->rope_freq_scale,
-                              .mode = hp->rope_neox ? ROPE_NEOX : ROPE_NORMAL };
+    struct rope_params rp = layer_rope(hp, il);
     op_rope_rows(e->q, n, e->q_dim, hp->n_head, hp->head_dim_k, b->pos, &rp);
     op_rope_rows(e->kk, n, e->k_dim, hp->n_head_kv, hp->head_dim_k, b->pos, &rp);
     if (gemma) /* gemma scales the query itself, before the dot products */
@@ -455,6 +463,30 @@ int engine_decode(struct engine *e, const struct batch *b, char *err, size_t err
     if (n_out > 0)
         compute_logits(e, b, n_out);
     e->n_last = n;
+    return 0;
+}
+
+int engine_kv_discard(struct engine *e, int32_t seq, int32_t p0, int32_t n, char *err, size_t err_size)
+{
+    const struct model_hparams *hp = &e->m->hp;
+    int32_t len = kv_cache_seq_len(e->kv, seq);
+    if (seq < 0 || seq >= e->p.n_seq_max || p0 < 0 || n < 0 || p0 > len || n > len - p0)
+        return errf(err, err_size, "cannot discard [%d, %d) of sequence %d (it holds %d positions)",
+                    p0, p0 + n, seq, len);
+    if (kv_cache_seq_discard(e->kv, seq, p0, n) != 0)
+        return errf(err, err_size, "the KV cache is full: no page free to unshare sequence %d", seq);
+    enum tensor_type tk = kv_cache_type_k(e->kv);
+    float *row = e->kk; /* scratch: one K row */
+    for (int32_t il = 0; il < hp->n_layer && n > 0; il++) {
+        struct rope_params rp = layer_rope(hp, il);
+        for (int32_t q = p0; q < len - n; q++) {
+            void *k = kv_cache_k(e->kv, il, seq, q);
+            dequantize_row(tk, k, row, e->k_dim);
+            op_rope(row, hp->n_head_kv, hp->head_dim_k, -(int64_t)n, &rp);
+            e->k->from_float[tk](row, k, e->k_dim);
+        }
+    }
+    e->n_last = 0;
     return 0;
 }
 

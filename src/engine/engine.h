@@ -49,6 +49,12 @@ void engine_free(struct engine *e);
  * the KV cache. On error the cache is as it was before the call. */
 int engine_decode(struct engine *e, const struct batch *b, char *err, size_t err_size);
 
+/* Context shift: remove positions [p0, p0 + n) of seq and move the later
+ * ones down by n, re-applying RoPE to their keys for the new positions (as
+ * llama.cpp's K-shift does). The sequence then continues at len - n. Returns
+ * 0, or -1 with a message for a bad range. Invalidates the last logits. */
+int engine_kv_discard(struct engine *e, int32_t seq, int32_t p0, int32_t n, char *err, size_t err_size);
+
 /* Logits (n_vocab floats) of token i of the last decoded batch; NULL if that
  * token did not ask for logits. */
 const float *engine_logits(const struct engine *e, int32_t i);

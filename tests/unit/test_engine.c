@@ -18,7 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <math.h>
+
 #include "engine/engine.h"
+#include "tensor/f16.h"
 
 static struct model *load(const char *name)
 {
@@ -164,6 +167,59 @@ static void test_invariance_gemma_q8_0kv(void **state)
     invariance("gemma-3-270m-q4_k_m.gguf", TYPE_Q8_0);
 }
 
+/* After discarding [2, 5) of a b c d e f g h, the layer-0 keys of f g h (now
+ * at 2..4) equal, up to F16 rounding, those of a b f g h evaluated fresh:
+ * in layer 0 a key depends only on its token and position. Values are exact. */
+static void shift_check(const char *name)
+{
+    struct model *m = load(name);
+    if (m == NULL)
+        skip();
+    struct engine_params p = engine_default_params();
+    p.n_ctx = 64;
+    p.n_seq_max = 2;
+    p.n_threads = 1;
+    char err[256];
+    struct engine *e = engine_create(m, &p, err, sizeof(err));
+    assert_non_null(e);
+    const int32_t full[8] = { 1, 403, 407, 261, 378, 432, 383, 286 };
+    const int32_t kept[5] = { 1, 403, 432, 383, 286 };
+    struct batch b;
+    batch_init(&b, 16);
+    for (int i = 0; i < 8; i++)
+        batch_add(&b, full[i], i, 0, i == 7);
+    assert_int_equal(engine_decode(e, &b, err, sizeof(err)), 0);
+    batch_clear(&b);
+    for (int i = 0; i < 5; i++)
+        batch_add(&b, kept[i], i, 1, i == 4);
+    assert_int_equal(engine_decode(e, &b, err, sizeof(err)), 0);
+    assert_int_equal(engine_kv_discard(e, 0, 2, 3, err, sizeof(err)), 0);
+    struct kv_cache *kv = engine_kv(e);
+    assert_int_equal(kv_cache_seq_len(kv, 0), 5);
+    size_t krow = kv_cache_k_row_size(kv), vrow = kv_cache_v_row_size(kv);
+    for (int32_t pos = 0; pos < 5; pos++) {
+        const uint16_t *k0 = kv_cache_k(kv, 0, 0, pos), *k1 = kv_cache_k(kv, 0, 1, pos);
+        for (size_t i = 0; i < krow / 2; i++) {
+            float a = f16_to_f32(k0[i]), c = f16_to_f32(k1[i]);
+            if (fabsf(a - c) > 2e-3f * (1 + fabsf(c)))
+                fail_msg("%s: position %d, key %zu: shifted %g, fresh %g", name, pos, i, a, c);
+        }
+        assert_memory_equal(kv_cache_v(kv, 0, 0, pos), kv_cache_v(kv, 0, 1, pos), vrow);
+    }
+    /* the shifted sequence continues at position 5 */
+    batch_clear(&b);
+    batch_add(&b, 261, 5, 0, true);
+    assert_int_equal(engine_decode(e, &b, err, sizeof(err)), 0);
+    assert_int_equal(engine_kv_discard(e, 0, 4, 3, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "cannot discard [4, 7) of sequence 0"));
+    batch_free(&b);
+    engine_free(e);
+    model_free(m);
+}
+
+static void test_context_shift_llama(void **state) { (void)state; shift_check("stories260K.gguf"); }
+static void test_context_shift_gemma(void **state) { (void)state; shift_check("gemma-3-270m-q4_k_m.gguf"); }
+
 static void test_bad_batches(void **state)
 {
     (void)state;
@@ -247,6 +303,8 @@ int main(void)
         cmocka_unit_test(test_invariance_stories),
         cmocka_unit_test(test_invariance_q4_0_f32kv),
         cmocka_unit_test(test_invariance_gemma_q8_0kv),
+        cmocka_unit_test(test_context_shift_llama),
+        cmocka_unit_test(test_context_shift_gemma),
         cmocka_unit_test(test_bad_batches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
