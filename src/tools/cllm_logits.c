@@ -11,7 +11,8 @@
  *       decode); print one line per step: "id top1_id:logit top2_id:logit"
  *   cllm-logits -m MODEL --perplexity FILE.ids [--chunk 512]
  *       llama-perplexity's calculation over the ids in FILE.ids (see
- *       docs/reference-vectors.md); prints the running perplexity per chunk
+ *       docs/reference-vectors.md: each chunk starts with BOS when the
+ *       vocabulary adds one); prints the running perplexity per chunk
  */
 #include <errno.h>
 #include <math.h>
@@ -20,6 +21,7 @@
 #include <string.h>
 
 #include "engine/engine.h"
+#include "tokenizer/vocab.h"
 
 struct opts {
     const char *model, *out, *ppl_file;
@@ -128,6 +130,7 @@ static double log_softmax_at(const float *l, int32_t nv, int32_t t)
     return (double)l[t] - mx - log(sum);
 }
 
+/* bos < 0: the vocabulary adds no BOS, chunks keep their first token. */
 static int run_perplexity(struct engine *e, struct batch *b, const int32_t *ids, int32_t n,
                           int32_t chunk, int32_t bos)
 {
@@ -145,7 +148,8 @@ static int run_perplexity(struct engine *e, struct batch *b, const int32_t *ids,
     int rc = 0;
     for (int32_t k = 0; k < n_chunks && rc == 0; k++) {
         memcpy(c, ids + (size_t)k * chunk, (size_t)chunk * sizeof(int32_t));
-        c[0] = bos;
+        if (bos >= 0)
+            c[0] = bos;
         kv_cache_clear(engine_kv(e));
         rc = eval_ids(e, b, c, chunk, chunk, logits);
         for (int32_t j = chunk / 2; rc == 0 && j < chunk - 1; j++, scored++)
@@ -213,9 +217,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "cllm-logits: %s\n", e ? "out of memory" : err);
     } else {
         if (o.ppl_file) {
-            int32_t bos = 1;
-            gguf_get_i32(m->gguf, "tokenizer.ggml.bos_token_id", &bos);
-            rc = run_perplexity(e, &b, ids, n, o.chunk, bos) == 0 ? 0 : 1;
+            struct vocab *v = vocab_load(m->gguf, err, sizeof(err));
+            if (v == NULL)
+                fprintf(stderr, "cllm-logits: %s\n", err);
+            else
+                rc = run_perplexity(e, &b, ids, n, o.chunk, v->add_bos ? v->bos : -1) == 0 ? 0 : 1;
+            vocab_free(v);
         } else if (o.greedy > 0) {
             rc = run_greedy(e, &b, ids, n, o.greedy, n_batch) == 0 ? 0 : 1;
         } else {
