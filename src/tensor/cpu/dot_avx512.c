@@ -233,32 +233,32 @@ static inline __m512i offset_u8s8_dot_512(__m512i q, __m512i a, char offset)
 #define Q8_1_PAIR(y0, y1) load_2x32(BLOCK_FIELD(y0, block_q8_1, qs), BLOCK_FIELD(y1, block_q8_1, qs))
 
 /* Q8_0: signed weights as they are. */
-#define Q8_0_WEIGHTS(x0, x1) load_2x32(BLOCK_FIELD(x0, block_q8_0, qs), BLOCK_FIELD(x1, block_q8_0, qs))
-#define SIGNED_PRODUCTS(w, y0, y1) s8s8_dot_512(w, Q8_0_PAIR(y0, y1))
-BLOCK32_KERNELS_512(q8_0_q8_0, block_q8_0, block_q8_0, QK8_0, Q8_0_WEIGHTS, SIGNED_PRODUCTS, NO_MIN4)
+#define Q8_0_WEIGHTS_X2(x0, x1) load_2x32(BLOCK_FIELD(x0, block_q8_0, qs), BLOCK_FIELD(x1, block_q8_0, qs))
+#define SIGNED_PRODUCTS_X2(w, y0, y1) s8s8_dot_512(w, Q8_0_PAIR(y0, y1))
+BLOCK32_KERNELS_512(q8_0_q8_0, block_q8_0, block_q8_0, QK8_0, Q8_0_WEIGHTS_X2, SIGNED_PRODUCTS_X2, NO_MIN4)
 
 /* Q4_0: unsigned nibbles, minus 8 through the activations. */
-#define Q4_0_WEIGHTS(x0, x1) unpack_nibbles_2x16(BLOCK_FIELD(x0, block_q4_0, qs), BLOCK_FIELD(x1, block_q4_0, qs))
-#define MINUS8_PRODUCTS(w, y0, y1) offset_u8s8_dot_512(w, Q8_0_PAIR(y0, y1), 8)
-BLOCK32_KERNELS_512(q4_0_q8_0, block_q4_0, block_q8_0, QK4_0, Q4_0_WEIGHTS, MINUS8_PRODUCTS, NO_MIN4)
+#define Q4_0_WEIGHTS_X2(x0, x1) unpack_nibbles_2x16(BLOCK_FIELD(x0, block_q4_0, qs), BLOCK_FIELD(x1, block_q4_0, qs))
+#define MINUS8_PRODUCTS_X2(w, y0, y1) offset_u8s8_dot_512(w, Q8_0_PAIR(y0, y1), 8)
+BLOCK32_KERNELS_512(q4_0_q8_0, block_q4_0, block_q8_0, QK4_0, Q4_0_WEIGHTS_X2, MINUS8_PRODUCTS_X2, NO_MIN4)
 
 /* Q4_1: unsigned nibbles; the min through the Q8_1 sums. */
-#define Q4_1_WEIGHTS(x0, x1) unpack_nibbles_2x16(BLOCK_FIELD(x0, block_q4_1, qs), BLOCK_FIELD(x1, block_q4_1, qs))
-#define UNSIGNED_Q8_1_PRODUCTS(w, y0, y1) u8s8_dot_512(w, Q8_1_PAIR(y0, y1))
-BLOCK32_KERNELS_512(q4_1_q8_1, block_q4_1, block_q8_1, QK4_1, Q4_1_WEIGHTS, UNSIGNED_Q8_1_PRODUCTS, Q4_1_MIN4)
+#define Q4_1_WEIGHTS_X2(x0, x1) unpack_nibbles_2x16(BLOCK_FIELD(x0, block_q4_1, qs), BLOCK_FIELD(x1, block_q4_1, qs))
+#define UNSIGNED_Q8_1_PRODUCTS_X2(w, y0, y1) u8s8_dot_512(w, Q8_1_PAIR(y0, y1))
+BLOCK32_KERNELS_512(q4_1_q8_1, block_q4_1, block_q8_1, QK4_1, Q4_1_WEIGHTS_X2, UNSIGNED_Q8_1_PRODUCTS_X2, Q4_1_MIN4)
 
 /* Q5_0: 5-bit unsigned, minus 16 through the activations. */
-#define Q5_0_WEIGHTS(x0, x1)                                                                        \
+#define Q5_0_WEIGHTS_X2(x0, x1)                                                                        \
     add_fifth_bits(unpack_nibbles_2x16(BLOCK_FIELD(x0, block_q5_0, qs), BLOCK_FIELD(x1, block_q5_0, qs)), \
                    BLOCK_FIELD(x0, block_q5_0, qh), BLOCK_FIELD(x1, block_q5_0, qh))
-#define MINUS16_PRODUCTS(w, y0, y1) offset_u8s8_dot_512(w, Q8_0_PAIR(y0, y1), 16)
-BLOCK32_KERNELS_512(q5_0_q8_0, block_q5_0, block_q8_0, QK5_0, Q5_0_WEIGHTS, MINUS16_PRODUCTS, NO_MIN4)
+#define MINUS16_PRODUCTS_X2(w, y0, y1) offset_u8s8_dot_512(w, Q8_0_PAIR(y0, y1), 16)
+BLOCK32_KERNELS_512(q5_0_q8_0, block_q5_0, block_q8_0, QK5_0, Q5_0_WEIGHTS_X2, MINUS16_PRODUCTS_X2, NO_MIN4)
 
 /* Q5_1: 5-bit unsigned; the min through the Q8_1 sums. */
-#define Q5_1_WEIGHTS(x0, x1)                                                                        \
+#define Q5_1_WEIGHTS_X2(x0, x1)                                                                        \
     add_fifth_bits(unpack_nibbles_2x16(BLOCK_FIELD(x0, block_q5_1, qs), BLOCK_FIELD(x1, block_q5_1, qs)), \
                    BLOCK_FIELD(x0, block_q5_1, qh), BLOCK_FIELD(x1, block_q5_1, qh))
-BLOCK32_KERNELS_512(q5_1_q8_1, block_q5_1, block_q8_1, QK5_1, Q5_1_WEIGHTS, UNSIGNED_Q8_1_PRODUCTS, Q5_1_MIN4)
+BLOCK32_KERNELS_512(q5_1_q8_1, block_q5_1, block_q8_1, QK5_1, Q5_1_WEIGHTS_X2, UNSIGNED_Q8_1_PRODUCTS_X2, Q5_1_MIN4)
 
 /* IQ4_NL: codebook values (signed). */
 static inline __m512i iq4_nl_weights(const uint8_t *x0, const uint8_t *x1)
@@ -267,7 +267,7 @@ static inline __m512i iq4_nl_weights(const uint8_t *x0, const uint8_t *x1)
     __m512i idx = unpack_nibbles_2x16(BLOCK_FIELD(x0, block_iq4_nl, qs), BLOCK_FIELD(x1, block_iq4_nl, qs));
     return _mm512_shuffle_epi8(book, idx);
 }
-BLOCK32_KERNELS_512(iq4_nl_q8_0, block_iq4_nl, block_q8_0, QK4_NL, iq4_nl_weights, SIGNED_PRODUCTS, NO_MIN4)
+BLOCK32_KERNELS_512(iq4_nl_q8_0, block_iq4_nl, block_q8_0, QK4_NL, iq4_nl_weights, SIGNED_PRODUCTS_X2, NO_MIN4)
 
 /* ---- K-quants: half a super-block (128 elements) per step --------------- */
 

@@ -35,6 +35,28 @@
     for (size_t pf_ = 0; pf_ < (size_t)(len); pf_ += 64)                               \
         _mm_prefetch((const char *)(p) + PREFETCH_AHEAD + pf_, _MM_HINT_T0)
 
+/* Multi-row kernels: one weight super-block is unpacked once and used
+ * against up to KQ_MAX_ROWS activation rows. Each row's operations are the
+ * same as with one row, so vec_dot_nrows gives vec_dot's bits. The row
+ * functions are always inlined so that the row count is a constant and the
+ * per-row arrays stay in registers. The float steps are explicit fmaf calls
+ * so that the compiler cannot contract them differently per row count. */
+#define KQ_MAX_ROWS 4
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+
+/* vec_dot_nrows from a row function taking 1, 2 or 4 rows. */
+#define ROWS_IN_FOURS(rows_fn)                                                                    \
+    const uint8_t *ybytes = y;                                                                    \
+    int64_t r = 0;                                                                                \
+    for (; r + 4 <= nrows; r += 4)                                                                \
+        rows_fn(n, s + r * s_stride, s_stride, x, ybytes + r * y_stride, y_stride, 4);            \
+    if (r + 2 <= nrows) {                                                                         \
+        rows_fn(n, s + r * s_stride, s_stride, x, ybytes + r * y_stride, y_stride, 2);            \
+        r += 2;                                                                                   \
+    }                                                                                             \
+    if (r < nrows)                                                                                \
+        rows_fn(n, s + r * s_stride, s_stride, x, ybytes + r * y_stride, y_stride, 1);
+
 /* ---- integer helpers ---------------------------------------------------- */
 
 /* acc + sums of 4 adjacent u8*s8 products per int32 lane. */
@@ -191,110 +213,111 @@ SIMD_FN void SIMD_NAME(dot_bf16)(int64_t n, float *s, const void *x, const void 
 
 /* ---- blocks of 32 ------------------------------------------------------ */
 
-/* Loop over blocks with two float accumulators (even and odd blocks).
- * BLOCK(xb, yb) evaluates to the int32x8 products of one block; SCALE(xb, yb)
- * to its float scale; EXTRA(xb, yb) to a float added per block (min terms). */
-#define BLOCK32_DOT_BODY(XT, YT, QK, BLOCK, SCALE, EXTRA)                                \
-    const int64_t nb = n / (QK);                                                         \
-    const uint8_t *xb = x, *yb = y;                                                      \
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                       \
-    float extra = 0.0f;                                                                  \
-    int64_t i = 0;                                                                       \
-    for (; i + 2 <= nb; i += 2) {                                                        \
-        const uint8_t *x0 = xb + i * sizeof(XT), *y0 = yb + i * sizeof(YT);              \
-        const uint8_t *x1 = x0 + sizeof(XT), *y1 = y0 + sizeof(YT);                      \
-        PREFETCH_WEIGHTS(x0, 2 * sizeof(XT));                                            \
-        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(BLOCK(x0, y0)), _mm256_set1_ps(SCALE(x0, y0)), acc0); \
-        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(BLOCK(x1, y1)), _mm256_set1_ps(SCALE(x1, y1)), acc1); \
-        extra += EXTRA(x0, y0);                                                          \
-        extra += EXTRA(x1, y1);                                                          \
-    }                                                                                    \
-    if (i < nb) {                                                                        \
-        const uint8_t *x0 = xb + i * sizeof(XT), *y0 = yb + i * sizeof(YT);              \
-        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(BLOCK(x0, y0)), _mm256_set1_ps(SCALE(x0, y0)), acc0); \
-        extra += EXTRA(x0, y0);                                                          \
-    }                                                                                    \
-    *s = hsum_f32(_mm256_add_ps(acc0, acc1)) + extra;
+/* Blocks of 32 against nr activation rows (1, 2 or 4), two float
+ * accumulators per row (even and odd blocks). WEIGHTS(xp) unpacks a weight
+ * block once (32 bytes); PRODUCTS(w, yp) gives its int32x8 products with a
+ * row's block; MIN(acc, xp, yp) adds the block's min term m*s (Q4_1, Q5_1).
+ * Defines SIMD_NAME(dot_<name>) and SIMD_NAME(dot_<name>_nrows). */
+#define BLOCK32_KERNELS_256(name, XT, YT, QK, WEIGHTS, PRODUCTS, MIN)                            \
+    static ALWAYS_INLINE void name##_rows256(int64_t n, float *s, size_t s_stride, const void *x,  \
+                                             const void *y, size_t y_stride, int nr)             \
+    {                                                                                            \
+        const int64_t nb = n / (QK);                                                             \
+        const uint8_t *xb = x, *yb = y;                                                          \
+        __m256 acc0[KQ_MAX_ROWS], acc1[KQ_MAX_ROWS];                                             \
+        float extra[KQ_MAX_ROWS];                                                                \
+        _Pragma("GCC unroll 4") for (int r = 0; r < nr; r++)                                     \
+        {                                                                                        \
+            acc0[r] = acc1[r] = _mm256_setzero_ps();                                             \
+            extra[r] = 0.0f;                                                                     \
+        }                                                                                        \
+        int64_t i = 0;                                                                           \
+        for (; i + 2 <= nb; i += 2) {                                                            \
+            const uint8_t *x0 = xb + i * sizeof(XT), *x1 = x0 + sizeof(XT);                      \
+            PREFETCH_WEIGHTS(x0, 2 * sizeof(XT));                                                \
+            const __m256i w0 = WEIGHTS(x0), w1 = WEIGHTS(x1);                                    \
+            const float d0 = SIMD_F16(BLOCK_FIELD(x0, XT, d)), d1 = SIMD_F16(BLOCK_FIELD(x1, XT, d)); \
+            _Pragma("GCC unroll 4") for (int r = 0; r < nr; r++)                                 \
+            {                                                                                    \
+                const uint8_t *y0 = yb + r * y_stride + i * sizeof(YT), *y1 = y0 + sizeof(YT);   \
+                __m256 s0 = _mm256_set1_ps(d0 * SIMD_F16(BLOCK_FIELD(y0, YT, d)));               \
+                __m256 s1 = _mm256_set1_ps(d1 * SIMD_F16(BLOCK_FIELD(y1, YT, d)));               \
+                acc0[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(PRODUCTS(w0, y0)), s0, acc0[r]);    \
+                acc1[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(PRODUCTS(w1, y1)), s1, acc1[r]);    \
+                extra[r] = MIN(extra[r], x0, y0);                                                \
+                extra[r] = MIN(extra[r], x1, y1);                                                \
+            }                                                                                    \
+        }                                                                                        \
+        if (i < nb) {                                                                            \
+            const uint8_t *x0 = xb + i * sizeof(XT);                                             \
+            const __m256i w0 = WEIGHTS(x0);                                                      \
+            const float d0 = SIMD_F16(BLOCK_FIELD(x0, XT, d));                                   \
+            _Pragma("GCC unroll 4") for (int r = 0; r < nr; r++)                                 \
+            {                                                                                    \
+                const uint8_t *y0 = yb + r * y_stride + i * sizeof(YT);                          \
+                __m256 s0 = _mm256_set1_ps(d0 * SIMD_F16(BLOCK_FIELD(y0, YT, d)));               \
+                acc0[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(PRODUCTS(w0, y0)), s0, acc0[r]);    \
+                extra[r] = MIN(extra[r], x0, y0);                                                \
+            }                                                                                    \
+        }                                                                                        \
+        for (int r = 0; r < nr; r++)                                                             \
+            s[r * s_stride] = hsum_f32(_mm256_add_ps(acc0[r], acc1[r])) + extra[r];              \
+    }                                                                                            \
+    SIMD_FN void SIMD_NAME(dot_##name)(int64_t n, float *s, const void *x, const void *y)        \
+    {                                                                                            \
+        name##_rows256(n, s, 0, x, y, 0, 1);                                                     \
+    }                                                                                            \
+    SIMD_FN void SIMD_NAME(dot_##name##_nrows)(int64_t n, float *s, size_t s_stride, const void *x, \
+                                              const void *y, size_t y_stride, int64_t nrows)    \
+    {                                                                                            \
+        ROWS_IN_FOURS(name##_rows256)                                                            \
+    }
 
-#define NO_EXTRA(xp, yp) 0.0f
+#define NO_MIN(acc, xp, yp) (acc)
+#define Q4_1_MIN(acc, xp, yp) \
+    fmaf(SIMD_F16(BLOCK_FIELD(xp, block_q4_1, m)), SIMD_F16(BLOCK_FIELD(yp, block_q8_1, s)), acc)
+#define Q5_1_MIN(acc, xp, yp) \
+    fmaf(SIMD_F16(BLOCK_FIELD(xp, block_q5_1, m)), SIMD_F16(BLOCK_FIELD(yp, block_q8_1, s)), acc)
 #define Q8_0_QS(yp) load_256(BLOCK_FIELD(yp, block_q8_0, qs))
 #define Q8_1_QS(yp) load_256(BLOCK_FIELD(yp, block_q8_1, qs))
+#define SIGNED_Q8_0_PRODUCTS(w, yp) s8s8_dot(_mm256_setzero_si256(), w, Q8_0_QS(yp))
+#define UNSIGNED_Q8_1_PRODUCTS(w, yp) u8s8_dot(_mm256_setzero_si256(), w, Q8_1_QS(yp))
 
-static inline __m256i block_q4_0_products(const uint8_t *xp, const uint8_t *yp)
+/* Q4_0: nibbles - 8, signed. */
+static inline __m256i q4_0_weights(const uint8_t *xp)
 {
-    __m256i w = _mm256_sub_epi8(unpack_nibbles_16(BLOCK_FIELD(xp, block_q4_0, qs)), _mm256_set1_epi8(8));
-    return s8s8_dot(_mm256_setzero_si256(), w, Q8_0_QS(yp));
+    return _mm256_sub_epi8(unpack_nibbles_16(BLOCK_FIELD(xp, block_q4_0, qs)), _mm256_set1_epi8(8));
 }
-#define Q4_0_SCALE(xp, yp) (SIMD_F16(BLOCK_FIELD(xp, block_q4_0, d)) * SIMD_F16(BLOCK_FIELD(yp, block_q8_0, d)))
+BLOCK32_KERNELS_256(q4_0_q8_0, block_q4_0, block_q8_0, QK4_0, q4_0_weights, SIGNED_Q8_0_PRODUCTS, NO_MIN)
 
-SIMD_FN void SIMD_NAME(dot_q4_0_q8_0)(int64_t n, float *s, const void *x, const void *y)
-{
-    BLOCK32_DOT_BODY(block_q4_0, block_q8_0, QK4_0, block_q4_0_products, Q4_0_SCALE, NO_EXTRA)
-}
+/* Q4_1: unsigned nibbles; the min through the Q8_1 sums. */
+#define Q4_1_WEIGHTS(xp) unpack_nibbles_16(BLOCK_FIELD(xp, block_q4_1, qs))
+BLOCK32_KERNELS_256(q4_1_q8_1, block_q4_1, block_q8_1, QK4_1, Q4_1_WEIGHTS, UNSIGNED_Q8_1_PRODUCTS, Q4_1_MIN)
 
-static inline __m256i block_q4_1_products(const uint8_t *xp, const uint8_t *yp)
-{
-    __m256i w = unpack_nibbles_16(BLOCK_FIELD(xp, block_q4_1, qs));
-    return u8s8_dot(_mm256_setzero_si256(), w, Q8_1_QS(yp));
-}
-#define Q4_1_SCALE(xp, yp) (SIMD_F16(BLOCK_FIELD(xp, block_q4_1, d)) * SIMD_F16(BLOCK_FIELD(yp, block_q8_1, d)))
-#define Q4_1_MIN(xp, yp) (SIMD_F16(BLOCK_FIELD(xp, block_q4_1, m)) * SIMD_F16(BLOCK_FIELD(yp, block_q8_1, s)))
-
-SIMD_FN void SIMD_NAME(dot_q4_1_q8_1)(int64_t n, float *s, const void *x, const void *y)
-{
-    BLOCK32_DOT_BODY(block_q4_1, block_q8_1, QK4_1, block_q4_1_products, Q4_1_SCALE, Q4_1_MIN)
-}
-
-static inline __m256i block_q5_0_products(const uint8_t *xp, const uint8_t *yp)
+/* Q5_0: 5 bits - 16, signed. */
+static inline __m256i q5_0_weights(const uint8_t *xp)
 {
     __m256i w = _mm256_or_si256(unpack_nibbles_16(BLOCK_FIELD(xp, block_q5_0, qs)),
                                 bits_to_bytes(BLOCK_FIELD(xp, block_q5_0, qh), 0x10));
-    w = _mm256_sub_epi8(w, _mm256_set1_epi8(16));
-    return s8s8_dot(_mm256_setzero_si256(), w, Q8_0_QS(yp));
+    return _mm256_sub_epi8(w, _mm256_set1_epi8(16));
 }
-#define Q5_0_SCALE(xp, yp) (SIMD_F16(BLOCK_FIELD(xp, block_q5_0, d)) * SIMD_F16(BLOCK_FIELD(yp, block_q8_0, d)))
+BLOCK32_KERNELS_256(q5_0_q8_0, block_q5_0, block_q8_0, QK5_0, q5_0_weights, SIGNED_Q8_0_PRODUCTS, NO_MIN)
 
-SIMD_FN void SIMD_NAME(dot_q5_0_q8_0)(int64_t n, float *s, const void *x, const void *y)
+/* Q5_1: unsigned 5 bits; the min through the Q8_1 sums. */
+static inline __m256i q5_1_weights(const uint8_t *xp)
 {
-    BLOCK32_DOT_BODY(block_q5_0, block_q8_0, QK5_0, block_q5_0_products, Q5_0_SCALE, NO_EXTRA)
+    return _mm256_or_si256(unpack_nibbles_16(BLOCK_FIELD(xp, block_q5_1, qs)),
+                           bits_to_bytes(BLOCK_FIELD(xp, block_q5_1, qh), 0x10));
 }
+BLOCK32_KERNELS_256(q5_1_q8_1, block_q5_1, block_q8_1, QK5_1, q5_1_weights, UNSIGNED_Q8_1_PRODUCTS, Q5_1_MIN)
 
-static inline __m256i block_q5_1_products(const uint8_t *xp, const uint8_t *yp)
-{
-    __m256i w = _mm256_or_si256(unpack_nibbles_16(BLOCK_FIELD(xp, block_q5_1, qs)),
-                                bits_to_bytes(BLOCK_FIELD(xp, block_q5_1, qh), 0x10));
-    return u8s8_dot(_mm256_setzero_si256(), w, Q8_1_QS(yp));
-}
-#define Q5_1_SCALE(xp, yp) (SIMD_F16(BLOCK_FIELD(xp, block_q5_1, d)) * SIMD_F16(BLOCK_FIELD(yp, block_q8_1, d)))
-#define Q5_1_MIN(xp, yp) (SIMD_F16(BLOCK_FIELD(xp, block_q5_1, m)) * SIMD_F16(BLOCK_FIELD(yp, block_q8_1, s)))
+/* Q8_0: signed bytes as they are. */
+#define Q8_0_WEIGHTS(xp) load_256(BLOCK_FIELD(xp, block_q8_0, qs))
+BLOCK32_KERNELS_256(q8_0_q8_0, block_q8_0, block_q8_0, QK8_0, Q8_0_WEIGHTS, SIGNED_Q8_0_PRODUCTS, NO_MIN)
 
-SIMD_FN void SIMD_NAME(dot_q5_1_q8_1)(int64_t n, float *s, const void *x, const void *y)
-{
-    BLOCK32_DOT_BODY(block_q5_1, block_q8_1, QK5_1, block_q5_1_products, Q5_1_SCALE, Q5_1_MIN)
-}
-
-static inline __m256i block_q8_0_products(const uint8_t *xp, const uint8_t *yp)
-{
-    return s8s8_dot(_mm256_setzero_si256(), load_256(BLOCK_FIELD(xp, block_q8_0, qs)), Q8_0_QS(yp));
-}
-#define Q8_0_SCALE(xp, yp) (SIMD_F16(BLOCK_FIELD(xp, block_q8_0, d)) * SIMD_F16(BLOCK_FIELD(yp, block_q8_0, d)))
-
-SIMD_FN void SIMD_NAME(dot_q8_0_q8_0)(int64_t n, float *s, const void *x, const void *y)
-{
-    BLOCK32_DOT_BODY(block_q8_0, block_q8_0, QK8_0, block_q8_0_products, Q8_0_SCALE, NO_EXTRA)
-}
-
-static inline __m256i block_iq4_nl_products(const uint8_t *xp, const uint8_t *yp)
-{
-    __m256i w = iq4_lookup_16(BLOCK_FIELD(xp, block_iq4_nl, qs));
-    return s8s8_dot(_mm256_setzero_si256(), w, Q8_0_QS(yp));
-}
-#define IQ4_NL_SCALE(xp, yp) (SIMD_F16(BLOCK_FIELD(xp, block_iq4_nl, d)) * SIMD_F16(BLOCK_FIELD(yp, block_q8_0, d)))
-
-SIMD_FN void SIMD_NAME(dot_iq4_nl_q8_0)(int64_t n, float *s, const void *x, const void *y)
-{
-    BLOCK32_DOT_BODY(block_iq4_nl, block_q8_0, QK4_NL, block_iq4_nl_products, IQ4_NL_SCALE, NO_EXTRA)
-}
+/* IQ4_NL: codebook values, signed. */
+#define IQ4_NL_WEIGHTS(xp) iq4_lookup_16(BLOCK_FIELD(xp, block_iq4_nl, qs))
+BLOCK32_KERNELS_256(iq4_nl_q8_0, block_iq4_nl, block_q8_0, QK4_NL, IQ4_NL_WEIGHTS, SIGNED_Q8_0_PRODUCTS, NO_MIN)
 
 /* ---- K-quants (super-blocks of 256, Q8_K activations) -------------------- */
 
@@ -403,33 +426,11 @@ static inline __m256i scale_byte16(uint64_t packed, int j)
     return _mm256_set1_epi16((short)((packed >> (8 * j)) & 0xFF));
 }
 
-/* Multi-row kernels: one weight super-block is unpacked once and used
- * against up to KQ_MAX_ROWS activation rows. Each row's operations are the
- * same as with one row, so vec_dot_nrows gives vec_dot's bits. The row
- * functions are always inlined so that the row count is a constant and the
- * per-row arrays stay in registers. The float steps are explicit fmaf calls
- * so that the compiler cannot contract them differently per row count. */
-#define KQ_MAX_ROWS 4
-#define ALWAYS_INLINE inline __attribute__((always_inline))
-
 /* Activation block i of rows 0..nr-1. */
 #define KQ_ROW_BLOCKS(yr, y, y_stride, i, nr)                                  \
     const uint8_t *yr[KQ_MAX_ROWS];                                            \
     for (int r_ = 0; r_ < (nr); r_++)                                          \
         yr[r_] = (const uint8_t *)(y) + r_ * (y_stride) + (i) * sizeof(block_q8_K);
-
-/* vec_dot_nrows from a row function taking 1, 2 or 4 rows. */
-#define ROWS_IN_FOURS(rows_fn)                                                                    \
-    const uint8_t *ybytes = y;                                                                    \
-    int64_t r = 0;                                                                                \
-    for (; r + 4 <= nrows; r += 4)                                                                \
-        rows_fn(n, s + r * s_stride, s_stride, x, ybytes + r * y_stride, y_stride, 4);            \
-    if (r + 2 <= nrows) {                                                                         \
-        rows_fn(n, s + r * s_stride, s_stride, x, ybytes + r * y_stride, y_stride, 2);            \
-        r += 2;                                                                                   \
-    }                                                                                             \
-    if (r < nrows)                                                                                \
-        rows_fn(n, s + r * s_stride, s_stride, x, ybytes + r * y_stride, y_stride, 1);
 
 /* Q4_K / Q5_K super-block (qh NULL for Q4_K): isum[r], msum[r] per row. */
 static ALWAYS_INLINE void q45_K_block_sums(const uint8_t *qs, const uint8_t *qhp, const uint8_t *scales,
