@@ -301,13 +301,17 @@ static void attend_one(struct attn_job *j, int32_t i, int32_t h, int ith)
     op_softmax(scores, scores, n, j->score_scale, NULL);
     memset(out, 0, (size_t)hp->head_dim_v * sizeof(float));
     for (int32_t t = 0; t < n; t++) {
-        const uint8_t *vr = kv_cache_v(e->kv, j->il, seq, lo + t);
-        dequantize_row(tv, vr + v_off, vrow, hp->head_dim_v);
-        /* with an F16 V cache, llama.cpp multiplies V by the probabilities
-         * rounded to F16; doing the same keeps us within its own spread */
-        float p = tv == TYPE_F16 ? f16_to_f32(f32_to_f16(scores[t])) : scores[t];
-        for (int32_t d = 0; d < hp->head_dim_v; d++)
-            out[d] += p * vrow[d];
+        const uint8_t *vr = (const uint8_t *)kv_cache_v(e->kv, j->il, seq, lo + t) + v_off;
+        if (tv == TYPE_F16) {
+            /* with an F16 V cache, llama.cpp multiplies V by the probabilities
+             * rounded to F16; doing the same keeps us within its own spread */
+            op_axpy_f16(out, f16_to_f32(f32_to_f16(scores[t])), (const f16_t *)vr, hp->head_dim_v);
+        } else if (tv == TYPE_F32) {
+            op_axpy(out, scores[t], (const float *)vr, hp->head_dim_v);
+        } else {
+            dequantize_row(tv, vr, vrow, hp->head_dim_v);
+            op_axpy(out, scores[t], vrow, hp->head_dim_v);
+        }
     }
 }
 

@@ -297,6 +297,28 @@ void op_geglu(float *y, const float *gate, const float *up, int64_t n)
     DISPATCH(op_geglu_avx2(y, gate, up, n), op_geglu_scalar(y, gate, up, n));
 }
 
+static void op_axpy_scalar(float *y, float a, const float *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] += a * x[i];
+}
+
+static void op_axpy_f16_scalar(float *y, float a, const f16_t *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] += a * f16_to_f32(x[i]);
+}
+
+void op_axpy(float *y, float a, const float *x, int64_t n)
+{
+    DISPATCH(op_axpy_avx2(y, a, x, n), op_axpy_scalar(y, a, x, n));
+}
+
+void op_axpy_f16(float *y, float a, const f16_t *x, int64_t n)
+{
+    DISPATCH(op_axpy_f16_avx2(y, a, x, n), op_axpy_f16_scalar(y, a, x, n));
+}
+
 static int row_to_f32(float *y, enum tensor_type type, const void *row, int64_t n)
 {
     switch (type) {

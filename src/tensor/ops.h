@@ -64,6 +64,9 @@ void op_geglu(float *y, const float *gate, const float *up, int64_t n);
 void op_geglu_erf(float *y, const float *gate, const float *up, int64_t n);
 
 void op_add(float *y, const float *a, const float *b, int64_t n);  /* y = a + b */
+/* y += a * x, x in f32 or f16 (attention's weighted sum of V rows). */
+void op_axpy(float *y, float a, const float *x, int64_t n);
+void op_axpy_f16(float *y, float a, const f16_t *x, int64_t n);
 void op_mul(float *y, const float *a, const float *b, int64_t n);  /* y = a * b */
 void op_scale(float *y, const float *x, float s, int64_t n);       /* y = x * s */
 

@@ -18,6 +18,8 @@ void op_silu_avx2(float *y, const float *x, int64_t n);
 void op_gelu_avx2(float *y, const float *x, int64_t n);
 void op_swiglu_avx2(float *y, const float *gate, const float *up, int64_t n);
 void op_geglu_avx2(float *y, const float *gate, const float *up, int64_t n);
+void op_axpy_avx2(float *y, float a, const float *x, int64_t n);
+void op_axpy_f16_avx2(float *y, float a, const uint16_t *x, int64_t n);
 /* Rotate one head in place by angles cs/sn (half = n_dims/2 pairs): pairs
  * (2i, 2i+1), or (i, i+half) for NeoX; bit-identical to the scalar code. */
 void rope_normal_avx2(float *x, const float *cs, const float *sn, int half);

@@ -449,10 +449,39 @@ static void test_softmax_masked_tail_invariant(void **state)
 
 static const char *isa_names[CPU_ISA_COUNT] = { "scalar", "avx2", "avx512" };
 
+/* y += a * x for f32 and f16 rows of odd lengths, against double. */
+static void test_axpy(void **state)
+{
+    (void)state;
+    enum { N = 77 };
+    float x[N], y32[N], y16[N];
+    f16_t h[N];
+    double want32[N], want16[N];
+    for (int i = 0; i < N; i++) {
+        x[i] = (float)((i * 37) % 19) / 7.0f - 1.3f;
+        h[i] = f32_to_f16(x[i]);
+        y32[i] = y16[i] = (float)i * 0.25f;
+        want32[i] = y32[i] + 0.3 * (double)x[i];
+        want16[i] = y16[i] + 0.3 * (double)f16_to_f32(h[i]);
+    }
+    for (int len = 1; len <= N; len += 19) {
+        float a[N], b[N];
+        memcpy(a, y32, sizeof(a));
+        memcpy(b, y16, sizeof(b));
+        op_axpy(a, 0.3f, x, len);
+        op_axpy_f16(b, 0.3f, h, len);
+        for (int i = 0; i < N; i++) {
+            assert_true(fabs(a[i] - (i < len ? want32[i] : y32[i])) < 1e-5);
+            assert_true(fabs(b[i] - (i < len ? want16[i] : y16[i])) < 1e-5);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_softmax_masked_tail_invariant),
+        cmocka_unit_test(test_axpy),
         cmocka_unit_test(test_rms_norm),
         cmocka_unit_test(test_layer_norm),
         cmocka_unit_test(test_rope_hand_values),
