@@ -63,56 +63,18 @@ static int emit_symbol(const struct vocab *v, const struct tok_symbol *s, struct
     return 0;
 }
 
-static int32_t split_chars(struct tok_work *w, const char *text, size_t len)
-{
-    int32_t n = 0;
-    for (size_t off = 0; off < len; n++) {
-        size_t cl = tok_utf8_len((uint8_t)text[off]);
-        if (cl > len - off) {
-            cl = len - off;
-        }
-        w->sym[n] = (struct tok_symbol){text + off, (uint32_t)cl, n - 1, -1};
-        off += cl;
-        if (off < len) {
-            w->sym[n].next = n + 1;
-        }
-    }
-    return n;
-}
-
-static int merge_all(const struct vocab *v, struct tok_work *w)
-{
-    while (w->heap.n > 0) {
-        struct tok_bigram b = tok_heap_pop(&w->heap);
-        struct tok_symbol *l = &w->sym[b.left], *r = &w->sym[b.right];
-        if (l->n == 0 || r->n == 0 || l->n + r->n != b.size) {
-            continue; /* outdated */
-        }
-        l->n += r->n;
-        r->n = 0;
-        l->next = r->next;
-        if (r->next >= 0) {
-            w->sym[r->next].prev = b.left;
-        }
-        if (try_bigram(v, w, l->prev, b.left) != 0 || try_bigram(v, w, b.left, l->next) != 0) {
-            return -1;
-        }
-    }
-    return 0;
-}
-
 /* Merge one run of characters and emit its tokens. */
 static int merge_run(const struct vocab *v, struct tok_work *w, const char *text, size_t len,
                      struct tok_list *out)
 {
-    int32_t n_sym = split_chars(w, text, len);
+    int32_t n_sym = tok_split_chars(w, text, len);
     w->heap.n = 0;
     for (int32_t i = 1; i < n_sym; i++) {
         if (try_bigram(v, w, i - 1, i) != 0) {
             return -1;
         }
     }
-    if (merge_all(v, w) != 0) {
+    if (tok_merge_all(v, w, try_bigram) != 0) {
         return -1;
     }
     for (int32_t i = 0; i != -1; i = w->sym[i].next) {

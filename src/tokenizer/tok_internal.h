@@ -84,6 +84,16 @@ struct tok_work {
 };
 
 int tok_work_reserve(struct tok_work *w, size_t n_sym, size_t n_buf);
+
+/* Split text into one symbol per UTF-8 character (a truncated sequence at
+ * the end is one symbol), linked in order; returns the count. */
+int32_t tok_split_chars(struct tok_work *w, const char *text, size_t len);
+/* Queue the bigram of symbols left and right if the model merges it
+ * (SPM: by score, BPE: by merge rank). Returns 0, or -1 on allocation failure. */
+typedef int (*tok_bigram_fn)(const struct vocab *v, struct tok_work *w, int32_t left, int32_t right);
+/* Apply queued merges, best first, re-queueing each merged symbol's new
+ * neighbours with add. Returns 0, or -1 on allocation failure. */
+int tok_merge_all(const struct vocab *v, struct tok_work *w, tok_bigram_fn add);
 void tok_work_free(struct tok_work *w);
 
 /* Tokenize one raw fragment with each model. Return 0, or -1 on allocation failure. */

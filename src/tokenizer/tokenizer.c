@@ -104,6 +104,39 @@ int tok_heap_push(struct tok_heap *h, struct tok_bigram b)
     return 0;
 }
 
+int32_t tok_split_chars(struct tok_work *w, const char *text, size_t len)
+{
+    int32_t n = 0;
+    for (size_t off = 0; off < len; n++) {
+        size_t cl = tok_utf8_len((uint8_t)text[off]);
+        if (cl > len - off)
+            cl = len - off;
+        w->sym[n] = (struct tok_symbol){ text + off, (uint32_t)cl, n - 1, -1 };
+        off += cl;
+        if (off < len)
+            w->sym[n].next = n + 1;
+    }
+    return n;
+}
+
+int tok_merge_all(const struct vocab *v, struct tok_work *w, tok_bigram_fn add)
+{
+    while (w->heap.n > 0) {
+        struct tok_bigram b = tok_heap_pop(&w->heap);
+        struct tok_symbol *l = &w->sym[b.left], *r = &w->sym[b.right];
+        if (l->n == 0 || r->n == 0 || l->n + r->n != b.size)
+            continue; /* outdated */
+        l->n += r->n;
+        r->n = 0;
+        l->next = r->next;
+        if (r->next >= 0)
+            w->sym[r->next].prev = b.left;
+        if (add(v, w, l->prev, b.left) != 0 || add(v, w, b.left, l->next) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 struct tok_bigram tok_heap_pop(struct tok_heap *h)
 {
     struct tok_bigram top = h->v[0];
