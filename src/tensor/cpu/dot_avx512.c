@@ -2,11 +2,13 @@
  * dot_avx512.c - the AVX-512 (F/BW/VL/DQ + VNNI) dot-product kernels.
  * 512-bit kernels where they measured faster: F32, F16, BF16 (masked tails);
  * the blocks of 32 (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL: four blocks per
- * step, vpdpbusd) and Q6_K (half a super-block per step, vpmaddubsw +
- * vpdpwssd). The other types use the 256-bit template dot_simd256.h compiled
- * with VNNI (a 512-bit Q4_K/Q5_K was tried and was slower). The blocks of 32
- * and Q4_K/Q5_K/Q6_K also have multi-row versions (vec_dot_nrows) that
- * unpack each weight block once for up to four activation rows.
+ * step, vpdpbusd; Q5_0, the bulk of gemma-3's prompt time, has its own
+ * layout and up to eight rows per call) and Q6_K (half a super-block per
+ * step, vpmaddubsw + vpdpwssd). The other types use the 256-bit template
+ * dot_simd256.h compiled with VNNI (a 512-bit Q4_K/Q5_K was tried and was
+ * slower). The blocks of 32 and Q4_K/Q5_K/Q6_K also have multi-row versions
+ * (vec_dot_nrows) that unpack each weight block once for up to four (Q5_0:
+ * eight) activation rows.
  *
  * As everywhere, the order of operations depends only on n. K-quant
  * super-blocks are summed exactly in integers, then scaled in float.
@@ -15,6 +17,7 @@
  */
 #define SIMD_NAME(f) f##_vl256
 #define SIMD_VNNI 1
+#define KQ_MAX_ROWS 8 /* 32 vector registers: the multi-row kernels take eight rows */
 #define SIMD_FN static inline
 #include "tensor/cpu/dot_simd256.h"
 
@@ -247,12 +250,85 @@ BLOCK32_KERNELS_512(q4_0_q8_0, block_q4_0, block_q8_0, QK4_0, Q4_0_WEIGHTS_X2, M
 #define UNSIGNED_Q8_1_PRODUCTS_X2(w, y0, y1) u8s8_dot_512(w, Q8_1_PAIR(y0, y1))
 BLOCK32_KERNELS_512(q4_1_q8_1, block_q4_1, block_q8_1, QK4_1, Q4_1_WEIGHTS_X2, UNSIGNED_Q8_1_PRODUCTS_X2, Q4_1_MIN4)
 
-/* Q5_0: 5-bit unsigned, minus 16 through the activations. */
-#define Q5_0_WEIGHTS_X2(x0, x1)                                                                        \
-    add_fifth_bits(unpack_nibbles_2x16(BLOCK_FIELD(x0, block_q5_0, qs), BLOCK_FIELD(x1, block_q5_0, qs)), \
-                   BLOCK_FIELD(x0, block_q5_0, qh), BLOCK_FIELD(x1, block_q5_0, qh))
-#define MINUS16_PRODUCTS_X2(w, y0, y1) offset_u8s8_dot_512(w, Q8_0_PAIR(y0, y1), 16)
-BLOCK32_KERNELS_512(q5_0_q8_0, block_q5_0, block_q8_0, QK5_0, Q5_0_WEIGHTS_X2, MINUS16_PRODUCTS_X2, NO_MIN4)
+/* Q5_0, four blocks per step in a "128-bit lane = block" layout: lane b of
+ * one register holds elements 0..15 of block b, of another elements 16..31,
+ * so one int32 accumulator, one conversion and one scale vector serve all
+ * four blocks. The weights are kept as |q - 16| with the sign moved onto the
+ * activations (a masked negate per row); the 5th bits come straight from qh
+ * as byte masks. Up to eight activation rows per unpacked step (one
+ * accumulator register each). The four scales of a row come through
+ * scalar loads (f16x4_at), which measured faster than a vector gather
+ * (vpermt2w) as they use ports the vector work leaves idle. */
+static ALWAYS_INLINE void q5_0_rows_512(int64_t n, float *s, size_t s_stride, const void *x, const void *y,
+                                        size_t y_stride, int nr)
+{
+    const int64_t nb = n / QK5_0;
+    const uint8_t *xb = x, *yb = y;
+    const size_t xs = sizeof(block_q5_0), ys = sizeof(block_q8_0);
+    __m512 acc[KQ_MAX_ROWS];
+#pragma GCC unroll 8
+    for (int r = 0; r < nr; r++)
+        acc[r] = _mm512_setzero_ps();
+    const __m512i low4 = _mm512_set1_epi8(0x0F), sixteen = _mm512_set1_epi8(16), zero = _mm512_setzero_si512();
+    const __m512i spread4 = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+    const uint64_t lo16 = 0x0000ffff0000ffffull;
+    int64_t i = 0;
+    for (; i + 4 <= nb; i += 4) {
+        const uint8_t *xp = xb + i * xs;
+        PREFETCH_WEIGHTS(xp, 4 * xs);
+        __m512i q = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)BLOCK_FIELD(xp, block_q5_0, qs)));
+        q = _mm512_inserti32x4(q, _mm_loadu_si128((const __m128i *)BLOCK_FIELD(xp + xs, block_q5_0, qs)), 1);
+        q = _mm512_inserti32x4(q, _mm_loadu_si128((const __m128i *)BLOCK_FIELD(xp + 2 * xs, block_q5_0, qs)), 2);
+        q = _mm512_inserti32x4(q, _mm_loadu_si128((const __m128i *)BLOCK_FIELD(xp + 3 * xs, block_q5_0, qs)), 3);
+        uint32_t h0, h1, h2, h3;
+        memcpy(&h0, BLOCK_FIELD(xp, block_q5_0, qh), 4);
+        memcpy(&h1, BLOCK_FIELD(xp + xs, block_q5_0, qh), 4);
+        memcpy(&h2, BLOCK_FIELD(xp + 2 * xs, block_q5_0, qh), 4);
+        memcpy(&h3, BLOCK_FIELD(xp + 3 * xs, block_q5_0, qh), 4);
+        const uint64_t h02 = (uint64_t)h0 | (uint64_t)h2 << 32, h13 = (uint64_t)h1 | (uint64_t)h3 << 32;
+        /* weight negative (q < 16) where the 5th bit is clear */
+        const __mmask64 neg_lo = (__mmask64)~((h02 & lo16) | (h13 & lo16) << 16);
+        const __mmask64 neg_hi = (__mmask64)~(((h02 >> 16) & lo16) | (h13 & ~lo16));
+        const __m512i nib_lo = _mm512_and_si512(q, low4);
+        const __m512i nib_hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);
+        /* |q - 16|: the nibble where the 5th bit is set, else 16 - nibble */
+        const __m512i abs_lo = _mm512_mask_sub_epi8(nib_lo, neg_lo, sixteen, nib_lo);
+        const __m512i abs_hi = _mm512_mask_sub_epi8(nib_hi, neg_hi, sixteen, nib_hi);
+        const __m512 dx = _mm512_permutexvar_ps(spread4, _mm512_castps128_ps512(f16x4_at(BLOCK_FIELD(xp, block_q5_0, d), xs)));
+#pragma GCC unroll 8
+        for (int r = 0; r < nr; r++) {
+            const uint8_t *yp = yb + r * y_stride + i * ys;
+            const __m512i a01 = load_2x32(yp + 2, yp + ys + 2), a23 = load_2x32(yp + 2 * ys + 2, yp + 3 * ys + 2);
+            __m512i a_lo = _mm512_shuffle_i64x2(a01, a23, _MM_SHUFFLE(2, 0, 2, 0));
+            __m512i a_hi = _mm512_shuffle_i64x2(a01, a23, _MM_SHUFFLE(3, 1, 3, 1));
+            a_lo = _mm512_mask_sub_epi8(a_lo, neg_lo, zero, a_lo);
+            a_hi = _mm512_mask_sub_epi8(a_hi, neg_hi, zero, a_hi);
+            const __m512i p = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, abs_lo, a_lo), abs_hi, a_hi);
+            const __m512 d = _mm512_mul_ps(dx, _mm512_permutexvar_ps(spread4, _mm512_castps128_ps512(f16x4_at(yp, ys))));
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), d, acc[r]);
+        }
+    }
+    for (int r = 0; r < nr; r++) {
+        float sum = _mm512_reduce_add_ps(acc[r]);
+        if (i < nb) {
+            float tail;
+            dot_q5_0_q8_0_vl256((nb - i) * QK5_0, &tail, xb + i * xs, yb + r * y_stride + i * ys);
+            sum += tail;
+        }
+        s[r * s_stride] = sum;
+    }
+}
+
+void dot_q5_0_q8_0_avx512(int64_t n, float *s, const void *x, const void *y)
+{
+    q5_0_rows_512(n, s, 0, x, y, 0, 1);
+}
+
+void dot_q5_0_q8_0_nrows_avx512(int64_t n, float *s, size_t s_stride, const void *x, const void *y,
+                                size_t y_stride, int64_t nrows)
+{
+    ROWS_IN_EIGHTS(q5_0_rows_512)
+}
 
 /* Q5_1: 5-bit unsigned; the min through the Q8_1 sums. */
 #define Q5_1_WEIGHTS_X2(x0, x1)                                                                        \
@@ -305,7 +381,7 @@ static ALWAYS_INLINE void q6_K_block_sums_512(const uint8_t *xp, const uint8_t *
     const __m512i shl_01 = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
     const __m512i shr_23 = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
     __m512i acc[KQ_MAX_ROWS];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int r = 0; r < nr; r++)
         acc[r] = _mm512_setzero_si512();
 #pragma GCC unroll 2
@@ -317,14 +393,14 @@ static ALWAYS_INLINE void q6_K_block_sums_512(const uint8_t *xp, const uint8_t *
         __m512i w23 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), low4),
                                       _mm512_and_si512(_mm512_srlv_epi16(qh, shr_23), bits45));
         __m512i sc01 = scales_4x8(scales16, 8 * h), sc23 = scales_4x8(scales16, 8 * h + 4);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
         for (int r = 0; r < nr; r++) {
             const int8_t *a = (const int8_t *)BLOCK_FIELD(yr[r], block_q8_K, qs);
             acc[r] = u8s8_dot_scaled_512(acc[r], w01, load_512(a + 128 * h), sc01);
             acc[r] = u8s8_dot_scaled_512(acc[r], w23, load_512(a + 128 * h + 64), sc23);
         }
     }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int r = 0; r < nr; r++) {
         __m256i offset = _mm256_madd_epi16(sc16, load_256(BLOCK_FIELD(yr[r], block_q8_K, bsums)));
         isum[r] = _mm512_reduce_add_epi32(acc[r]) - 32 * hsum_i32(offset);
@@ -335,14 +411,14 @@ static ALWAYS_INLINE void q6_K_rows_512(int64_t n, float *s, size_t s_stride, co
                                         size_t y_stride, int nr)
 {
     const uint8_t *xb = x;
-    float sum[KQ_MAX_ROWS] = { 0.0f, 0.0f, 0.0f, 0.0f };
+    float sum[KQ_MAX_ROWS] = { 0.0f };
     for (int64_t i = 0; i < n / QK_K; i++, xb += sizeof(block_q6_K)) {
         PREFETCH_WEIGHTS(xb, sizeof(block_q6_K));
         KQ_ROW_BLOCKS(yr, y, y_stride, i, nr)
         int isum[KQ_MAX_ROWS];
         q6_K_block_sums_512(xb, yr, nr, isum);
         const float d = SIMD_F16(BLOCK_FIELD(xb, block_q6_K, d));
-#pragma GCC unroll 4
+#pragma GCC unroll 8
         for (int r = 0; r < nr; r++)
             sum[r] = fmaf(Q8K_D(yr[r]) * d, (float)isum[r], sum[r]);
     }
@@ -358,7 +434,7 @@ void dot_q6_K_q8_K_avx512(int64_t n, float *s, const void *x, const void *y)
 void dot_q6_K_q8_K_nrows_avx512(int64_t n, float *s, size_t s_stride, const void *x, const void *y,
                                 size_t y_stride, int64_t nrows)
 {
-    ROWS_IN_FOURS(q6_K_rows_512)
+    ROWS_IN_EIGHTS(q6_K_rows_512)
 }
 
 /* Multi-row versions: a loop over the one-row kernel. */

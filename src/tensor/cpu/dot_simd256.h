@@ -41,7 +41,9 @@
  * functions are always inlined so that the row count is a constant and the
  * per-row arrays stay in registers. The float steps are explicit fmaf calls
  * so that the compiler cannot contract them differently per row count. */
-#define KQ_MAX_ROWS 4
+#ifndef KQ_MAX_ROWS
+#define KQ_MAX_ROWS 4 /* 8 where there are 32 vector registers (AVX-512) */
+#endif
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
 /* vec_dot_nrows from a row function taking 1, 2 or 4 rows. */
@@ -50,6 +52,24 @@
     int64_t r = 0;                                                                                \
     for (; r + 4 <= nrows; r += 4)                                                                \
         rows_fn(n, s + r * s_stride, s_stride, x, ybytes + r * y_stride, y_stride, 4);            \
+    if (r + 2 <= nrows) {                                                                         \
+        rows_fn(n, s + r * s_stride, s_stride, x, ybytes + r * y_stride, y_stride, 2);            \
+        r += 2;                                                                                   \
+    }                                                                                             \
+    if (r < nrows)                                                                                \
+        rows_fn(n, s + r * s_stride, s_stride, x, ybytes + r * y_stride, y_stride, 1);
+
+/* vec_dot_nrows from a row function taking 1, 2, 4 or 8 rows
+ * (KQ_MAX_ROWS 8). */
+#define ROWS_IN_EIGHTS(rows_fn)                                                                   \
+    const uint8_t *ybytes = y;                                                                    \
+    int64_t r = 0;                                                                                \
+    for (; r + 8 <= nrows; r += 8)                                                                \
+        rows_fn(n, s + r * s_stride, s_stride, x, ybytes + r * y_stride, y_stride, 8);            \
+    if (r + 4 <= nrows) {                                                                         \
+        rows_fn(n, s + r * s_stride, s_stride, x, ybytes + r * y_stride, y_stride, 4);            \
+        r += 4;                                                                                   \
+    }                                                                                             \
     if (r + 2 <= nrows) {                                                                         \
         rows_fn(n, s + r * s_stride, s_stride, x, ybytes + r * y_stride, y_stride, 2);            \
         r += 2;                                                                                   \
@@ -443,7 +463,7 @@ static ALWAYS_INLINE void q45_K_block_sums(const uint8_t *qs, const uint8_t *qhp
     const __m256i low4 = _mm256_set1_epi8(0x0F);
     const __m256i qh = qhp ? load_256(qhp) : _mm256_setzero_si256();
     __m256i acc[KQ_MAX_ROWS];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int r = 0; r < nr; r++)
         acc[r] = _mm256_setzero_si256();
 #pragma GCC unroll 4
@@ -456,13 +476,13 @@ static ALWAYS_INLINE void q45_K_block_sums(const uint8_t *qs, const uint8_t *qhp
             hi = _mm256_or_si256(hi, select_bit(qh, 2 * c + 1, 0x10));
         }
         const __m256i sc_lo = scale_byte16(sc8, 2 * c), sc_hi = scale_byte16(sc8, 2 * c + 1);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
         for (int r = 0; r < nr; r++) {
             acc[r] = u8s8_dot_scaled(acc[r], lo, Q8K_QS(yr[r], 64 * c), sc_lo);
             acc[r] = u8s8_dot_scaled(acc[r], hi, Q8K_QS(yr[r], 64 * c + 32), sc_hi);
         }
     }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int r = 0; r < nr; r++) {
         isum[r] = hsum_i32(acc[r]);
         msum[r] = hsum_i32(_mm256_madd_epi16(mins, load_256(BLOCK_FIELD(yr[r], block_q8_K, bsums))));
@@ -472,7 +492,7 @@ static ALWAYS_INLINE void q45_K_block_sums(const uint8_t *qs, const uint8_t *qhp
 /* Rows of a Q4_K (or, with Q5, Q5_K) weight row against nr activation rows. */
 #define Q45_K_ROWS_BODY(XT, WITH_QH)                                                        \
     const uint8_t *xb = x;                                                                  \
-    float sum[KQ_MAX_ROWS] = { 0.0f, 0.0f, 0.0f, 0.0f };                                    \
+    float sum[KQ_MAX_ROWS] = { 0.0f };                                                      \
     for (int64_t i = 0; i < n / QK_K; i++, xb += sizeof(XT)) {                              \
         PREFETCH_WEIGHTS(xb, sizeof(XT));                                                   \
         KQ_ROW_BLOCKS(yr, y, y_stride, i, nr)                                               \
@@ -481,7 +501,7 @@ static ALWAYS_INLINE void q45_K_block_sums(const uint8_t *qs, const uint8_t *qhp
                          nr, isum, msum);                                                   \
         const float d = SIMD_F16(BLOCK_FIELD(xb, XT, d));                                   \
         const float dmin = SIMD_F16(BLOCK_FIELD(xb, XT, dmin));                             \
-        _Pragma("GCC unroll 4") for (int r = 0; r < nr; r++)                                \
+        _Pragma("GCC unroll 8") for (int r = 0; r < nr; r++)                                \
         {                                                                                   \
             const float dy = Q8K_D(yr[r]);                                                  \
             sum[r] = fmaf(dy * d, (float)isum[r], sum[r]);                                  \
@@ -511,7 +531,11 @@ SIMD_FN void SIMD_NAME(dot_q4_K_q8_K)(int64_t n, float *s, const void *x, const 
 SIMD_FN void SIMD_NAME(dot_q4_K_q8_K_nrows)(int64_t n, float *s, size_t s_stride, const void *x,
                                             const void *y, size_t y_stride, int64_t nrows)
 {
+#if KQ_MAX_ROWS >= 8
+    ROWS_IN_EIGHTS(q4_K_rows)
+#else
     ROWS_IN_FOURS(q4_K_rows)
+#endif
 }
 
 SIMD_FN void SIMD_NAME(dot_q5_K_q8_K)(int64_t n, float *s, const void *x, const void *y)
@@ -522,7 +546,11 @@ SIMD_FN void SIMD_NAME(dot_q5_K_q8_K)(int64_t n, float *s, const void *x, const 
 SIMD_FN void SIMD_NAME(dot_q5_K_q8_K_nrows)(int64_t n, float *s, size_t s_stride, const void *x,
                                             const void *y, size_t y_stride, int64_t nrows)
 {
+#if KQ_MAX_ROWS >= 8
+    ROWS_IN_EIGHTS(q5_K_rows)
+#else
     ROWS_IN_FOURS(q5_K_rows)
+#endif
 }
 
 /* Q6_K: unsigned 6-bit weights (0..63); the -32 offset via bsums. */
