@@ -238,6 +238,9 @@ static int check_batch(struct engine *e, const struct batch *b, int32_t *n_out, 
         if (b->pos[i] != e->seq_next[s])
             return errf(err, n, "token %d of sequence %d has position %d, expected %d", i, s,
                         b->pos[i], e->seq_next[s]);
+        if (e->seq_next[s] >= e->p.n_ctx)
+            return errf(err, n, "sequence %d is full: it holds %d positions, the context size is %d",
+                        s, e->seq_next[s], e->p.n_ctx);
         e->seq_next[s]++;
         e->seq_grow[s]++;
         e->out_row[i] = b->logits[i] ? (*n_out)++ : -1;

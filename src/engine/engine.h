@@ -23,7 +23,8 @@
 #include "model/model.h"
 
 struct engine_params {
-    int32_t n_ctx;         /* KV positions shared by all sequences (0: the model's training context) */
+    int32_t n_ctx;         /* KV positions shared by all sequences, and the most one sequence
+                              may hold (0: the model's training context) */
     int32_t n_batch;       /* most tokens in one decode call (default 512) */
     int32_t n_seq_max;     /* sequence ids 0 .. n_seq_max-1 (default 1) */
     int32_t n_outputs_max; /* most tokens with logits in one call (default n_seq_max) */

@@ -162,6 +162,20 @@ static int run_perplexity(struct engine *e, struct batch *b, const int32_t *ids,
     return rc;
 }
 
+/* A whole decimal number in lo..hi, or a message naming the option. */
+static int parse_num(const char *opt, const char *s, long lo, long hi, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) {
+        fprintf(stderr, "cllm-logits: %s: '%s' is not a number in %ld..%ld\n", opt, s, lo, hi);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
 static int parse(int argc, char **argv, struct opts *o)
 {
     memset(o, 0, sizeof(*o));
@@ -170,18 +184,23 @@ static int parse(int argc, char **argv, struct opts *o)
     o->ep.n_threads = 2;
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *a = argv[i], *v = argv[i + 1];
+        int rc = 0;
         if (!strcmp(a, "-m")) o->model = v;
         else if (!strcmp(a, "--out")) o->out = v;
         else if (!strcmp(a, "--perplexity")) o->ppl_file = v;
-        else if (!strcmp(a, "--greedy")) o->greedy = atoi(v);
-        else if (!strcmp(a, "--chunk")) o->chunk = atoi(v);
-        else if (!strcmp(a, "-b")) o->ep.n_batch = atoi(v);
-        else if (!strcmp(a, "-c")) o->ep.n_ctx = atoi(v);
-        else if (!strcmp(a, "-t")) o->ep.n_threads = atoi(v);
-        else return -1;
+        else if (!strcmp(a, "--greedy")) rc = parse_num(a, v, 1, 1 << 20, &o->greedy);
+        else if (!strcmp(a, "--chunk")) rc = parse_num(a, v, 4, 1 << 20, &o->chunk);
+        else if (!strcmp(a, "-b")) rc = parse_num(a, v, 1, 1 << 16, &o->ep.n_batch);
+        else if (!strcmp(a, "-c")) rc = parse_num(a, v, 1, 1 << 24, &o->ep.n_ctx);
+        else if (!strcmp(a, "-t")) rc = parse_num(a, v, 1, 1024, &o->ep.n_threads);
+        else {
+            fprintf(stderr, "cllm-logits: unknown option '%s'\n", a);
+            return -1;
+        }
+        if (rc != 0)
+            return -1;
     }
-    if (argc % 2 == 0 || o->model == NULL || (!o->out && o->greedy <= 0 && !o->ppl_file) ||
-        o->chunk < 4)
+    if (argc % 2 == 0 || o->model == NULL || (!o->out && o->greedy <= 0 && !o->ppl_file))
         return -1;
     return 0;
 }

@@ -228,7 +228,7 @@ static void test_bad_batches(void **state)
         skip();
     struct engine_params p = engine_default_params();
     p.n_ctx = 64;
-    p.n_seq_max = 2;
+    p.n_seq_max = 4;
     p.n_batch = 16;
     p.n_threads = 1;
     char err[256];
@@ -244,9 +244,9 @@ static void test_bad_batches(void **state)
     batch_add(&b, -3, 0, 0, true);
     assert_int_equal(engine_decode(e, &b, err, sizeof(err)), -1);
     batch_clear(&b);
-    batch_add(&b, 1, 0, 2, true);
+    batch_add(&b, 1, 0, 4, true);
     assert_int_equal(engine_decode(e, &b, err, sizeof(err)), -1);
-    assert_non_null(strstr(err, "sequence id 2 is out of range"));
+    assert_non_null(strstr(err, "sequence id 4 is out of range"));
     batch_clear(&b);
     batch_add(&b, 1, 3, 0, true);
     assert_int_equal(engine_decode(e, &b, err, sizeof(err)), -1);
@@ -258,39 +258,52 @@ static void test_bad_batches(void **state)
     assert_int_equal(engine_decode(e, &b, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "batch of 17 tokens"));
     batch_clear(&b);
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 5; i++) /* n_outputs_max defaults to n_seq_max = 4 */
         batch_add(&b, 1, i, 0, true);
     assert_int_equal(engine_decode(e, &b, err, sizeof(err)), -1);
-    assert_non_null(strstr(err, "ask for logits"));
+    assert_non_null(strstr(err, "5 tokens ask for logits, at most 4 can"));
     assert_int_equal(kv_cache_seq_len(engine_kv(e), 0), 0);
     assert_null(engine_logits(e, 0));
 
-    /* fill the cache: 64 positions + one spare page per sequence = 128 in all */
-    int32_t pos0 = 0, pos1 = 0;
+    /* fill the cache: 64 positions + one spare page per sequence slot = 6 pages of 32.
+     * Sequences 0 and 1 take 2 pages each, sequence 2 one: one page is left. */
+    int32_t lens[4] = { 0, 0, 0, 0 };
+    const int32_t fill[3] = { 64, 64, 32 };
+    for (int s = 0; s < 3; s++) {
+        while (lens[s] < fill[s]) {
+            batch_clear(&b);
+            for (int i = 0; i < 16; i++)
+                batch_add(&b, 1, lens[s]++, s, false);
+            assert_int_equal(engine_decode(e, &b, err, sizeof(err)), 0);
+        }
+    }
+    assert_int_equal(kv_cache_free_pages(engine_kv(e)), 1);
+    /* sequence 2 can take the last page, sequence 3 then none: all-or-nothing */
+    batch_clear(&b);
+    for (int i = 0; i < 8; i++)
+        batch_add(&b, 1, lens[2] + i, 2, false);
+    for (int i = 0; i < 8; i++)
+        batch_add(&b, 1, lens[3] + i, 3, i == 7);
+    assert_int_equal(engine_decode(e, &b, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "KV cache is full"));
+    for (int s = 0; s < 4; s++)
+        assert_int_equal(kv_cache_seq_len(engine_kv(e), s), lens[s]);
+    assert_int_equal(kv_cache_free_pages(engine_kv(e)), 1);
+
+    /* one sequence may not hold more than n_ctx positions, even with pages free */
+    kv_cache_clear(engine_kv(e));
+    int32_t pos = 0;
     for (int round = 0; round < 4; round++) {
         batch_clear(&b);
         for (int i = 0; i < 16; i++)
-            batch_add(&b, 1, pos0++, 0, false);
+            batch_add(&b, 1, pos++, 0, i == 15);
         assert_int_equal(engine_decode(e, &b, err, sizeof(err)), 0);
     }
-    for (int round = 0; round < 2; round++) {
-        batch_clear(&b);
-        for (int i = 0; i < 16; i++)
-            batch_add(&b, 1, pos1++, 1, false);
-        assert_int_equal(engine_decode(e, &b, err, sizeof(err)), 0);
-    }
-    /* sequence 0 can take one more page, sequence 1 then none: all-or-nothing */
     batch_clear(&b);
-    for (int i = 0; i < 8; i++)
-        batch_add(&b, 1, pos0 + i, 0, false);
-    for (int i = 0; i < 8; i++)
-        batch_add(&b, 1, pos1 + i, 1, i == 7);
-    assert_int_equal(kv_cache_free_pages(engine_kv(e)), 1);
+    batch_add(&b, 1, pos, 0, true);
     assert_int_equal(engine_decode(e, &b, err, sizeof(err)), -1);
-    assert_non_null(strstr(err, "KV cache is full"));
-    assert_int_equal(kv_cache_seq_len(engine_kv(e), 0), pos0);
-    assert_int_equal(kv_cache_seq_len(engine_kv(e), 1), pos1);
-    assert_int_equal(kv_cache_free_pages(engine_kv(e)), 1);
+    assert_non_null(strstr(err, "sequence 0 is full: it holds 64 positions, the context size is 64"));
+    assert_int_equal(kv_cache_seq_len(engine_kv(e), 0), 64);
     batch_free(&b);
     engine_free(e);
     model_free(m);
