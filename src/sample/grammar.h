@@ -1,0 +1,42 @@
+/*
+ * grammar.h - GBNF grammars (llama.cpp's format): parse once into an
+ * immutable grammar, then follow generated text with a grammar_state that
+ * says which bytes may come next.
+ *
+ * The parser rejects with a message naming line and column anything it
+ * cannot read, rules that are used but never defined, and left recursion
+ * (which would make matching loop forever). Matching is over Unicode code
+ * points; a state carries an unfinished UTF-8 sequence between calls, so a
+ * token may end in the middle of a character.
+ */
+#ifndef CLLM_SAMPLE_GRAMMAR_H
+#define CLLM_SAMPLE_GRAMMAR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct grammar;
+struct grammar_state;
+
+/* Parse text[0..len). root: the start rule ("root" when NULL). NULL with a
+ * message "line L, column C: what is wrong" in err on failure. */
+struct grammar *grammar_parse(const char *text, size_t len, const char *root, char *err,
+                              size_t err_size);
+void grammar_free(struct grammar *g);
+
+/* A matcher at the start of the grammar. The grammar must outlive it. */
+struct grammar_state *grammar_state_create(const struct grammar *g);
+struct grammar_state *grammar_state_clone(const struct grammar_state *st);
+void grammar_state_free(struct grammar_state *st);
+
+/* Could bytes[0..len) come next? (Does not change the state.) */
+bool grammar_state_accepts(const struct grammar_state *st, const char *bytes, size_t len);
+/* Advance over bytes[0..len). Returns 0, or -1 (state unchanged) if rejected. */
+int grammar_state_advance(struct grammar_state *st, const char *bytes, size_t len);
+/* The text so far is a complete sentence of the grammar (end of generation
+ * is allowed here). */
+bool grammar_state_can_end(const struct grammar_state *st);
+/* Complete, and no byte at all may follow: generation must stop. */
+bool grammar_state_done(const struct grammar_state *st);
+
+#endif
