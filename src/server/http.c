@@ -1,0 +1,514 @@
+/*
+ * http.c - libmicrohttpd glue: request bodies read into memory, replies
+ * queued at once or later through an http_stream, suspended connections
+ * watched for hang-up.
+ *
+ * Suspend/resume protocol. Each stream has its own lock and a `suspended`
+ * flag. The MHD thread suspends a connection only while holding the lock and
+ * after seeing there is nothing to send; a producer appends or finishes
+ * under the same lock and resumes the connection if the flag is set. So a
+ * wake-up is never lost and a connection is never resumed twice.
+ *
+ * While suspended, MHD does not look at a connection, so a client that goes
+ * away is not noticed; a watcher thread polls the sockets of suspended
+ * connections for hang-up every few tens of milliseconds and cancels their
+ * streams. The producer sees the cancel, finishes, and the connection is
+ * resumed and closed by MHD.
+ */
+#define _GNU_SOURCE
+#include "server/http.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define WATCH_INTERVAL_MS 40
+
+struct http_stream {
+    pthread_mutex_t lock;
+    atomic_int refs;
+    bool sse;
+    char *buf; /* SSE bytes not yet sent: buf[off..len) */
+    size_t len, off, cap;
+    bool finished;
+    int status;
+    char *ctype;
+    char *body;
+    size_t body_len;
+    bool suspended;
+    atomic_bool cancelled;
+    struct MHD_Connection *conn; /* while attached to a connection */
+    int fd;
+    struct http_server *srv;
+    struct http_stream *prev, *next; /* srv's list of attached streams */
+};
+
+struct http_server {
+    struct MHD_Daemon *d;
+    struct http_config cfg;
+    char *too_large_body;
+    pthread_mutex_t lock; /* the list of attached streams */
+    struct http_stream *streams;
+    atomic_bool stopping;
+    pthread_t watcher;
+    bool watcher_started;
+};
+
+/* What we keep per request. */
+struct conn_ctx {
+    char *body;
+    size_t len, cap;
+    bool too_large;
+    struct http_stream *stream; /* the HTTP side's reference */
+};
+
+/* ---- streams ---- */
+
+struct http_stream *http_stream_new(bool sse)
+{
+    struct http_stream *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    pthread_mutex_init(&s->lock, NULL);
+    atomic_init(&s->refs, 1);
+    atomic_init(&s->cancelled, false);
+    s->sse = sse;
+    s->fd = -1;
+    return s;
+}
+
+void http_stream_ref(struct http_stream *s)
+{
+    atomic_fetch_add(&s->refs, 1);
+}
+
+void http_stream_unref(struct http_stream *s)
+{
+    if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
+        return;
+    pthread_mutex_destroy(&s->lock);
+    free(s->buf);
+    free(s->ctype);
+    free(s->body);
+    free(s);
+}
+
+bool http_stream_cancelled(const struct http_stream *s)
+{
+    return atomic_load(&s->cancelled);
+}
+
+/* Resume the connection if we suspended it. Called with s->lock held. */
+static void stream_wake(struct http_stream *s)
+{
+    if (s->suspended && s->conn) {
+        s->suspended = false;
+        MHD_resume_connection(s->conn);
+    }
+}
+
+bool http_stream_write(struct http_stream *s, const char *data, size_t len)
+{
+    pthread_mutex_lock(&s->lock);
+    if (atomic_load(&s->cancelled) || s->finished) {
+        pthread_mutex_unlock(&s->lock);
+        return false;
+    }
+    if (s->off > 0 && s->off == s->len)
+        s->off = s->len = 0;
+    if (s->len + len > s->cap) {
+        size_t cap = s->cap ? s->cap : 4096;
+        while (cap < s->len + len)
+            cap *= 2;
+        char *nb = realloc(s->buf, cap);
+        if (!nb) {
+            pthread_mutex_unlock(&s->lock);
+            return false;
+        }
+        s->buf = nb;
+        s->cap = cap;
+    }
+    memcpy(s->buf + s->len, data, len);
+    s->len += len;
+    stream_wake(s);
+    pthread_mutex_unlock(&s->lock);
+    return true;
+}
+
+void http_stream_finish(struct http_stream *s, int status, const char *content_type,
+                        const char *body, size_t len)
+{
+    pthread_mutex_lock(&s->lock);
+    if (!s->finished) {
+        s->finished = true;
+        s->status = status;
+        if (!s->sse) {
+            s->ctype = strdup(content_type ? content_type : "application/json");
+            s->body = malloc(len + 1);
+            if (s->body) {
+                memcpy(s->body, body, len);
+                s->body_len = len;
+            } else {
+                s->status = 500;
+            }
+        }
+        stream_wake(s);
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void stream_attach(struct http_server *h, struct http_stream *s, struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    pthread_mutex_lock(&h->lock);
+    s->conn = c;
+    s->fd = ci ? ci->connect_fd : -1;
+    s->srv = h;
+    s->prev = NULL;
+    s->next = h->streams;
+    if (h->streams)
+        h->streams->prev = s;
+    h->streams = s;
+    pthread_mutex_unlock(&h->lock);
+}
+
+static void stream_detach(struct http_server *h, struct http_stream *s)
+{
+    pthread_mutex_lock(&h->lock);
+    if (s->srv == h) {
+        if (s->prev)
+            s->prev->next = s->next;
+        else
+            h->streams = s->next;
+        if (s->next)
+            s->next->prev = s->prev;
+        s->srv = NULL;
+    }
+    pthread_mutex_unlock(&h->lock);
+    pthread_mutex_lock(&s->lock);
+    atomic_store(&s->cancelled, true); /* the client is gone, or was answered */
+    s->conn = NULL;
+    s->suspended = false;
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* ---- hang-up watcher ---- */
+
+static void watch_once(struct http_server *h)
+{
+    enum { MAX_WATCH = 1024 };
+    struct pollfd pfd[MAX_WATCH];
+    struct http_stream *who[MAX_WATCH];
+    int n = 0;
+    pthread_mutex_lock(&h->lock);
+    for (struct http_stream *s = h->streams; s && n < MAX_WATCH; s = s->next) {
+        if (s->fd < 0 || atomic_load(&s->cancelled))
+            continue;
+        pfd[n].fd = s->fd;
+        pfd[n].events = POLLRDHUP;
+        pfd[n].revents = 0;
+        who[n++] = s;
+    }
+    if (n > 0 && poll(pfd, (nfds_t)n, 0) > 0) {
+        for (int i = 0; i < n; i++)
+            if (pfd[i].revents & (POLLRDHUP | POLLHUP | POLLERR))
+                atomic_store(&who[i]->cancelled, true);
+    }
+    pthread_mutex_unlock(&h->lock);
+}
+
+static void *watcher_main(void *arg)
+{
+    struct http_server *h = arg;
+    struct timespec ts = {0, WATCH_INTERVAL_MS * 1000000L};
+    while (!atomic_load(&h->stopping)) {
+        watch_once(h);
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
+/* ---- requests ---- */
+
+const char *http_header(const struct http_request *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_query(const struct http_request *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+static enum MHD_Result queue_buffer(struct MHD_Connection *c, int status, const char *ctype,
+                                    const char *body, size_t len, enum MHD_ResponseMemoryMode mode)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, mode);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", ctype ? ctype : "application/json");
+    MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
+    enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct http_stream *s = cls;
+    pthread_mutex_lock(&s->lock);
+    if (s->len > s->off) {
+        size_t n = s->len - s->off < max ? s->len - s->off : max;
+        memcpy(buf, s->buf + s->off, n);
+        s->off += n;
+        pthread_mutex_unlock(&s->lock);
+        return (ssize_t)n;
+    }
+    struct http_server *h = s->srv;
+    if (s->finished || atomic_load(&s->cancelled) || !s->conn || (h && atomic_load(&h->stopping))) {
+        pthread_mutex_unlock(&s->lock);
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    }
+    s->suspended = true;
+    MHD_suspend_connection(s->conn);
+    pthread_mutex_unlock(&s->lock);
+    return 0;
+}
+
+static void sse_free(void *cls)
+{
+    http_stream_unref(cls);
+}
+
+static enum MHD_Result queue_sse(struct MHD_Connection *c, struct http_stream *s)
+{
+    http_stream_ref(s); /* held by the response until sse_free */
+    struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, sse_read, s,
+                                                               sse_free);
+    if (!r) {
+        http_stream_unref(s);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", "text/event-stream");
+    MHD_add_response_header(r, "Cache-Control", "no-cache");
+    MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
+    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* A plain stream: answer if finished, otherwise (re)suspend. */
+static enum MHD_Result serve_plain_stream(struct http_server *h, struct MHD_Connection *c,
+                                          struct http_stream *s)
+{
+    pthread_mutex_lock(&s->lock);
+    if (!s->finished && atomic_load(&h->stopping)) {
+        pthread_mutex_unlock(&s->lock);
+        static const char msg[] =
+            "{\"error\":{\"code\":503,\"message\":\"Server is shutting down\",\"type\":\"unavailable_error\"}}";
+        return queue_buffer(c, 503, NULL, msg, sizeof msg - 1, MHD_RESPMEM_PERSISTENT);
+    }
+    if (!s->finished) {
+        s->suspended = true;
+        MHD_suspend_connection(c);
+        pthread_mutex_unlock(&s->lock);
+        return MHD_YES;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return queue_buffer(c, s->status, s->ctype, s->body, s->body_len, MHD_RESPMEM_MUST_COPY);
+}
+
+static enum MHD_Result take_upload(struct http_server *h, struct conn_ctx *cc, const char *data,
+                                   size_t size)
+{
+    if (cc->too_large || cc->len + size > h->cfg.max_body) {
+        cc->too_large = true;
+        return MHD_YES;
+    }
+    if (cc->len + size + 1 > cc->cap) {
+        size_t cap = cc->cap ? cc->cap : 1024;
+        while (cap < cc->len + size + 1)
+            cap *= 2;
+        char *nb = realloc(cc->body, cap);
+        if (!nb)
+            return MHD_NO;
+        cc->body = nb;
+        cc->cap = cap;
+    }
+    memcpy(cc->body + cc->len, data, size);
+    cc->len += size;
+    return MHD_YES;
+}
+
+static enum MHD_Result dispatch(struct http_server *h, struct MHD_Connection *c, struct conn_ctx *cc,
+                                const char *url, const char *method)
+{
+    if (cc->too_large)
+        return queue_buffer(c, 413, NULL, h->too_large_body, strlen(h->too_large_body),
+                            MHD_RESPMEM_PERSISTENT);
+    if (strcmp(method, "OPTIONS") == 0) { /* CORS preflight */
+        struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
+        MHD_add_response_header(r, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+        MHD_add_response_header(r, "Access-Control-Allow-Headers", "Content-Type, Authorization");
+        enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+        MHD_destroy_response(r);
+        return ret;
+    }
+    struct http_request req = {method, url, cc->body ? cc->body : "", cc->len, c};
+    if (cc->body)
+        cc->body[cc->len] = '\0';
+    struct http_reply rep = {0};
+    h->cfg.handler(h->cfg.handler_ud, &req, &rep);
+    if (!rep.stream) {
+        enum MHD_Result ret = queue_buffer(c, rep.status ? rep.status : 200, rep.content_type,
+                                           rep.body ? rep.body : "", rep.body ? rep.len : 0,
+                                           MHD_RESPMEM_MUST_COPY);
+        free(rep.body);
+        return ret;
+    }
+    cc->stream = rep.stream;
+    stream_attach(h, rep.stream, c);
+    if (rep.stream->sse)
+        return queue_sse(c, rep.stream);
+    return serve_plain_stream(h, c, rep.stream);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    struct http_server *h = cls;
+    struct conn_ctx *cc = *con_cls;
+    if (!cc) {
+        cc = calloc(1, sizeof *cc);
+        if (!cc)
+            return MHD_NO;
+        *con_cls = cc;
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        if (cl && strtoull(cl, NULL, 10) > h->cfg.max_body)
+            cc->too_large = true;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        enum MHD_Result r = take_upload(h, cc, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return r;
+    }
+    if (cc->stream) /* resumed */
+        return cc->stream->sse ? MHD_YES : serve_plain_stream(h, c, cc->stream);
+    return dispatch(h, c, cc, url, method);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct http_server *h = cls;
+    struct conn_ctx *cc = *con_cls;
+    if (!cc)
+        return;
+    if (cc->stream) {
+        stream_detach(h, cc->stream);
+        http_stream_unref(cc->stream);
+    }
+    free(cc->body);
+    free(cc);
+    *con_cls = NULL;
+}
+
+/* ---- the daemon ---- */
+
+struct http_server *http_start(const struct http_config *cfg, char *err, size_t err_size)
+{
+    struct http_server *h = calloc(1, sizeof *h);
+    if (!h) {
+        snprintf(err, err_size, "out of memory");
+        return NULL;
+    }
+    h->cfg = *cfg;
+    h->too_large_body = strdup(cfg->too_large_body ? cfg->too_large_body : "{}");
+    pthread_mutex_init(&h->lock, NULL);
+    atomic_init(&h->stopping, false);
+
+    struct sockaddr_in addr = {0};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((uint16_t)cfg->port);
+    if (inet_pton(AF_INET, cfg->host, &addr.sin_addr) != 1) {
+        snprintf(err, err_size, "--host: '%s' is not an IPv4 address", cfg->host);
+        goto fail;
+    }
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    bool tls = cfg->tls_key_pem && cfg->tls_cert_pem;
+    if (tls) {
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+            snprintf(err, err_size, "this libmicrohttpd was built without TLS");
+            goto fail;
+        }
+        flags |= MHD_USE_TLS;
+    }
+    struct MHD_OptionItem opts[] = {
+        {MHD_OPTION_SOCK_ADDR, 0, &addr},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, h},
+        {MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s > 0 ? cfg->timeout_s : 0, NULL},
+        {MHD_OPTION_THREAD_POOL_SIZE, cfg->n_threads > 1 ? cfg->n_threads : 1, NULL},
+        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, 256 * 1024, NULL},
+        {MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL},
+        {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, (void *)cfg->tls_key_pem},
+        {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, (void *)cfg->tls_cert_pem},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    h->d = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, on_request, h, MHD_OPTION_ARRAY,
+                            opts, MHD_OPTION_END);
+    if (!h->d) {
+        snprintf(err, err_size, "cannot listen on %s:%d (address in use, or bad TLS key/certificate?)",
+                 cfg->host, cfg->port);
+        goto fail;
+    }
+    if (pthread_create(&h->watcher, NULL, watcher_main, h) != 0) {
+        snprintf(err, err_size, "cannot start the hang-up watcher thread");
+        MHD_stop_daemon(h->d);
+        goto fail;
+    }
+    h->watcher_started = true;
+    return h;
+fail:
+    free(h->too_large_body);
+    pthread_mutex_destroy(&h->lock);
+    free(h);
+    return NULL;
+}
+
+int http_port(const struct http_server *h)
+{
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
+    return di ? di->port : -1;
+}
+
+void http_stop(struct http_server *h)
+{
+    if (!h)
+        return;
+    atomic_store(&h->stopping, true);
+    if (h->watcher_started)
+        pthread_join(h->watcher, NULL);
+    pthread_mutex_lock(&h->lock);
+    for (struct http_stream *s = h->streams; s; s = s->next) {
+        pthread_mutex_lock(&s->lock);
+        atomic_store(&s->cancelled, true);
+        stream_wake(s);
+        pthread_mutex_unlock(&s->lock);
+    }
+    pthread_mutex_unlock(&h->lock);
+    MHD_stop_daemon(h->d);
+    free(h->too_large_body);
+    pthread_mutex_destroy(&h->lock);
+    free(h);
+}

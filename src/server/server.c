@@ -1,0 +1,309 @@
+/*
+ * server.c - start-up, routing and access control of cllm-server.
+ *
+ * The HTTP port opens before the model loads; until it is ready every route
+ * but /health answers 503. Routing is a plain table of method and path; API
+ * keys are compared in constant time; static files (--path) are served only
+ * from inside their directory.
+ */
+#include "server/server.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/log.h"
+#include "server/server_internal.h"
+
+/* ------------------------------------------------------------ access */
+
+static bool key_equal(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned char diff = (unsigned char)(la != lb);
+    for (size_t i = 0; i < lb; i++)
+        diff |= (unsigned char)(a[i < la ? i : 0] ^ b[i]);
+    return diff == 0 && la == lb;
+}
+
+static bool authorized(const struct server *s, const struct http_request *req)
+{
+    if (s->p->n_api_keys == 0)
+        return true;
+    const char *h = http_header(req, "Authorization");
+    if (!h || strncmp(h, "Bearer ", 7) != 0)
+        return false;
+    const char *key = h + 7;
+    bool ok = false;
+    for (size_t i = 0; i < s->p->n_api_keys; i++)
+        ok |= key_equal(key, s->p->api_keys[i]);
+    return ok;
+}
+
+/* ------------------------------------------------------------ static files */
+
+static const char *mime_type(const char *path)
+{
+    static const struct { const char *ext, *type; } T[] = {
+        {".html", "text/html; charset=utf-8"}, {".js", "text/javascript; charset=utf-8"},
+        {".mjs", "text/javascript; charset=utf-8"}, {".css", "text/css; charset=utf-8"},
+        {".json", "application/json"}, {".png", "image/png"}, {".svg", "image/svg+xml"},
+        {".ico", "image/x-icon"}, {".txt", "text/plain; charset=utf-8"},
+    };
+    const char *dot = strrchr(path, '.');
+    for (size_t i = 0; dot && i < sizeof T / sizeof T[0]; i++)
+        if (strcmp(dot, T[i].ext) == 0)
+            return T[i].type;
+    return "application/octet-stream";
+}
+
+/* Serve GET path from --path. Returns false if there is no such file. */
+static bool serve_static(const struct server *s, const char *path, struct http_reply *rep)
+{
+    if (!s->p->static_path || strstr(path, ".."))
+        return false;
+    char root[PATH_MAX], want[PATH_MAX], real[PATH_MAX];
+    if (!realpath(s->p->static_path, root))
+        return false;
+    int wl = snprintf(want, sizeof want, "%s%s%s", root, path, strcmp(path, "/") == 0 ? "index.html" : "");
+    if (wl < 0 || (size_t)wl >= sizeof want)
+        return false;
+    size_t rl = strlen(root);
+    if (!realpath(want, real) || strncmp(real, root, rl) != 0 || (real[rl] != '/' && real[rl] != '\0'))
+        return false;
+    FILE *f = fopen(real, "rb");
+    if (!f)
+        return false;
+    char *buf = NULL;
+    long n = -1;
+    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+        (buf = malloc((size_t)n + 1)) && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    if (!buf)
+        return false;
+    rep->status = 200;
+    rep->content_type = mime_type(real);
+    rep->body = buf;
+    rep->len = (size_t)n;
+    return true;
+}
+
+/* ------------------------------------------------------------ routing */
+
+typedef void (*route_fn)(struct server *s, const struct http_request *req, struct http_reply *rep);
+
+struct route {
+    const char *method, *path;
+    route_fn fn;
+};
+
+static const struct route ROUTES[] = {
+    {"GET", "/health", route_health},
+    {"GET", "/props", route_props},
+    {"GET", "/slots", route_slots},
+    {"GET", "/metrics", route_metrics},
+    {"POST", "/tokenize", route_tokenize},
+    {"POST", "/detokenize", route_detokenize},
+    {"POST", "/completion", route_completion},
+    {"POST", "/completions", route_completion},
+    {"POST", "/infill", route_infill},
+};
+
+static void handle(void *ud, const struct http_request *req, struct http_reply *rep)
+{
+    struct server *s = ud;
+    log_request_begin(req->method, req->path);
+    bool is_health = strcmp(req->path, "/health") == 0;
+    if (strcmp(req->method, "GET") == 0 && !is_health && serve_static(s, req->path, rep))
+        goto done;
+    if (!is_health && !authorized(s, req)) {
+        reply_error(rep, 401, "Invalid API Key");
+        goto done;
+    }
+    if (!is_health && atomic_load(&s->state) != SERVER_READY) {
+        reply_error(rep, 503, atomic_load(&s->state) == SERVER_LOADING ? "Loading model" : "The model failed to load");
+        goto done;
+    }
+    if (strncmp(req->path, "/slots/", 7) == 0) {
+        if (strcmp(req->method, "POST") == 0)
+            route_slot_action(s, req, rep, req->path + 7);
+        else
+            reply_error(rep, 405, "use POST for %s", req->path);
+        goto done;
+    }
+    bool path_known = false;
+    for (size_t i = 0; i < sizeof ROUTES / sizeof ROUTES[0]; i++) {
+        if (strcmp(req->path, ROUTES[i].path) != 0)
+            continue;
+        path_known = true;
+        if (strcmp(req->method, ROUTES[i].method) == 0) {
+            ROUTES[i].fn(s, req, rep);
+            goto done;
+        }
+    }
+    if (path_known)
+        reply_error(rep, 405, "method %s is not allowed for %s", req->method, req->path);
+    else
+        reply_error(rep, 404, "File Not Found: %s", req->path);
+done:
+    log_request_end(req->method, req->path, rep->stream ? 200 : rep->status, req->body, req->body_len,
+                    rep->stream ? NULL : rep->body, rep->len);
+}
+
+/* ------------------------------------------------------------ life cycle */
+
+static char *read_file(const char *path, char *err, size_t err_size, const char *what)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, err_size, "%s: cannot open '%s': %s", what, path, strerror(errno));
+        return NULL;
+    }
+    char *buf = NULL;
+    long n = -1;
+    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+        (buf = malloc((size_t)n + 1))) {
+        if (fread(buf, 1, (size_t)n, f) == (size_t)n) {
+            buf[n] = '\0';
+        } else {
+            free(buf);
+            buf = NULL;
+        }
+    }
+    fclose(f);
+    if (!buf)
+        snprintf(err, err_size, "%s: cannot read '%s'", what, path);
+    return buf;
+}
+
+struct server *server_start(const struct server_params *p, char *err, size_t err_size)
+{
+    struct server *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, err_size, "out of memory");
+        return NULL;
+    }
+    s->p = p;
+    atomic_init(&s->state, SERVER_LOADING);
+    pthread_mutex_init(&s->sys_lock, NULL);
+    s->model_name = p->alias ? p->alias : p->model;
+    char *key = NULL, *cert = NULL;
+    if (p->ssl_key_file && (!(key = read_file(p->ssl_key_file, err, err_size, "--ssl-key-file")) ||
+                            !(cert = read_file(p->ssl_cert_file, err, err_size, "--ssl-cert-file")))) {
+        free(key);
+        free(s);
+        return NULL;
+    }
+    size_t tl_len;
+    char *too_large = error_body(413, "the request body is too large", &tl_len);
+    struct http_config hc = {
+        .host = p->host, .port = p->port, .n_threads = p->threads_http, .timeout_s = p->timeout_s,
+        .max_body = p->body_limit, .tls_key_pem = key, .tls_cert_pem = cert,
+        .handler = handle, .handler_ud = s, .too_large_body = too_large,
+    };
+    s->http = http_start(&hc, err, err_size);
+    free(too_large);
+    free(key);
+    free(cert);
+    if (!s->http) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+int server_port(const struct server *s)
+{
+    return http_port(s->http);
+}
+
+static int load_system_prompt_file(struct server *s, char *err, size_t err_size)
+{
+    json_error_t je;
+    json_t *j = json_load_file(s->p->system_prompt_file, 0, &je);
+    if (!j) {
+        snprintf(err, err_size, "--system-prompt-file: '%s': %s (line %d)", s->p->system_prompt_file, je.text,
+                 je.line);
+        return -1;
+    }
+    char msg[256];
+    int rc = set_system_prompt(s, j, msg, sizeof msg);
+    json_decref(j);
+    if (rc != 0)
+        snprintf(err, err_size, "--system-prompt-file: '%s': %s", s->p->system_prompt_file, msg);
+    return rc;
+}
+
+static int load_engine(struct server *s, char *err, size_t err_size)
+{
+    const struct server_params *p = s->p;
+    unsigned flags = (p->no_mmap ? GGUF_OPEN_NO_MMAP : 0) | (p->mlock ? GGUF_OPEN_MLOCK : 0);
+    s->model = model_load(p->model, flags, err, err_size);
+    if (!s->model)
+        return -1;
+    if (!(s->vocab = vocab_load(s->model->gguf, err, err_size)))
+        return -1;
+    int32_t n_ctx = p->n_ctx;
+    if (n_ctx <= 0 || n_ctx > s->model->hp.n_ctx_train)
+        n_ctx = s->model->hp.n_ctx_train;
+    int32_t slot_ctx = n_ctx / p->n_parallel;
+    if (slot_ctx < 8) {
+        snprintf(err, err_size, "-c %d is too small for %d slots", n_ctx, p->n_parallel);
+        return -1;
+    }
+    int32_t page = KV_DEFAULT_PAGE_SIZE;
+    int32_t per_seq = (slot_ctx + page - 1) / page * page + page;
+    struct engine_params ep = engine_default_params();
+    ep.n_ctx = per_seq * (p->n_parallel + 1);
+    ep.n_batch = p->n_ubatch;
+    ep.n_seq_max = p->n_parallel + 1;
+    ep.n_outputs_max = p->n_parallel;
+    ep.n_threads = p->n_threads;
+    ep.n_threads_batch = p->n_threads_batch;
+    ep.type_k = p->type_k;
+    ep.type_v = p->type_v;
+    if (!(s->engine = engine_create(s->model, &ep, err, err_size)))
+        return -1;
+    if (!(s->sv = sampler_vocab_create(s->vocab, err, err_size)))
+        return -1;
+    struct sched_params sp = {.n_slots = p->n_parallel, .n_ctx = slot_ctx * p->n_parallel,
+                              .n_predict = p->n_predict, .n_batch = p->n_ubatch};
+    if (!(s->sched = sched_create(s->engine, s->vocab, &sp, err, err_size)))
+        return -1;
+    s->n_ctx_slot = slot_ctx;
+    return 0;
+}
+
+int server_load(struct server *s, char *err, size_t err_size)
+{
+    if (load_engine(s, err, err_size) != 0 ||
+        (s->p->system_prompt_file && load_system_prompt_file(s, err, err_size) != 0)) {
+        atomic_store(&s->state, SERVER_FAILED);
+        return -1;
+    }
+    atomic_store(&s->state, SERVER_READY);
+    return 0;
+}
+
+void server_stop(struct server *s)
+{
+    if (!s)
+        return;
+    atomic_store(&s->state, SERVER_FAILED); /* new requests get 503 */
+    http_stop(s->http);   /* waits for handlers; cancels every stream */
+    sched_free(s->sched); /* fails what is left */
+    sampler_vocab_free(s->sv);
+    engine_free(s->engine);
+    vocab_free(s->vocab);
+    model_free(s->model);
+    free(s->sys_prompt);
+    free(s->sys_anti_prompt);
+    free(s->sys_assistant_name);
+    pthread_mutex_destroy(&s->sys_lock);
+    free(s);
+}

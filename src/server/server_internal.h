@@ -1,0 +1,79 @@
+/*
+ * server_internal.h - what the route files share: the server's state, the
+ * JSON reply helpers and the route entry points.
+ */
+#ifndef CLLM_SERVER_SERVER_INTERNAL_H
+#define CLLM_SERVER_SERVER_INTERNAL_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "engine/engine.h"
+#include "model/model.h"
+#include "sample/sampler.h"
+#include "server/http.h"
+#include "server/scheduler.h"
+#include "server/server.h"
+#include "tokenizer/tokenizer.h"
+
+enum server_state { SERVER_LOADING, SERVER_READY, SERVER_FAILED };
+
+struct server {
+    const struct server_params *p;
+    struct http_server *http;
+    atomic_int state;
+    struct model *model;
+    struct vocab *vocab;
+    struct engine *engine;
+    struct sampler_vocab *sv;
+    struct sched *sched;
+    const char *model_name;  /* alias, or the model path */
+    int32_t n_ctx_slot;
+    /* from --system-prompt-file or the system_prompt field */
+    char *sys_prompt, *sys_anti_prompt, *sys_assistant_name;
+    pthread_mutex_t sys_lock;
+};
+
+/* ---- replies (json_util.c) ---- */
+
+/* Send obj (reference taken) with status. */
+void reply_json(struct http_reply *rep, int status, json_t *obj);
+/* The OpenAI error shape {"error":{"code","message","type"}}; the type
+ * follows from the status. */
+void reply_error(struct http_reply *rep, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+char *error_body(int status, const char *message, size_t *len);
+const char *error_type(int status);
+/* A JSON string of bytes that may not be valid UTF-8 (bad bytes become
+ * U+FFFD). Never NULL unless out of memory. */
+json_t *json_text(const char *s, size_t n);
+/* Dump compactly; NULL when out of memory. */
+char *json_dump(const json_t *obj, size_t *len);
+
+/* ---- routes ---- */
+void route_health(struct server *s, const struct http_request *req, struct http_reply *rep);
+void route_props(struct server *s, const struct http_request *req, struct http_reply *rep);
+void route_slots(struct server *s, const struct http_request *req, struct http_reply *rep);
+void route_metrics(struct server *s, const struct http_request *req, struct http_reply *rep);
+void route_tokenize(struct server *s, const struct http_request *req, struct http_reply *rep);
+void route_detokenize(struct server *s, const struct http_request *req, struct http_reply *rep);
+void route_completion(struct server *s, const struct http_request *req, struct http_reply *rep);
+void route_infill(struct server *s, const struct http_request *req, struct http_reply *rep);
+void route_slot_action(struct server *s, const struct http_request *req, struct http_reply *rep,
+                       const char *id);
+
+/* ---- shared by routes ---- */
+/* Parse the body as a JSON object; on failure fills rep with a 400 and
+ * returns NULL. */
+json_t *parse_body(const struct http_request *req, struct http_reply *rep);
+/* The default /completion settings, as generation_settings shows them. */
+json_t *default_generation_settings(struct server *s);
+/* Slot list for /slots and /health?include_slots. */
+json_t *slots_json(struct server *s);
+/* Set the system prompt for all slots (from a JSON object with prompt,
+ * anti_prompt, assistant_name). Returns 0, or -1 with a message. */
+int set_system_prompt(struct server *s, const json_t *sp, char *err, size_t err_size);
+
+#endif
