@@ -6,6 +6,10 @@
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 MODEL ?= models/gemma-3-270m-q4_k_m.gguf
+HOST ?= 127.0.0.1
+PORT ?= 8080
+NP ?= 4
+CTX ?= 8192
 JOBS ?= $(shell nproc)
 
 all: build
@@ -25,7 +29,7 @@ build-asan:
 	@ninja -C $(ASAN_BUILD) -j $(JOBS)
 
 run: models build
-	./$(BUILD)/cllm-gguf info $(MODEL)
+	./$(BUILD)/cllm-server -m $(MODEL) -c $(CTX) -np $(NP) --host $(HOST) --port $(PORT) --metrics
 
 test-unit: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

@@ -445,7 +445,7 @@ struct http_server *http_start(const struct http_config *cfg, char *err, size_t 
         snprintf(err, err_size, "--host: '%s' is not an IPv4 address", cfg->host);
         goto fail;
     }
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | (cfg->log_errors ? MHD_USE_ERROR_LOG : 0);
     bool tls = cfg->tls_key_pem && cfg->tls_cert_pem;
     if (tls) {
         if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {

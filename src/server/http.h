@@ -71,6 +71,7 @@ struct http_config {
     const char *tls_cert_pem;
     http_handler handler;
     void *handler_ud;
+    bool log_errors;        /* libmicrohttpd's own error messages on stderr */
     /* Answer for a body over max_body (a JSON error, made by the caller). */
     const char *too_large_body;
 };

@@ -217,8 +217,10 @@ static int slot_start(struct sched *s, struct slot *sl, struct sched_task *t, ch
         snprintf(err, err_size, "out of memory");
         return -1;
     }
-    memcpy(sl->prompt, s->sys, (size_t)s->n_sys * sizeof *sl->prompt);
-    memcpy(sl->prompt + s->n_sys, t->prompt, t->n_prompt * sizeof *sl->prompt);
+    if (s->n_sys > 0)
+        memcpy(sl->prompt, s->sys, (size_t)s->n_sys * sizeof *sl->prompt);
+    if (t->n_prompt > 0)
+        memcpy(sl->prompt + s->n_sys, t->prompt, t->n_prompt * sizeof *sl->prompt);
     sl->n_prompt = (int32_t)n;
     sl->task = t;
     sl->truncated = false;

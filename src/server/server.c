@@ -204,7 +204,7 @@ struct server *server_start(const struct server_params *p, char *err, size_t err
     struct http_config hc = {
         .host = p->host, .port = p->port, .n_threads = p->threads_http, .timeout_s = p->timeout_s,
         .max_body = p->body_limit, .tls_key_pem = key, .tls_cert_pem = cert,
-        .handler = handle, .handler_ud = s, .too_large_body = too_large,
+        .handler = handle, .handler_ud = s, .too_large_body = too_large, .log_errors = p->verbose,
     };
     s->http = http_start(&hc, err, err_size);
     free(too_large);
