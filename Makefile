@@ -34,9 +34,10 @@ run: models build
 test-unit: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
-test-asan: build-asan
+test-asan: build-asan models
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 		CLLM_TEST_QUICK=1 ctest --output-on-failure -j $(JOBS)
+	CLLM_ASAN_BUILD=$(ASAN_BUILD) .venv/bin/python -m pytest -q tests/python/test_sanitized_server.py
 
 test-python: build models
 	CLLM_BUILD=$(BUILD) .venv/bin/python -m pytest -q tests/python

@@ -169,8 +169,10 @@ static void stream_attach(struct http_server *h, struct http_stream *s, struct M
 {
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     pthread_mutex_lock(&h->lock);
+    pthread_mutex_lock(&s->lock);
     s->conn = c;
     s->fd = ci ? ci->connect_fd : -1;
+    pthread_mutex_unlock(&s->lock);
     s->srv = h;
     s->prev = NULL;
     s->next = h->streams;
