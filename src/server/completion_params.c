@@ -86,6 +86,12 @@ static bool server_has_system_prompt(struct server *s)
 static int tokenize_into(struct server *s, const char *text, size_t len, bool bos, struct tok_list *out,
                          char *err, size_t n)
 {
+    /* A text that already starts with the BOS token (a chat template's
+     * output, say) does not get a second one. */
+    const struct vocab *v = s->vocab;
+    if (bos && vocab_valid(v, v->bos) && v->tokens[v->bos].len > 0 && len >= v->tokens[v->bos].len &&
+        memcmp(text, v->tokens[v->bos].text, v->tokens[v->bos].len) == 0)
+        bos = false;
     if (tokenize_list(s->vocab, text, len, bos, true, out) != 0)
         return fail(err, n, "cannot tokenize the prompt");
     return 0;

@@ -234,9 +234,9 @@ void route_detokenize(struct server *s, const struct http_request *req, struct h
     if (!ok) {
         reply_error(rep, 400, "'tokens' must be an array of valid token ids");
     } else {
-        int64_t len = detokenize(s->vocab, ids, n, NULL, 0, false, false);
+        int64_t len = detokenize(s->vocab, ids, n, NULL, 0, false, true);
         char *text = len >= 0 ? malloc((size_t)len + 1) : NULL;
-        if (text && detokenize(s->vocab, ids, n, text, (size_t)len + 1, false, false) == len)
+        if (text && detokenize(s->vocab, ids, n, text, (size_t)len + 1, false, true) == len)
             reply_json(rep, 200, json_pack("{s:o}", "content", json_text(text, (size_t)len)));
         else
             reply_error(rep, 500, "cannot detokenize");

@@ -507,10 +507,29 @@ static void fail_batch(struct sched *s, const char *err)
     }
 }
 
-static void emit_token(struct slot *sl, int32_t token, int32_t n_probs, const char *text, size_t len)
+/* Probability of token under a plain softmax of the logits. */
+static float softmax_prob(const float *logits, int32_t n, int32_t token)
 {
+    float mx = logits[0];
+    for (int32_t i = 1; i < n; i++)
+        mx = logits[i] > mx ? logits[i] : mx;
+    double sum = 0;
+    for (int32_t i = 0; i < n; i++)
+        sum += exp((double)(logits[i] - mx));
+    return (float)(exp((double)(logits[token] - mx)) / sum);
+}
+
+static void emit_token(struct sched *s, struct slot *sl, const float *logits, int32_t token, int32_t n_probs,
+                       const char *text, size_t len)
+{
+    float p = -1;
+    for (int32_t i = 0; i < n_probs && p < 0; i++)
+        if (sl->probs[i].token == token)
+            p = sl->probs[i].prob;
+    if (n_probs > 0 && p < 0)
+        p = softmax_prob(logits, engine_n_vocab(s->e), token);
     struct sched_event ev = {.kind = SCHED_EV_TOKEN, .text = text, .len = len, .token = token,
-                             .probs = n_probs > 0 ? sl->probs : NULL, .n_probs = n_probs};
+                             .probs = n_probs > 0 ? sl->probs : NULL, .n_probs = n_probs, .token_prob = p};
     sl->task->on_event(sl->task->ud, &ev);
 }
 
@@ -535,7 +554,7 @@ static void slot_sample(struct sched *s, struct slot *sl)
         sl->n_remain--;
     size_t len = 0;
     const char *text = slot_text_push(&sl->text, tok, &len);
-    emit_token(sl, tok, n_probs, text ? text : "", text ? len : 0);
+    emit_token(s, sl, logits, tok, n_probs, text ? text : "", text ? len : 0);
     if (!sl->text.stopped_eos && !sl->text.stopped_word) {
         if (sl->n_remain == 0)
             sl->text.stopped_limit = true;

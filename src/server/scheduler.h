@@ -69,6 +69,8 @@ struct sched_event {
     int32_t token; /* TOKEN */
     const struct sched_token_prob *probs; /* TOKEN with n_probs > 0 */
     int32_t n_probs;
+    float token_prob;  /* TOKEN with n_probs > 0: the chosen token's probability (from
+                          probs when it is there, else a softmax of the raw logits) */
     const struct sched_result *result; /* DONE */
     const char *error;                 /* ERROR */
     int error_code;                    /* ERROR: an HTTP-like status (400, 404, 500, 503) */
