@@ -235,13 +235,39 @@ static json_t *usage_json(struct group *g)
                      prompt + completion);
 }
 
+/* Legacy completions' logprobs: tokens, token_logprobs, top_logprobs,
+ * text_offset, from the chat-style entries. */
+static json_t *legacy_logprobs(const json_t *entries)
+{
+    json_t *tokens = json_array(), *lps = json_array(), *tops = json_array(), *offs = json_array();
+    size_t i, off = 0;
+    const json_t *e;
+    json_array_foreach(entries, i, e) {
+        json_t *tok = json_object_get(e, "token");
+        json_array_append(tokens, tok);
+        json_array_append(lps, json_object_get(e, "logprob"));
+        json_t *top = json_object();
+        size_t k;
+        const json_t *t;
+        json_array_foreach(json_object_get(e, "top_logprobs"), k, t)
+            json_object_set(top, json_string_value(json_object_get(t, "token")), json_object_get(t, "logprob"));
+        json_array_append_new(tops, top);
+        json_array_append_new(offs, json_integer((json_int_t)off));
+        off += json_string_length(tok);
+    }
+    return json_pack("{s:o,s:o,s:o,s:o}", "tokens", tokens, "token_logprobs", lps, "top_logprobs", tops,
+                     "text_offset", offs);
+}
+
 static json_t *oai_final(struct group *g)
 {
     json_t *choices = json_array();
     for (int i = 0; i < g->o.n_choices; i++) {
         struct choice *c = &g->ch[i];
         json_t *text = json_text(c->content ? c->content : "", c->len);
-        json_t *lp = g->o.logprobs ? json_pack("{s:O}", "content", c->probs) : json_null();
+        json_t *lp = !g->o.logprobs ? json_null()
+                     : g->o.fmt == FMT_OAI_CHAT ? json_pack("{s:O}", "content", c->probs)
+                                                : legacy_logprobs(c->probs);
         json_t *o = g->o.fmt == FMT_OAI_CHAT
                         ? json_pack("{s:i,s:{s:s,s:o},s:o,s:s}", "index", i, "message", "role", "assistant",
                                     "content", text, "logprobs", lp, "finish_reason", finish_reason(&c->r))
@@ -472,7 +498,7 @@ void completion_submit(struct server *s, struct completion_req *r, const struct 
                                 g->prompt ? json_incref(g->prompt) : json_string(""));
         }
     }
-    for (int i = n - 1; ok && i >= 0; i--) /* the last first: it takes r's buffers */
+    for (int i = 0; ok && i < n; i++) /* the last takes r's buffers, so it comes last */
         if (!(tasks[i] = make_task(g, r, smp[i], i))) {
             reply_error(rep, 500, "out of memory");
             ok = false;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/chat.h"
 #include "server/log.h"
 #include "server/server_internal.h"
 
@@ -112,6 +113,12 @@ static const struct route ROUTES[] = {
     {"POST", "/completion", route_completion},
     {"POST", "/completions", route_completion},
     {"POST", "/infill", route_infill},
+    {"GET", "/v1/models", route_models},
+    {"GET", "/models", route_models},
+    {"POST", "/v1/completions", route_oai_completions},
+    {"POST", "/v1/chat/completions", route_chat_completions},
+    {"POST", "/chat/completions", route_chat_completions},
+    {"POST", "/apply-template", route_apply_template},
 };
 
 static void handle(void *ud, const struct http_request *req, struct http_reply *rep)
@@ -276,7 +283,7 @@ static int load_engine(struct server *s, char *err, size_t err_size)
     if (!(s->sched = sched_create(s->engine, s->vocab, &sp, err, err_size)))
         return -1;
     s->n_ctx_slot = slot_ctx;
-    return 0;
+    return chat_init(s, err, err_size);
 }
 
 int server_load(struct server *s, char *err, size_t err_size)
@@ -297,6 +304,7 @@ void server_stop(struct server *s)
     atomic_store(&s->state, SERVER_FAILED); /* new requests get 503 */
     http_stop(s->http);   /* waits for handlers; cancels every stream */
     sched_free(s->sched); /* fails what is left */
+    chat_free(s);
     sampler_vocab_free(s->sv);
     engine_free(s->engine);
     vocab_free(s->vocab);

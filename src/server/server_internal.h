@@ -34,6 +34,7 @@ struct server {
     /* from --system-prompt-file or the system_prompt field */
     char *sys_prompt, *sys_anti_prompt, *sys_assistant_name;
     pthread_mutex_t sys_lock;
+    void *chat; /* chat.c's template */
 };
 
 /* ---- replies (json_util.c) ---- */
@@ -63,6 +64,10 @@ void route_completion(struct server *s, const struct http_request *req, struct h
 void route_infill(struct server *s, const struct http_request *req, struct http_reply *rep);
 void route_slot_action(struct server *s, const struct http_request *req, struct http_reply *rep,
                        const char *id);
+void route_models(struct server *s, const struct http_request *req, struct http_reply *rep);
+void route_oai_completions(struct server *s, const struct http_request *req, struct http_reply *rep);
+void route_chat_completions(struct server *s, const struct http_request *req, struct http_reply *rep);
+void route_apply_template(struct server *s, const struct http_request *req, struct http_reply *rep);
 
 /* ---- shared by routes ---- */
 /* Parse the body as a JSON object; on failure fills rep with a 400 and

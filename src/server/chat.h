@@ -1,0 +1,24 @@
+/*
+ * chat.h - the server's chat template: chosen at start-up (--chat-template
+ * NAME, the model's own template with --jinja, or the built-in template the
+ * model's one is recognised as; ChatML when the model has none), then used to
+ * turn an OpenAI messages array into a prompt.
+ */
+#ifndef CLLM_SERVER_CHAT_H
+#define CLLM_SERVER_CHAT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct server;
+
+int chat_init(struct server *s, char *err, size_t err_size);
+void chat_free(struct server *s);
+/* The prompt for messages (malloc'd), or NULL with a message in err. */
+char *chat_format(struct server *s, const json_t *messages, bool add_generation_prompt, char *err,
+                  size_t err_size);
+/* The template's name ("jinja" for the model's own). */
+const char *chat_name(const struct server *s);
+
+#endif
