@@ -50,6 +50,12 @@ void engine_free(struct engine *e);
  * the KV cache. On error the cache is as it was before the call. */
 int engine_decode(struct engine *e, const struct batch *b, char *err, size_t err_size);
 
+/* The same, but instead of logits write every token's final hidden state
+ * (after the output norm: n_tokens x engine_n_embd floats) to out, for
+ * embeddings. The batch's logits flags are ignored. */
+int engine_decode_embd(struct engine *e, const struct batch *b, float *out, char *err, size_t err_size);
+int32_t engine_n_embd(const struct engine *e);
+
 /* Context shift: remove positions [p0, p0 + n) of seq and move the later
  * ones down by n, re-applying RoPE to their keys for the new positions (as
  * llama.cpp's K-shift does). The sequence then continues at len - n. Returns

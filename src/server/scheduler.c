@@ -64,6 +64,7 @@ struct sched {
     /* the system prompt, held in sequence n_slots */
     int32_t *sys;
     int32_t n_sys;
+    float *embd_buf; /* n_batch x n_embd: one batch's hidden states */
     struct sched_stats st;
 };
 
@@ -316,6 +317,55 @@ static void run_slot_op(struct sched *s, struct slot *sl, struct sched_task *t)
     sl->last_used = ++s->use_counter;
 }
 
+/* An embedding: evaluate the prompt in the slot's sequence (its cache is
+ * dropped), pool the final hidden states, and clear the sequence again. */
+static void run_embed(struct sched *s, struct slot *sl, struct sched_task *t)
+{
+    char err[256];
+    int32_t n = (int32_t)t->n_prompt, n_embd = engine_n_embd(s->e);
+    slot_reset_cache(s, sl);
+    if (n == 0 || n > s->slot_ctx) {
+        task_error(t, 400, "the input has %d tokens; it must have 1 to %d (the slot context)", n, s->slot_ctx);
+        task_end(t);
+        return;
+    }
+    int32_t n_rows = t->pooling == POOL_NONE ? n : 1;
+    float *out = calloc((size_t)n_rows * (size_t)n_embd, sizeof *out);
+    int rc = out ? 0 : -1;
+    snprintf(err, sizeof err, "out of memory");
+    for (int32_t i0 = 0; rc == 0 && i0 < n; i0 += s->batch.capacity) {
+        batch_clear(&s->batch);
+        for (int32_t i = i0; i < n && s->batch.n_tokens < s->batch.capacity; i++)
+            batch_add(&s->batch, t->prompt[i], i, sl->id, false);
+        rc = engine_decode_embd(s->e, &s->batch, s->embd_buf, err, sizeof err);
+        for (int32_t j = 0; rc == 0 && j < s->batch.n_tokens; j++) {
+            int32_t pos = i0 + j;
+            const float *row = s->embd_buf + (size_t)j * n_embd;
+            float *dst = t->pooling == POOL_NONE ? out + (size_t)pos * n_embd : out;
+            if (t->pooling == POOL_MEAN) {
+                for (int32_t k = 0; k < n_embd; k++)
+                    dst[k] += row[k] / (float)n;
+            } else if (t->pooling == POOL_NONE || (t->pooling == POOL_CLS && pos == 0) ||
+                       (t->pooling == POOL_LAST && pos == n - 1)) {
+                memcpy(dst, row, (size_t)n_embd * sizeof *dst);
+            }
+        }
+    }
+    slot_reset_cache(s, sl);
+    s->st.n_prompt_tokens += (uint64_t)n;
+    if (rc != 0) {
+        task_error(t, 500, "cannot compute the embedding: %s", err);
+    } else {
+        struct sched_result r = {.id_slot = sl->id, .n_prompt = n, .n_evaluated = n, .embd = out,
+                                 .n_embd = n_embd, .n_rows = n_rows};
+        struct sched_event ev = {.kind = SCHED_EV_DONE, .result = &r};
+        t->on_event(t->ud, &ev);
+    }
+    free(out);
+    task_end(t);
+    sl->last_used = ++s->use_counter;
+}
+
 /* Evaluate the system prompt into its own sequence (all slots idle). */
 static void run_system_prompt(struct sched *s, struct sched_task *t)
 {
@@ -427,7 +477,9 @@ static void admit(struct sched *s)
             continue;
         }
         unlink_task(s, prev, t);
-        if (t->kind != SCHED_COMPLETION) {
+        if (t->kind == SCHED_EMBED) {
+            run_embed(s, sl, t);
+        } else if (t->kind != SCHED_COMPLETION) {
             run_slot_op(s, sl, t);
         } else {
             char err[256];
@@ -674,8 +726,10 @@ struct sched *sched_create(struct engine *e, const struct vocab *v, const struct
     s->slot_ctx = p->n_ctx / p->n_slots;
     s->slots = calloc((size_t)p->n_slots, sizeof *s->slots);
     int32_t cap = p->n_batch > 0 ? p->n_batch : 512;
-    if (!s->slots || batch_init(&s->batch, cap) != 0) {
+    s->embd_buf = malloc((size_t)cap * (size_t)engine_n_embd(e) * sizeof *s->embd_buf);
+    if (!s->slots || !s->embd_buf || batch_init(&s->batch, cap) != 0) {
         free(s->slots);
+        free(s->embd_buf);
         free(s);
         snprintf(err, err_size, "out of memory");
         return NULL;
@@ -716,6 +770,7 @@ void sched_free(struct sched *s)
     }
     free(s->slots);
     free(s->sys);
+    free(s->embd_buf);
     batch_free(&s->batch);
     pthread_cond_destroy(&s->wake);
     pthread_mutex_destroy(&s->lock);

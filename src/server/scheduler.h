@@ -33,7 +33,10 @@ enum sched_task_kind {
     SCHED_SLOT_RESTORE,
     SCHED_SLOT_ERASE,
     SCHED_SYSTEM_PROMPT, /* replace the prompt prefix shared by all slots */
+    SCHED_EMBED,         /* the prompt's embedding (pooled final hidden states) */
 };
+
+enum sched_pooling { POOL_NONE, POOL_MEAN, POOL_CLS, POOL_LAST };
 
 struct sched_token_prob {
     int32_t token;
@@ -51,6 +54,9 @@ struct sched_result {
     bool stopped_eos, stopped_limit, stopped_word, truncated;
     const char *stopping_word; /* "" unless stopped_word */
     double prompt_ms, predicted_ms;
+    /* embeddings: n_rows x n_embd floats (n_rows = 1 unless pooling is none) */
+    const float *embd;
+    int32_t n_embd, n_rows;
     /* slot save / restore / erase */
     int32_t n_tokens;   /* saved, restored or erased */
     uint64_t n_bytes;   /* written or read */
@@ -88,6 +94,7 @@ struct sched_task {
     char **stop;            /* owned strings */
     size_t n_stop;
     int32_t n_probs;
+    enum sched_pooling pooling; /* embeddings */
     struct sampler *sampler; /* owned */
     /* slot operations: the file (already checked to be inside the save dir) */
     char *path;

@@ -119,6 +119,9 @@ static const struct route ROUTES[] = {
     {"POST", "/v1/chat/completions", route_chat_completions},
     {"POST", "/chat/completions", route_chat_completions},
     {"POST", "/apply-template", route_apply_template},
+    {"POST", "/embedding", route_embedding},
+    {"POST", "/embeddings", route_embedding},
+    {"POST", "/v1/embeddings", route_oai_embeddings},
 };
 
 static void handle(void *ud, const struct http_request *req, struct http_reply *rep)

@@ -67,6 +67,8 @@ void route_slot_action(struct server *s, const struct http_request *req, struct 
 void route_models(struct server *s, const struct http_request *req, struct http_reply *rep);
 void route_oai_completions(struct server *s, const struct http_request *req, struct http_reply *rep);
 void route_chat_completions(struct server *s, const struct http_request *req, struct http_reply *rep);
+void route_embedding(struct server *s, const struct http_request *req, struct http_reply *rep);
+void route_oai_embeddings(struct server *s, const struct http_request *req, struct http_reply *rep);
 void route_apply_template(struct server *s, const struct http_request *req, struct http_reply *rep);
 
 /* ---- shared by routes ---- */

@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 enum opt_kind { OPT_INT, OPT_SIZE, OPT_STR, OPT_FLAG, OPT_CACHE_TYPE, OPT_LOG_FORMAT, OPT_API_KEY,
-                OPT_API_KEY_FILE, OPT_IGNORED, OPT_UNSUPPORTED, OPT_IGNORED_FLAG, OPT_FLAG_OFF };
+                OPT_API_KEY_FILE, OPT_IGNORED, OPT_UNSUPPORTED, OPT_IGNORED_FLAG, OPT_FLAG_OFF, OPT_POOLING };
 
 struct opt {
     const char *s, *l;   /* short and long names ("" when none) */
@@ -58,7 +58,9 @@ static const struct opt OPTS[] = {
     {"-spf", "--system-prompt-file", OPT_STR, F(system_prompt_file), 0, 0, "(none)", "JSON file with a system prompt for all slots"},
     {"", "--embeddings", OPT_FLAG, F(embeddings), 0, 0, "off", "enable the embedding endpoints"},
     {"", "--spm-infill", OPT_FLAG, F(spm_infill), 0, 0, "off", "infill as suffix/prefix/middle instead of prefix/suffix/middle"},
-    {"", "--chat-template", OPT_STR, F(chat_template), 0, 0, "model's", "chat template name"},
+    {"", "--pooling", OPT_POOLING, F(pooling), 0, 0, "mean", "embedding pooling: none, mean, cls, last"},
+    {"", "--chat-template", OPT_STR, F(chat_template), 0, 0, "model's", "built-in chat template by name"},
+    {"", "--jinja", OPT_FLAG, F(jinja), 0, 0, "off", "run the model's own Jinja chat template"},
     {"-v", "--verbose", OPT_FLAG, F(verbose), 0, 0, "off", "log requests and responses in full"},
     {"", "--log-disable", OPT_FLAG, F(log_disable), 0, 0, "off", "no log output"},
     {"", "--log-format", OPT_LOG_FORMAT, F(log_format), 0, 0, "json", "log format: json or text"},
@@ -85,7 +87,6 @@ static const struct opt OPTS[] = {
     {"", "--yarn-attn-factor", OPT_UNSUPPORTED, 0, 0, 0, "", ""},
     {"", "--yarn-beta-slow", OPT_UNSUPPORTED, 0, 0, 0, "", ""},
     {"", "--yarn-beta-fast", OPT_UNSUPPORTED, 0, 0, 0, "", ""},
-    {"", "--pooling", OPT_UNSUPPORTED, 0, 0, 0, "", ""},
 };
 #undef F
 #define N_OPTS (sizeof OPTS / sizeof OPTS[0])
@@ -202,6 +203,11 @@ static int set_value(struct server_params *p, const struct opt *o, const char *n
             p->log_format = LOG_FORMAT_TEXT;
         else
             return fail(err, n, "%s: '%s' is not json or text", name, v);
+        return 0;
+    case OPT_POOLING:
+        if (strcmp(v, "none") && strcmp(v, "mean") && strcmp(v, "cls") && strcmp(v, "last"))
+            return fail(err, n, "%s: '%s' is not none, mean, cls or last", name, v);
+        *(const char **)field = v;
         return 0;
     case OPT_API_KEY:
         return add_key(p, v, strlen(v)) == 0 ? 0 : fail(err, n, "out of memory");

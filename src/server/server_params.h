@@ -38,6 +38,8 @@ struct server_params {
     const char *slot_save_path;
     const char *system_prompt_file;
     const char *chat_template;
+    bool jinja;
+    const char *pooling; /* none, mean, cls, last (NULL: mean) */
     /* logging */
     bool verbose, log_disable;
     enum log_format log_format;
