@@ -91,7 +91,7 @@ static int map_response_format(json_t *b, char *err, size_t n)
     json_t *schema = NULL;
     if (strcmp(type, "json_object") == 0) {
         json_t *sc = json_object_get(rf, "schema");
-        schema = sc ? json_incref(sc) : json_object();
+        schema = sc ? json_incref(sc) : json_pack("{s:s}", "type", "object"); /* OpenAI: an object */
     } else if (strcmp(type, "json_schema") == 0) {
         json_t *js = json_object_get(rf, "json_schema");
         json_t *sc = js ? json_object_get(js, "schema") : NULL;
