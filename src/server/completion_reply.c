@@ -519,8 +519,13 @@ void completion_submit(struct server *s, struct completion_req *r, const struct 
     }
     http_stream_ref(g->out); /* the reply's reference */
     rep->stream = g->out;
-    for (int i = 0; i < n; i++)
-        sched_submit(s->sched, tasks[i]);
+    int64_t leader = -1;
+    for (int i = 0; i < n; i++) {
+        tasks[i]->follow = leader;
+        int64_t id = sched_submit(s->sched, tasks[i]);
+        if (i == 0)
+            leader = id;
+    }
     free(smp);
     free(tasks);
 }

@@ -86,6 +86,7 @@ struct sched_task *sched_task_new(enum sched_task_kind kind)
     t->id_slot = -1;
     t->n_predict = -1;
     t->n_keep = 0;
+    t->follow = -1;
     return t;
 }
 
@@ -207,6 +208,33 @@ static void truncate_prompt(struct sched *s, struct slot *sl, int32_t n_keep)
     sl->truncated = true;
 }
 
+/* Another slot whose cache shares a longer prefix with this slot's prompt
+ * lends it: its sequence is copied (pages shared, copy on write) and cut to
+ * the common part. Batch invariance makes those keys and values exactly the
+ * ones this slot would compute. Returns the tokens now reusable. */
+static size_t borrow_prefix(struct sched *s, struct slot *sl, size_t keep)
+{
+    struct slot *best = NULL;
+    size_t best_n = keep;
+    for (int32_t i = 0; i < s->p.n_slots; i++) {
+        struct slot *o = &s->slots[i];
+        if (o == sl || o->cache.n <= best_n)
+            continue;
+        size_t c = common_prefix(o->cache.v, o->cache.n, sl->prompt, (size_t)sl->n_prompt);
+        if (c > best_n) {
+            best = o;
+            best_n = c;
+        }
+    }
+    if (!best || kv_cache_seq_cp(engine_kv(s->e), best->id, sl->id) != 0)
+        return keep;
+    sl->cache.n = 0;
+    for (size_t i = 0; i < best_n; i++)
+        tok_list_push(&sl->cache, best->cache.v[i]);
+    kv_cache_seq_rm(engine_kv(s->e), sl->id, (int32_t)best_n);
+    return best_n;
+}
+
 /* Put the system prefix and the task's prompt into the slot, reuse what its
  * cache shares with them, and get it ready to evaluate the rest. */
 static int slot_start(struct sched *s, struct slot *sl, struct sched_task *t, char *err, size_t err_size)
@@ -233,6 +261,8 @@ static int slot_start(struct sched *s, struct slot *sl, struct sched_task *t, ch
         truncate_prompt(s, sl, t->n_keep < 0 ? -1 : t->n_keep + s->n_sys);
 
     size_t keep = t->cache_prompt ? common_prefix(sl->cache.v, sl->cache.n, sl->prompt, (size_t)sl->n_prompt) : 0;
+    if (t->cache_prompt || t->follow >= 0)
+        keep = borrow_prefix(s, sl, keep);
     if (keep < (size_t)s->n_sys && s->n_sys > 0 && common_prefix(s->sys, (size_t)s->n_sys, sl->prompt,
                                                                  (size_t)sl->n_prompt) == (size_t)s->n_sys) {
         kv_cache_seq_cp(kv, s->p.n_slots, sl->id);
@@ -437,6 +467,18 @@ static struct slot *pick_slot(struct sched *s, const struct sched_task *t)
     return best;
 }
 
+/* A task that follows another (OpenAI n > 1) waits while that one is
+ * still evaluating the shared prompt, then borrows it. */
+static bool leader_busy_with_prompt(const struct sched *s, const struct sched_task *t)
+{
+    if (t->follow < 0)
+        return false;
+    for (int32_t i = 0; i < s->p.n_slots; i++)
+        if (s->slots[i].state == SLOT_PROMPT && s->slots[i].task->id == t->follow)
+            return true;
+    return false;
+}
+
 static void unlink_task(struct sched *s, struct sched_task *prev, struct sched_task *t)
 {
     if (prev)
@@ -469,7 +511,7 @@ static void admit(struct sched *s)
             t = next;
             continue;
         }
-        struct slot *sl = pick_slot(s, t);
+        struct slot *sl = leader_busy_with_prompt(s, t) ? NULL : pick_slot(s, t);
         if (!sl) {
             prev = t;
             n_waiting++;

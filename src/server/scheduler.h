@@ -94,6 +94,8 @@ struct sched_task {
     char **stop;            /* owned strings */
     size_t n_stop;
     int32_t n_probs;
+    int64_t follow;         /* -1, or the id of a task with the same prompt to borrow it from
+                               once evaluated (several choices of one request) */
     enum sched_pooling pooling; /* embeddings */
     struct sampler *sampler; /* owned */
     /* slot operations: the file (already checked to be inside the save dir) */
