@@ -1,0 +1,456 @@
+/*
+ * sampler_sample.c - choosing one token (sampler_sample): the logits after
+ * logit_bias, ignore_eos and the penalties; greedy; or the candidates
+ * collected where the chain can start cheaply (the top_k best, the tokens
+ * above min_p's threshold or inside top_p's mass from a vectorized softmax
+ * of the whole vocabulary, or everything near the best logit), the chain
+ * run over them and a draw with the sampler's RNG; mirostat 1 and 2; the
+ * grammar's check of the drawn token, redraws without rejected ones, and
+ * the masking of the whole vocabulary when needed; n_probs.
+ */
+#include "sample/sampler.h"
+
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+#include "sample/grammar.h"
+#include "sample/sampler_internal.h"
+#include "tensor/ops.h"
+
+/* Tokens far below the best logit are left out of the candidates when
+ * together they have at most this much of the best one's probability. */
+#define NEAR_EPS 1e-9
+/* Grammar: after this many rejected draws, mask the whole vocabulary. */
+#define GRAMMAR_MAX_REJECTS 64
+/* Greedy with a grammar: the best tokens checked in order before masking. */
+#define GRAMMAR_GREEDY_TRIES 64
+
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static double rng_uniform(uint64_t *s)
+{
+    return (double)(rng_next(s) >> 11) * 0x1p-53;
+}
+
+/* ------------------------------------------------------------ logits */
+
+static void apply_bias(struct sampler *s, const float *logits)
+{
+    int32_t n = s->sv->n_vocab;
+    for (size_t i = 0; i < s->n_bias; i++) {
+        int32_t t = s->bias[i].token;
+        if (t < 0 || t >= n)
+            continue;
+        float x = logits[t] + s->bias[i].bias; /* the last entry of a token wins */
+        s->work[t] = x > FLT_MAX ? FLT_MAX : x;
+    }
+    if (s->p.ignore_eos)
+        for (size_t i = 0; i < s->sv->v->n_eog; i++)
+            if (s->sv->v->eog[i] >= 0 && s->sv->v->eog[i] < n)
+                s->work[s->sv->v->eog[i]] = -INFINITY;
+}
+
+static void apply_penalties(struct sampler *s)
+{
+    if (!s->penalties || s->hist_len == 0)
+        return;
+    float *w = s->work;
+    int32_t nl = s->sv->nl;
+    float nl_logit = nl >= 0 ? w[nl] : 0;
+    for (size_t i = 0; i < s->hist_len; i++)
+        s->counts[s->hist[i]]++;
+    float rp = s->p.repeat_penalty, fp = s->p.frequency_penalty, pp = s->p.presence_penalty;
+    for (size_t i = 0; i < s->hist_len; i++) {
+        int32_t t = s->hist[i];
+        uint32_t c = s->counts[t];
+        if (c == 0)
+            continue; /* done already */
+        float x = w[t];
+        x = x <= 0 ? x * rp : x / rp;
+        w[t] = x - ((float)c * fp + pp);
+        s->counts[t] = 0;
+    }
+    if (!s->p.penalize_nl && nl >= 0)
+        w[nl] = nl_logit;
+}
+
+static void prepare_logits(struct sampler *s, const float *logits)
+{
+    memcpy(s->work, logits, (size_t)s->sv->n_vocab * sizeof(*logits));
+    apply_bias(s, logits);
+    apply_penalties(s);
+}
+
+/* ------------------------------------------------------------ grammar */
+
+static bool token_allowed(const struct sampler *s, int32_t t)
+{
+    const struct sampler_vocab *sv = s->sv;
+    if (sv->is_eog[t])
+        return grammar_state_can_end(s->gstate);
+    uint32_t off = sv->piece_off[t], len = sv->piece_off[t + 1] - off;
+    return len > 0 && grammar_state_accepts(s->gstate, sv->pieces + off, len);
+}
+
+/* -inf for every token the grammar rejects. Only the tokens of first-byte
+ * groups the grammar accepts are checked one by one (a byte that cannot
+ * come next rejects every token starting with it); the accepted ones are
+ * kept in cs.c while work is cleared, then put back. */
+static void grammar_mask(struct sampler *s)
+{
+    const struct sampler_vocab *sv = s->sv;
+    struct cand *keep = s->cs.c;
+    size_t n = 0;
+    for (int b = 0; b < 256; b++) {
+        uint32_t lo = sv->first_start[b], hi = sv->first_start[b + 1];
+        char byte = (char)b;
+        if (lo == hi || !grammar_state_accepts(s->gstate, &byte, 1))
+            continue;
+        for (uint32_t j = lo; j < hi; j++) {
+            int32_t t = sv->by_first[j];
+            if (s->work[t] > -INFINITY && token_allowed(s, t))
+                keep[n++] = (struct cand){t, s->work[t], 0, 0};
+        }
+    }
+    if (grammar_state_can_end(s->gstate))
+        for (size_t i = 0; i < sv->v->n_eog; i++) {
+            int32_t t = sv->v->eog[i];
+            if (t >= 0 && t < sv->n_vocab && s->work[t] > -INFINITY)
+                keep[n++] = (struct cand){t, s->work[t], 0, 0};
+        }
+    for (int32_t t = 0; t < sv->n_vocab; t++)
+        s->work[t] = -INFINITY;
+    for (size_t i = 0; i < n; i++)
+        s->work[keep[i].id] = keep[i].logit;
+}
+
+/* ------------------------------------------------------------ sampling */
+
+static void run_step(struct sampler *s, enum sampler_type t)
+{
+    const struct sampler_params *p = &s->p;
+    struct cset *cs = &s->cs;
+    size_t mk = s->min_keep;
+    switch (t) {
+    case SAMPLER_TOP_K: sample_top_k(cs, p->top_k, mk); break;
+    case SAMPLER_TFS_Z: sample_tail_free(cs, p->tfs_z, mk); break;
+    case SAMPLER_TYPICAL_P: sample_typical(cs, p->typical_p, mk); break;
+    case SAMPLER_TOP_P: sample_top_p(cs, p->top_p, mk); break;
+    case SAMPLER_MIN_P: sample_min_p(cs, p->min_p, mk); break;
+    case SAMPLER_TEMPERATURE:
+        if (p->dynatemp_range > 0) {
+            float lo = p->temperature - p->dynatemp_range;
+            float hi = p->temperature + p->dynatemp_range;
+            sample_dynatemp(cs, lo > 0 ? lo : 0, hi > 0 ? hi : 0, p->dynatemp_exponent);
+        } else {
+            sample_temperature(cs, p->temperature);
+        }
+        break;
+    default: break;
+    }
+}
+
+static void run_chain(struct sampler *s, int32_t from, int32_t to)
+{
+    for (int32_t i = from; i < to; i++)
+        run_step(s, s->p.samplers[i]);
+}
+
+/* The general start: every token near the best one. */
+static void collect_full(struct sampler *s, size_t need)
+{
+    int32_t n_vocab = s->sv->n_vocab;
+    if (cset_collect_near(&s->cs, s->work, n_vocab, s->t_eff, NEAR_EPS) < need)
+        cset_collect_top(&s->cs, s->work, n_vocab, need);
+}
+
+/* probs_all = softmax(work * scale), vectorized over the whole vocabulary. */
+static void softmax_all(struct sampler *s, float scale)
+{
+    op_softmax(s->probs_all, s->work, s->sv->n_vocab, scale, NULL);
+}
+
+/* A large general start: run the temperatures before the first cutting
+ * sampler, then take the probabilities from the vectorized softmax rather
+ * than a scalar pass. Returns the chain index to go on from. */
+static int32_t probs_from_all(struct sampler *s)
+{
+    struct cset *cs = &s->cs;
+    if (cs->n < 4096)
+        return 0;
+    softmax_all(s, 1.0f / s->t_prior);
+    run_chain(s, 0, s->start_at);
+    for (size_t i = 0; i < cs->n; i++)
+        cs->c[i].p = s->probs_all[cs->c[i].id];
+    cset_set_probs_valid(cs);
+    return s->start_at;
+}
+
+/* Collect the tokens whose probability (in probs_all) is at least tau, with
+ * p from probs_all; returns their total probability. */
+static double collect_above(struct sampler *s, float tau)
+{
+    const float *P = s->probs_all, *w = s->work;
+    struct cand *c = s->cs.c;
+    int32_t n_vocab = s->sv->n_vocab;
+    size_t n = 0;
+    double mass[4] = {0, 0, 0, 0};
+    for (int32_t i = 0; i < n_vocab; i++) {
+        float p = P[i];
+        int keep = (p >= tau) & (w[i] > -INFINITY);
+        c[n] = (struct cand){i, w[i], p, 0};
+        n += (size_t)keep;
+        mass[i & 3] += keep ? p : 0.0f;
+    }
+    s->cs.n = n;
+    s->cs.n_virtual = (size_t)n_vocab;
+    s->cs.n_sorted = 0;
+    s->cs.order = ORDER_LOGIT;
+    s->cs.probs_valid = false;
+    return mass[0] + mass[1] + mass[2] + mass[3];
+}
+
+/* top_p first: only the tokens that can be inside its cut, with their
+ * probabilities over the whole vocabulary. Returns false when the general
+ * start is needed. */
+static bool start_top_p(struct sampler *s)
+{
+    softmax_all(s, 1.0f / s->t_prior);
+    float pmax = max_of(s->probs_all, s->sv->n_vocab);
+    if (!(pmax > 0))
+        return false;
+    /* lower the threshold until the mass above it holds top_p, with room */
+    double target = s->p.top_p + 1e-4;
+    float tau = pmax;
+    for (int i = 0;; i++) {
+        if (i == 6)
+            return false; /* below 1e-24 of the best: the general start */
+        tau *= 1e-4f;
+        if (collect_above(s, tau) >= target && s->cs.n > s->min_keep)
+            break;
+    }
+    run_chain(s, 0, s->start_at); /* the temperatures before it */
+    cset_set_probs_valid(&s->cs); /* p over the whole vocabulary, as top_p needs */
+    run_step(s, SAMPLER_TOP_P);
+    return s->cs.n_virtual < (size_t)s->sv->n_vocab; /* it did cut inside the set */
+}
+
+/* min_p first: the tokens above its threshold (a little lower: the sampler
+ * itself then makes the exact cut). */
+static void start_min_p(struct sampler *s, size_t need)
+{
+    int32_t n_vocab = s->sv->n_vocab;
+    const float *w = s->work;
+    float thr = max_of(w, n_vocab) + s->t_prior * logf(s->p.min_p);
+    thr -= 1e-4f * (fabsf(thr) > 1 ? fabsf(thr) : 1);
+    struct cand *c = s->cs.c;
+    size_t n = 0;
+    for (int32_t i = 0; i < n_vocab; i++) {
+        c[n] = (struct cand){i, w[i], 0, 0};
+        n += (size_t)((w[i] >= thr) & (w[i] > -INFINITY));
+    }
+    if (n < need) {
+        cset_collect_top(&s->cs, w, n_vocab, need);
+        return;
+    }
+    s->cs.n = s->cs.n_virtual = n;
+    s->cs.n_sorted = 0;
+    s->cs.order = ORDER_LOGIT;
+    s->cs.probs_valid = false;
+}
+
+/* Mirostat 2 after temperature: the tokens with surprise at most mu (a
+ * little more: mirostat 2 itself then makes the exact cut). */
+static void start_mirostat2(struct sampler *s)
+{
+    struct cset *cs = &s->cs;
+    softmax_all(s, 1.0f / s->p.temperature);
+    collect_above(s, exp2f(-s->mu) * (1 - 1e-5f));
+    if (cs->n == 0) {
+        cset_collect_top(cs, s->work, s->sv->n_vocab, 1);
+        sample_temperature(cs, s->p.temperature);
+    } else {
+        sample_temperature(cs, s->p.temperature);
+        cset_set_probs_valid(cs); /* p over the whole vocabulary */
+    }
+    sample_mirostat2(cs, s->mu);
+}
+
+/* Mirostat 1 after temperature: k from the best 100, then the k best. */
+static void start_mirostat1(struct sampler *s)
+{
+    struct cset *cs = &s->cs;
+    int32_t n_vocab = s->sv->n_vocab;
+    cset_collect_top(cs, s->work, n_vocab, 100);
+    sample_temperature(cs, s->p.temperature);
+    size_t k = mirostat1_k(cs, s->mu, n_vocab);
+    if (k == 0 || k > cs->n) { /* everything, or more than we have */
+        if (k == 0)
+            collect_full(s, 1);
+        else
+            cset_collect_top(cs, s->work, n_vocab, k);
+        sample_temperature(cs, s->p.temperature);
+    }
+    if (k > 0)
+        sample_top_k(cs, (int32_t)(k < INT32_MAX ? k : INT32_MAX), 1);
+    cset_probs(cs);
+}
+
+/* Collect the candidates and run the chain (or mirostat) on them. Returns
+ * the number of candidates left (0: every token is -inf). */
+static size_t build_and_run(struct sampler *s)
+{
+    const struct sampler_params *p = &s->p;
+    struct cset *cs = &s->cs;
+    size_t need = s->min_keep > (size_t)p->n_probs ? s->min_keep : (size_t)p->n_probs;
+    s->all_probs = false;
+    if (p->mirostat == 1) {
+        start_mirostat1(s);
+        s->mirostat_pending = true;
+        return cs->n;
+    }
+    if (p->mirostat == 2) {
+        start_mirostat2(s);
+        s->mirostat_pending = true;
+        return cs->n;
+    }
+    int32_t from = 0;
+    if (s->start == START_TOP_K) {
+        size_t k = (size_t)p->top_k > s->min_keep ? (size_t)p->top_k : s->min_keep;
+        cset_collect_top(cs, s->work, s->sv->n_vocab, k);
+    } else if (s->start == START_MIN_P) {
+        start_min_p(s, need);
+    } else if (s->start == START_TOP_P && start_top_p(s)) {
+        from = s->start_at + 1;
+    } else {
+        collect_full(s, need);
+        from = probs_from_all(s);
+    }
+    if (cs->n == 0)
+        return 0;
+    run_chain(s, from, p->n_samplers);
+    cset_probs(cs);
+    return cs->n;
+}
+
+/* Draw from the chain's set; with a grammar, redraw without the rejected
+ * ones. Returns the token, or -1 when no candidate of the set is allowed. */
+static int32_t draw(struct sampler *s)
+{
+    struct cset *cs = &s->cs;
+    for (int tries = 0; tries <= GRAMMAR_MAX_REJECTS; tries++) {
+        ptrdiff_t i = cset_draw(cs, rng_uniform(&s->rng));
+        if (i < 0)
+            return -1;
+        int32_t t = cs->c[i].id;
+        if (s->grammar == NULL || token_allowed(s, t))
+            return t;
+        cs->c[i].p = 0; /* rejected: draw from the others */
+    }
+    return -1;
+}
+
+/* Nothing in the chain cuts: draw from the softmax of the whole vocabulary
+ * (walked in token order). */
+static int32_t draw_all(struct sampler *s)
+{
+    softmax_all(s, 1.0f / s->t_prior);
+    const float *P = s->probs_all;
+    double r = rng_uniform(&s->rng), acc = 0;
+    int32_t last = -1;
+    for (int32_t i = 0; i < s->sv->n_vocab; i++) {
+        if (P[i] <= 0)
+            continue;
+        acc += P[i];
+        last = i;
+        if (r < acc)
+            break;
+    }
+    s->all_probs = true;
+    return last;
+}
+
+static int32_t sample_chain(struct sampler *s)
+{
+    if (s->start == START_TEMP_ONLY && s->p.mirostat == 0) {
+        int32_t t = draw_all(s);
+        if (t < 0 || s->grammar == NULL || token_allowed(s, t))
+            return t;
+    }
+    if (build_and_run(s) == 0)
+        return -1;
+    int32_t t = draw(s);
+    if (t >= 0 || s->grammar == NULL)
+        return t;
+    grammar_mask(s); /* no candidate of the chain fits: mask the vocabulary */
+    if (build_and_run(s) == 0)
+        return -1;
+    return draw(s);
+}
+
+static int32_t sample_greedy(struct sampler *s)
+{
+    int32_t n_vocab = s->sv->n_vocab;
+    int32_t t = argmax_of(s->work, n_vocab);
+    if (t < 0 || s->grammar == NULL || token_allowed(s, t))
+        return t;
+    struct cset *cs = &s->cs;
+    cset_collect_top(cs, s->work, n_vocab, GRAMMAR_GREEDY_TRIES);
+    cset_prefix(cs, cs->n, ORDER_LOGIT);
+    for (size_t i = 0; i < cs->n; i++)
+        if (token_allowed(s, cs->c[i].id))
+            return cs->c[i].id;
+    grammar_mask(s);
+    return argmax_of(s->work, n_vocab);
+}
+
+static void write_probs(struct sampler *s, struct sampler_prob *probs, int32_t *n_written)
+{
+    struct cset *cs = &s->cs;
+    size_t k = (size_t)s->p.n_probs;
+    if (s->all_probs) { /* the best k of the whole vocabulary */
+        cset_collect_top(cs, s->work, s->sv->n_vocab, k);
+        for (size_t i = 0; i < cs->n; i++)
+            cs->c[i].p = s->probs_all[cs->c[i].id];
+    }
+    if (k > cs->n)
+        k = cs->n;
+    cset_prefix(cs, k, ORDER_LOGIT);
+    for (size_t i = 0; i < k; i++)
+        probs[i] = (struct sampler_prob){cs->c[i].id, cs->c[i].p};
+    if (n_written)
+        *n_written = (int32_t)k;
+}
+
+int32_t sampler_sample(struct sampler *s, const float *logits, struct sampler_prob *probs,
+                       int32_t *n_written)
+{
+    if (n_written)
+        *n_written = 0;
+    if (s == NULL || logits == NULL)
+        return -1;
+    s->mirostat_pending = false;
+    s->all_probs = false;
+    prepare_logits(s, logits);
+    bool want_probs = probs != NULL && s->p.n_probs > 0;
+    int32_t t;
+    if (s->p.temperature <= 0) {
+        t = sample_greedy(s);
+        if (want_probs && t >= 0) { /* a plain softmax over all the logits */
+            softmax_all(s, 1.0f);
+            s->all_probs = true;
+        }
+    } else {
+        t = sample_chain(s);
+    }
+    if (want_probs && t >= 0)
+        write_probs(s, probs, n_written);
+    return t;
+}
