@@ -10,6 +10,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 NP ?= 4
 CTX ?= 8192
+# The gemma GGUF carries no chat template: name the built-in one.
+SERVER_ARGS ?= --chat-template gemma --metrics
 JOBS ?= $(shell nproc)
 
 all: build
@@ -29,7 +31,7 @@ build-asan:
 	@ninja -C $(ASAN_BUILD) -j $(JOBS)
 
 run: models build
-	./$(BUILD)/cllm-server -m $(MODEL) -c $(CTX) -np $(NP) --host $(HOST) --port $(PORT) --metrics
+	./$(BUILD)/cllm-server -m $(MODEL) -c $(CTX) -np $(NP) --host $(HOST) --port $(PORT) $(SERVER_ARGS)
 
 test-unit: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

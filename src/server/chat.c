@@ -1,6 +1,7 @@
 /*
- * chat.c - the server's chat template (see chat.h). TEMPORARY: ChatML only,
- * until the template engine (src/chat/) lands.
+ * chat.c - the server's chat template (see chat.h): picked once at start-up
+ * from --chat-template, --jinja and the model's tokenizer.chat_template, then
+ * applied to each request's messages (src/chat/ does the formatting).
  */
 #include "server/chat.h"
 
@@ -8,43 +9,68 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat/chat_template.h"
+#include "gguf/gguf.h"
+#include "server/log.h"
 #include "server/server_internal.h"
+
+static const char *token_text(const struct vocab *v, int32_t id)
+{
+    return vocab_valid(v, id) ? v->tokens[id].text : "";
+}
 
 int chat_init(struct server *s, char *err, size_t err_size)
 {
+    const char *src = NULL;
+    size_t len = 0;
+    char *copy = NULL;
+    if (s->p->chat_template_file) {
+        FILE *f = fopen(s->p->chat_template_file, "rb");
+        long n = -1;
+        if (f && fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+            (copy = calloc(1, (size_t)n + 1)) && fread(copy, 1, (size_t)n, f) != (size_t)n) {
+            free(copy);
+            copy = NULL;
+        }
+        if (f)
+            fclose(f);
+        if (!copy) {
+            snprintf(err, err_size, "--chat-template-file: cannot read '%s'", s->p->chat_template_file);
+            return -1;
+        }
+    } else if (gguf_get_str(s->model->gguf, "tokenizer.chat_template", &src, &len) == 0 && src) {
+        copy = strndup(src, len);
+    }
+    if (s->p->jinja && !copy && !s->p->chat_template) {
+        snprintf(err, err_size, "--jinja: the model has no chat template (tokenizer.chat_template)");
+        return -1;
+    }
+    char msg[512];
+    struct chat_template *t = chat_template_load(copy, s->p->chat_template, s->p->jinja,
+                                                 token_text(s->vocab, s->vocab->bos),
+                                                 token_text(s->vocab, s->vocab->eos), msg, sizeof msg);
+    free(copy);
+    if (!t) {
+        snprintf(err, err_size, "chat template: %s", msg);
+        return -1;
+    }
+    s->chat = t;
+    log_info("chat template: %s", chat_template_name(t));
     return 0;
 }
 
-void chat_free(struct server *s) {}
+void chat_free(struct server *s)
+{
+    chat_template_free(s->chat);
+    s->chat = NULL;
+}
 
 const char *chat_name(const struct server *s)
 {
-    return "chatml";
+    return s->chat ? chat_template_name(s->chat) : "";
 }
 
 char *chat_format(struct server *s, const json_t *messages, bool add_generation_prompt, char *err, size_t err_size)
 {
-    size_t i;
-    const json_t *m;
-    json_t *parts = json_array();
-    json_array_foreach(messages, i, m) {
-        const char *role = json_string_value(json_object_get(m, "role"));
-        const char *content = json_string_value(json_object_get(m, "content"));
-        if (!role || !content) {
-            snprintf(err, err_size, "'messages'[%zu] needs a 'role' and a string 'content'", i);
-            json_decref(parts);
-            return NULL;
-        }
-        json_array_append_new(parts, json_sprintf("<|im_start|>%s\n%s<|im_end|>\n", role, content));
-    }
-    size_t len = 0;
-    json_array_foreach(parts, i, m) len += json_string_length(m);
-    char *out = malloc(len + 32), *o = out;
-    json_array_foreach(parts, i, m) {
-        memcpy(o, json_string_value(m), json_string_length(m));
-        o += json_string_length(m);
-    }
-    strcpy(o, add_generation_prompt ? "<|im_start|>assistant\n" : "");
-    json_decref(parts);
-    return out;
+    return chat_template_apply(s->chat, messages, add_generation_prompt, err, err_size);
 }

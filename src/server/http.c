@@ -247,7 +247,12 @@ const char *http_header(const struct http_request *r, const char *name)
 
 const char *http_query(const struct http_request *r, const char *name)
 {
-    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+    /* "?flag" (no '=') is present with no value: give "" rather than NULL. */
+    const char *v = NULL;
+    size_t len = 0;
+    if (MHD_lookup_connection_value_n(r->conn, MHD_GET_ARGUMENT_KIND, name, strlen(name), &v, &len) != MHD_YES)
+        return NULL;
+    return v ? v : "";
 }
 
 static enum MHD_Result queue_buffer(struct MHD_Connection *c, int status, const char *ctype,
@@ -462,7 +467,6 @@ struct http_server *http_start(const struct http_config *cfg, char *err, size_t 
         {MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s > 0 ? cfg->timeout_s : 0, NULL},
         {MHD_OPTION_THREAD_POOL_SIZE, cfg->n_threads > 1 ? cfg->n_threads : 1, NULL},
         {MHD_OPTION_CONNECTION_MEMORY_LIMIT, 256 * 1024, NULL},
-        {MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL},
         {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, (void *)cfg->tls_key_pem},
         {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, (void *)cfg->tls_cert_pem},
         {MHD_OPTION_END, 0, NULL},

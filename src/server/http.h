@@ -28,7 +28,8 @@ struct http_request {
     struct MHD_Connection *conn;
 };
 
-/* A request header or query-string argument, or NULL. */
+/* A request header or query-string argument, or NULL (a query argument
+ * given without a value, "?flag", is ""). */
 const char *http_header(const struct http_request *r, const char *name);
 const char *http_query(const struct http_request *r, const char *name);
 

@@ -60,6 +60,7 @@ static const struct opt OPTS[] = {
     {"", "--spm-infill", OPT_FLAG, F(spm_infill), 0, 0, "off", "infill as suffix/prefix/middle instead of prefix/suffix/middle"},
     {"", "--pooling", OPT_POOLING, F(pooling), 0, 0, "mean", "embedding pooling: none, mean, cls, last"},
     {"", "--chat-template", OPT_STR, F(chat_template), 0, 0, "model's", "built-in chat template by name"},
+    {"", "--chat-template-file", OPT_STR, F(chat_template_file), 0, 0, "(none)", "Jinja chat template file, used instead of the model's"},
     {"", "--jinja", OPT_FLAG, F(jinja), 0, 0, "off", "run the model's own Jinja chat template"},
     {"-v", "--verbose", OPT_FLAG, F(verbose), 0, 0, "off", "log requests and responses in full"},
     {"", "--log-disable", OPT_FLAG, F(log_disable), 0, 0, "off", "no log output"},

@@ -38,6 +38,7 @@ struct server_params {
     const char *slot_save_path;
     const char *system_prompt_file;
     const char *chat_template;
+    const char *chat_template_file;
     bool jinja;
     const char *pooling; /* none, mean, cls, last (NULL: mean) */
     /* logging */
