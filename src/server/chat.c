@@ -70,7 +70,14 @@ const char *chat_name(const struct server *s)
     return s->chat ? chat_template_name(s->chat) : "";
 }
 
-char *chat_format(struct server *s, const json_t *messages, bool add_generation_prompt, char *err, size_t err_size)
+char *chat_format(struct server *s, const json_t *body, bool add_generation_prompt, char *err, size_t err_size)
 {
-    return chat_template_apply(s->chat, messages, add_generation_prompt, err, err_size);
+    const json_t *tools = json_object_get(body, "tools"), *kw = json_object_get(body, "chat_template_kwargs");
+    struct chat_template_inputs in = {
+        .messages = json_object_get(body, "messages"),
+        .tools = json_is_array(tools) ? tools : NULL,
+        .extra = json_is_object(kw) ? kw : NULL,
+        .add_generation_prompt = add_generation_prompt,
+    };
+    return chat_template_apply_ex(s->chat, &in, err, err_size);
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/chat.h"
 #include "server/completion_params.h"
 #include "server/server_internal.h"
 
@@ -109,6 +110,7 @@ void route_props(struct server *s, const struct http_request *req, struct http_r
     json_object_set_new(j, "default_generation_settings", default_generation_settings(s));
     json_object_set_new(j, "total_slots", json_integer(sched_n_slots(s->sched)));
     json_object_set_new(j, "model_path", json_string(s->p->model));
+    json_object_set_new(j, "chat_template", json_string(chat_name(s)));
     json_object_set_new(j, "n_ctx", json_integer(s->n_ctx_slot * sched_n_slots(s->sched)));
     reply_json(rep, 200, j);
 }

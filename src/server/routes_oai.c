@@ -154,7 +154,7 @@ void route_chat_completions(struct server *s, const struct http_request *req, st
         reply_error(rep, 400, "'messages' must be a non-empty array");
     } else if (map_common(b, &o, true, err, sizeof err) != 0 || map_response_format(b, err, sizeof err) != 0) {
         reply_error(rep, 400, "%s", err);
-    } else if (!(prompt = chat_format(s, msgs, true, err, sizeof err))) {
+    } else if (!(prompt = chat_format(s, b, true, err, sizeof err))) {
         reply_error(rep, 400, "%s", err);
     } else {
         json_object_set_new(b, "prompt", json_string(prompt));
@@ -173,7 +173,7 @@ void route_apply_template(struct server *s, const struct http_request *req, stru
     char err[512], *prompt = NULL;
     if (!json_is_array(msgs))
         reply_error(rep, 400, "'messages' must be an array");
-    else if (!(prompt = chat_format(s, msgs, true, err, sizeof err)))
+    else if (!(prompt = chat_format(s, b, true, err, sizeof err)))
         reply_error(rep, 400, "%s", err);
     else
         reply_json(rep, 200, json_pack("{s:o}", "prompt", json_text(prompt, strlen(prompt))));

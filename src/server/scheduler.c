@@ -698,6 +698,14 @@ static void drop_cancelled(struct sched *s)
     }
 }
 
+/* The KV cache changes only on this thread (engine_decode runs without the
+ * lock), so its usage is read here and published in the stats. */
+static void update_kv_stats(struct sched *s)
+{
+    struct kv_cache *kv = engine_kv(s->e);
+    s->st.kv_tokens = (kv_cache_n_pages(kv) - kv_cache_free_pages(kv)) * kv_cache_page_size(kv);
+}
+
 static void *loop_main(void *arg)
 {
     struct sched *s = arg;
@@ -707,6 +715,7 @@ static void *loop_main(void *arg)
         admit(s);
         drop_cancelled(s);
         build_batch(s);
+        update_kv_stats(s);
         int32_t busy = 0;
         for (int32_t i = 0; i < s->p.n_slots; i++)
             busy += s->slots[i].state != SLOT_IDLE;
@@ -733,6 +742,7 @@ static void *loop_main(void *arg)
             fail_batch(s, err);
         else
             after_decode(s);
+        update_kv_stats(s);
     }
     /* stopping: fail whatever is left */
     for (int32_t i = 0; i < s->p.n_slots; i++)
@@ -881,9 +891,7 @@ void sched_visit_slots(struct sched *s, void (*fn)(void *ud, const struct sched_
 void sched_get_stats(struct sched *s, struct sched_stats *st)
 {
     pthread_mutex_lock(&s->lock);
-    *st = s->st;
-    struct kv_cache *kv = engine_kv(s->e);
-    st->kv_tokens = (kv_cache_n_pages(kv) - kv_cache_free_pages(kv)) * kv_cache_page_size(kv);
+    *st = s->st; /* kv_tokens as the loop last saw it: the engine may be computing now */
     st->n_processing = 0;
     for (int32_t i = 0; i < s->p.n_slots; i++)
         st->n_processing += s->slots[i].state != SLOT_IDLE;
