@@ -1,6 +1,6 @@
 """Reference embeddings from llama.cpp (llama-cpp-python; never needed by
 the tests themselves): mean-pooled, L2-normalized sentence embeddings of a
-few texts on three real models, written to tests/vectors/embeddings.json.
+few texts on three real models, written to tests/vectors/embeddings/llama-cpp-mean.json.
 
     /work/ref/venv/bin/python scripts/make-embedding-vectors.py
 
@@ -39,7 +39,7 @@ def main():
         out["models"][name] = {t: [round(x, 7) for x in np.array(m.embed(t, normalize=True)).tolist()]
                                for t in TEXTS}
         del m
-    path = ROOT / "tests" / "vectors" / "embeddings.json"
+    path = ROOT / "tests" / "vectors" / "embeddings" / "llama-cpp-mean.json"
     path.write_text(json.dumps(out, indent=1) + "\n")
     print("wrote", path, file=sys.stderr)
 

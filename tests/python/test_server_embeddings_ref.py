@@ -1,5 +1,5 @@
 """Embeddings against llama.cpp: mean-pooled, normalized vectors from
-/v1/embeddings and /embedding compared with tests/vectors/embeddings.json
+/v1/embeddings and /embedding compared with tests/vectors/embeddings/llama-cpp-mean.json
 (made by scripts/make-embedding-vectors.py with llama-cpp-python).
 
 Tolerances: the F32 and F16 llama models must agree to cosine 0.99999 (the
@@ -16,7 +16,7 @@ import pytest
 
 from server_util import REPO_ROOT, Server
 
-REF = json.loads((REPO_ROOT / "tests" / "vectors" / "embeddings.json").read_text())
+REF = json.loads((REPO_ROOT / "tests" / "vectors" / "embeddings" / "llama-cpp-mean.json").read_text())
 MIN_COS = {"stories260K.gguf": 0.99999, "TinyStories-656K.f16.gguf": 0.99999, "gemma-3-270m-q4_k_m.gguf": 0.995}
 
 
