@@ -19,11 +19,14 @@
 
 #include <math.h>
 #include <stdarg.h>
+#include <stdalign.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "tensor/attn.h"
 #include "tensor/cpu/kernels.h"
 #include "tensor/f16.h"
 #include "tensor/matmul.h"
@@ -53,6 +56,27 @@ struct engine {
     float *att_vrow;                     /* head_dim_v floats per thread */
     uint8_t *att_qconv;                  /* one converted query head per thread */
     size_t qconv_size;
+    /* attention tiles (F16/F32 caches, tensor/attn.h) */
+    bool att_tiles;                      /* the cache types allow them */
+    int32_t att_group;                   /* query heads per KV head */
+    int32_t att_max_q;                   /* most queries in one tile */
+    size_t att_floats;                   /* tile scratch floats per thread */
+    float *att_scratch;                  /* att_floats per thread */
+    const void **att_kv_rows;            /* per thread: 2 * n_ctx row pointers */
+    const float **att_q_rows;            /* per thread: att_max_q query rows */
+    float **att_out_rows;                /* per thread: att_max_q output rows */
+    int32_t *att_range;                  /* per thread: 2 * att_max_q first/last keys */
+    int32_t *att_order;                  /* the batch's tokens grouped by sequence */
+    int32_t *att_seq_first;              /* per sequence: its first entry in att_order */
+    struct att_unit *att_units;          /* the tiles of one layer */
+    int32_t n_att_units;
+    int att_threads;                     /* threads for them */
+};
+
+/* One attention tile: tokens order[t0 .. t1-1] (one sequence, consecutive
+ * positions), query heads h0 .. h1-1 (one KV head). */
+struct att_unit {
+    int32_t t0, t1, h0, h1;
 };
 
 static int errf(char *err, size_t n, const char *fmt, ...)
@@ -103,6 +127,45 @@ static float *alloc_f32(size_t n)
     return p;
 }
 
+/* Tuning of the attention tiles: most tokens per tile, and the scratch per
+ * thread (scores of every query of a tile over its keys, kept in L2). */
+#ifndef ATT_TILE_TOKENS
+#define ATT_TILE_TOKENS 32
+#endif
+#ifndef ATT_SCRATCH_BYTES
+#define ATT_SCRATCH_BYTES (1 << 20)
+#endif
+#ifndef ROWS_THREAD_FLOATS
+#define ROWS_THREAD_FLOATS 16384 /* least row-wise work (floats of x) worth another thread */
+#endif
+#ifndef ATT_THREAD_MACS
+#define ATT_THREAD_MACS 65536 /* least work worth another thread (cf. matmul.c) */
+#endif
+
+static int alloc_tiles(struct engine *e)
+{
+    const struct model_hparams *hp = &e->m->hp;
+    int nth = e->n_att_threads;
+    e->att_tiles = attn_types_supported(kv_cache_type_k(e->kv), kv_cache_type_v(e->kv));
+    e->att_group = hp->n_head / hp->n_head_kv;
+    e->att_max_q = ATT_TILE_TOKENS * e->att_group;
+    size_t least = attn_scratch_floats(e->att_group, e->p.n_ctx, hp->head_dim_k, hp->head_dim_v);
+    e->att_floats = least > ATT_SCRATCH_BYTES / sizeof(float) ? least : ATT_SCRATCH_BYTES / sizeof(float);
+    e->att_floats = (e->att_floats + 15) / 16 * 16;
+    e->att_scratch = alloc_f32((size_t)nth * e->att_floats);
+    e->att_kv_rows = malloc((size_t)nth * 2 * (size_t)e->p.n_ctx * sizeof(void *));
+    e->att_q_rows = malloc((size_t)nth * (size_t)e->att_max_q * sizeof(float *));
+    e->att_out_rows = malloc((size_t)nth * (size_t)e->att_max_q * sizeof(float *));
+    e->att_range = malloc((size_t)nth * 2 * (size_t)e->att_max_q * sizeof(int32_t));
+    e->att_order = malloc((size_t)e->p.n_batch * sizeof(int32_t));
+    e->att_seq_first = malloc(((size_t)e->p.n_seq_max + 1) * sizeof(int32_t));
+    e->att_units = malloc((size_t)e->p.n_batch * (size_t)hp->n_head * sizeof(struct att_unit));
+    return e->att_scratch && e->att_kv_rows && e->att_q_rows && e->att_out_rows && e->att_range &&
+                   e->att_order && e->att_seq_first && e->att_units
+               ? 0
+               : -1;
+}
+
 static int alloc_buffers(struct engine *e)
 {
     const struct model_hparams *hp = &e->m->hp;
@@ -131,7 +194,7 @@ static int alloc_buffers(struct engine *e)
     bool ok = e->x && e->h && e->q && e->kk && e->vv && e->att && e->o && e->g && e->u &&
               e->hout && e->logits && e->out_row && e->seq_next && e->seq_grow && e->att_scores &&
               e->att_vrow && e->att_qconv;
-    return ok ? 0 : -1;
+    return ok && alloc_tiles(e) == 0 ? 0 : -1;
 }
 
 static int check_kernels(const struct engine *e, char *err, size_t n)
@@ -210,6 +273,14 @@ void engine_free(struct engine *e)
     for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++)
         free(bufs[i]);
     free(e->att_qconv);
+    free(e->att_scratch);
+    free(e->att_kv_rows);
+    free(e->att_q_rows);
+    free(e->att_out_rows);
+    free(e->att_range);
+    free(e->att_order);
+    free(e->att_seq_first);
+    free(e->att_units);
     free(e->out_row);
     free(e->seq_next);
     free(e->seq_grow);
@@ -327,6 +398,132 @@ static void attn_task(void *arg, int ith, int nth)
         attend_one(j, w / n_head, w % n_head, ith);
 }
 
+/* ---- tiles (F16 / F32 caches): the queries of a run of one sequence's
+ * tokens and of the heads of one KV head, against the keys they need, in
+ * one tensor/attn.h call; each query's result is the same in any tile. */
+
+/* First key a query at pos sees. */
+static int32_t key_lo(const struct engine *e, bool swa, int32_t pos)
+{
+    int32_t w = e->m->hp.sliding_window;
+    return swa && pos - w + 1 > 0 ? pos - w + 1 : 0;
+}
+
+/* att_order: the batch's tokens grouped by sequence, each sequence's in
+ * batch order (which is position order). */
+static void group_by_seq(struct engine *e, const struct batch *b)
+{
+    int32_t at = 0;
+    for (int32_t s = 0; s < e->p.n_seq_max; s++) {
+        at += e->seq_grow[s];
+        e->att_seq_first[s] = at; /* its end, for now */
+    }
+    e->att_seq_first[e->p.n_seq_max] = at;
+    for (int32_t i = b->n_tokens - 1; i >= 0; i--)
+        e->att_order[--e->att_seq_first[b->seq_id[i]]] = i;
+}
+
+/* Cut each sequence's tokens into tiles, the last (biggest) ones first,
+ * each as long as the scratch and ATT_TILE_TOKENS allow; one unit per KV
+ * head, or per query head when that leaves threads idle. */
+static void plan_tiles(struct engine *e, const struct batch *b, bool swa, int nth)
+{
+    const struct model_hparams *hp = &e->m->hp;
+    const int32_t g = e->att_group;
+    int32_t n = 0;
+    int64_t work = 0; /* multiply-adds, about */
+    for (int32_t s = 0; s < e->p.n_seq_max; s++) {
+        int32_t f = e->att_seq_first[s], end = e->att_seq_first[s + 1];
+        while (end > f) {
+            int32_t start = end - 1, pos_last = b->pos[e->att_order[end - 1]];
+            while (start > f && end - start < ATT_TILE_TOKENS) {
+                int32_t nk = pos_last - key_lo(e, swa, b->pos[e->att_order[start - 1]]) + 1;
+                if (attn_scratch_floats((end - start + 1) * g, nk, hp->head_dim_k, hp->head_dim_v) >
+                    e->att_floats)
+                    break;
+                start--;
+            }
+            int32_t nk = pos_last - key_lo(e, swa, b->pos[e->att_order[start]]) + 1;
+            work += (int64_t)(end - start) * hp->n_head * nk * (hp->head_dim_k + hp->head_dim_v);
+            for (int32_t kvh = 0; kvh < hp->n_head_kv; kvh++)
+                e->att_units[n++] = (struct att_unit){ start, end, kvh * g, (kvh + 1) * g };
+            end = start;
+        }
+    }
+    /* threads worth waking: no more than one per ATT_THREAD_MACS */
+    int64_t most = work / ATT_THREAD_MACS + 1;
+    e->att_threads = nth < most ? nth : (int)most;
+    if (n < e->att_threads && g > 1) { /* one unit per query head */
+        for (int32_t u = n - 1; u >= 0; u--) {
+            struct att_unit a = e->att_units[u];
+            for (int32_t k = 0; k < g; k++)
+                e->att_units[u * g + k] = (struct att_unit){ a.t0, a.t1, a.h0 + k, a.h0 + k + 1 };
+        }
+        n *= g;
+    }
+    e->n_att_units = n;
+}
+
+struct tile_job {
+    struct engine *e;
+    const struct batch *b;
+    int32_t il;
+    bool swa;
+    float score_scale;
+    alignas(64) atomic_int next;
+};
+
+static void run_unit(struct tile_job *j, const struct att_unit *u, int ith)
+{
+    struct engine *e = j->e;
+    const struct model_hparams *hp = &e->m->hp;
+    const struct batch *b = j->b;
+    const int32_t *order = e->att_order;
+    int32_t seq = b->seq_id[order[u->t0]];
+    int32_t lo0 = key_lo(e, j->swa, b->pos[order[u->t0]]);
+    int32_t nk = b->pos[order[u->t1 - 1]] - lo0 + 1;
+    int32_t kvh = u->h0 / e->att_group;
+    enum tensor_type tk = kv_cache_type_k(e->kv), tv = kv_cache_type_v(e->kv);
+    size_t k_off = (size_t)kvh * type_row_size(tk, hp->head_dim_k);
+    size_t v_off = (size_t)kvh * type_row_size(tv, hp->head_dim_v);
+    const void **krows = e->att_kv_rows + (size_t)ith * 2 * (size_t)e->p.n_ctx;
+    const void **vrows = krows + e->p.n_ctx;
+    for (int32_t i = 0; i < nk; i++) {
+        krows[i] = (const uint8_t *)kv_cache_k(e->kv, j->il, seq, lo0 + i) + k_off;
+        vrows[i] = (const uint8_t *)kv_cache_v(e->kv, j->il, seq, lo0 + i) + v_off;
+    }
+    const float **qr = e->att_q_rows + (size_t)ith * e->att_max_q;
+    float **outr = e->att_out_rows + (size_t)ith * e->att_max_q;
+    int32_t *first = e->att_range + (size_t)ith * 2 * e->att_max_q, *last = first + e->att_max_q;
+    int32_t nq = 0;
+    for (int32_t t = u->t0; t < u->t1; t++) {
+        int32_t i = order[t], pos = b->pos[i];
+        for (int32_t h = u->h0; h < u->h1; h++, nq++) {
+            qr[nq] = e->q + (size_t)i * e->q_dim + (size_t)h * hp->head_dim_k;
+            outr[nq] = e->att + (size_t)i * e->o_dim + (size_t)h * hp->head_dim_v;
+            first[nq] = key_lo(e, j->swa, pos) - lo0;
+            last[nq] = pos - lo0;
+        }
+    }
+    struct attn_tile tile = { .n_q = nq, .head_dim_k = hp->head_dim_k, .head_dim_v = hp->head_dim_v,
+                              .q = qr, .out = outr, .first = first, .last = last, .n_keys = nk,
+                              .k = krows, .v = vrows, .type_k = tk, .type_v = tv,
+                              .scale = j->score_scale };
+    attn_tile_run(&tile, e->att_scratch + (size_t)ith * e->att_floats);
+}
+
+static void tile_task(void *arg, int ith, int nth)
+{
+    struct tile_job *j = arg;
+    (void)nth;
+    for (;;) {
+        int u = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        if (u >= j->e->n_att_units)
+            break;
+        run_unit(j, &j->e->att_units[u], ith);
+    }
+}
+
 /* ------------------------------------------------------------ layers */
 
 static struct matmul_weights mw(const struct weight *w)
@@ -371,13 +568,106 @@ static struct rope_params layer_rope(const struct model_hparams *hp, int32_t il)
     return rp;
 }
 
-static void store_kv(struct engine *e, const struct batch *b, int32_t il)
+/* ---- the row-wise work between the matrix multiplies: each step takes a
+ * range of the batch's tokens, so a batch's rows are shared among the
+ * threads (the same per-row arithmetic, so the same bits, whatever the
+ * split). */
+
+enum row_step {
+    ROWS_ATTN_NORM,  /* h = attn_norm(x) */
+    ROWS_QKV,        /* biases, q/k norms, RoPE, (gemma) q scale, K/V into the cache */
+    ROWS_ATTN_OUT,   /* x += post_attn_norm(o); h = ffn_norm(x) */
+    ROWS_GLU,        /* g = act(g) * u */
+    ROWS_FFN_OUT,    /* x += post_ffn_norm(o) */
+};
+
+struct rows_job {
+    struct engine *e;
+    const struct batch *b;
+    int32_t il;
+    enum row_step step;
+};
+
+static void rms_row(float *y, const float *x, const struct weight *w, int64_t n, float eps)
 {
-    enum tensor_type tk = kv_cache_type_k(e->kv), tv = kv_cache_type_v(e->kv);
-    for (int32_t i = 0; i < b->n_tokens; i++) {
-        e->k->from_float[tk](e->kk + (size_t)i * e->k_dim, kv_cache_k(e->kv, il, b->seq_id[i], b->pos[i]), e->k_dim);
-        e->k->from_float[tv](e->vv + (size_t)i * e->v_dim, kv_cache_v(e->kv, il, b->seq_id[i], b->pos[i]), e->v_dim);
+    op_rms_norm(y, x, w ? (const float *)w->data : NULL, n, eps);
+}
+
+static void rows_range(const struct rows_job *j, int32_t r0, int32_t r1)
+{
+    struct engine *e = j->e;
+    const struct model_hparams *hp = &e->m->hp;
+    const struct layer_weights *l = &e->m->layers[j->il];
+    const int64_t ne = hp->n_embd;
+    for (int32_t r = r0; r < r1; r++) {
+        float *x = e->x + (size_t)r * ne, *h = e->h + (size_t)r * ne, *o = e->o + (size_t)r * ne;
+        switch (j->step) {
+        case ROWS_ATTN_NORM:
+            rms_row(h, x, &l->attn_norm, ne, hp->norm_eps);
+            break;
+        case ROWS_QKV: {
+            float *q = e->q + (size_t)r * e->q_dim, *k = e->kk + (size_t)r * e->k_dim;
+            float *v = e->vv + (size_t)r * e->v_dim;
+            add_bias(q, &l->bq, 1, e->q_dim);
+            add_bias(k, &l->bk, 1, e->k_dim);
+            add_bias(v, &l->bv, 1, e->v_dim);
+            head_norm(q, &l->q_norm, 1, hp->n_head, hp->head_dim_k, hp->norm_eps);
+            head_norm(k, &l->k_norm, 1, hp->n_head_kv, hp->head_dim_k, hp->norm_eps);
+            struct rope_params rp = layer_rope(hp, j->il);
+            op_rope(q, hp->n_head, hp->head_dim_k, j->b->pos[r], &rp);
+            op_rope(k, hp->n_head_kv, hp->head_dim_k, j->b->pos[r], &rp);
+            if (hp->arch == ARCH_GEMMA3) /* gemma scales the query itself, before the dot products */
+                op_scale(q, q, hp->attn_scale, e->q_dim);
+            enum tensor_type tk = kv_cache_type_k(e->kv), tv = kv_cache_type_v(e->kv);
+            int32_t seq = j->b->seq_id[r], pos = j->b->pos[r];
+            e->k->from_float[tk](k, kv_cache_k(e->kv, j->il, seq, pos), e->k_dim);
+            e->k->from_float[tv](v, kv_cache_v(e->kv, j->il, seq, pos), e->v_dim);
+            break;
+        }
+        case ROWS_ATTN_OUT:
+            if (l->post_attn_norm.name)
+                rms_row(o, o, &l->post_attn_norm, ne, hp->norm_eps);
+            op_add(x, x, o, ne);
+            rms_row(h, x, &l->ffn_norm, ne, hp->norm_eps);
+            break;
+        case ROWS_GLU: {
+            float *g = e->g + (size_t)r * hp->n_ff, *u = e->u + (size_t)r * hp->n_ff;
+            if (hp->arch == ARCH_GEMMA3)
+                op_geglu(g, g, u, hp->n_ff);
+            else
+                op_swiglu(g, g, u, hp->n_ff);
+            break;
+        }
+        case ROWS_FFN_OUT:
+            if (l->post_ffn_norm.name)
+                rms_row(o, o, &l->post_ffn_norm, ne, hp->norm_eps);
+            op_add(x, x, o, ne);
+            break;
+        }
     }
+}
+
+static void rows_task(void *arg, int ith, int nth)
+{
+    const struct rows_job *j = arg;
+    int32_t n = j->b->n_tokens;
+    rows_range(j, (int32_t)((int64_t)n * ith / nth), (int32_t)((int64_t)n * (ith + 1) / nth));
+}
+
+static void run_rows(struct engine *e, const struct batch *b, int32_t il, enum row_step step, int nth)
+{
+    struct rows_job j = { e, b, il, step };
+    int32_t n = b->n_tokens;
+    /* a few small rows are not worth waking the other threads */
+    int64_t most = (int64_t)n * e->m->hp.n_embd / ROWS_THREAD_FLOATS + 1;
+    if (nth > most)
+        nth = (int)most;
+    if (nth > n)
+        nth = n;
+    if (nth <= 1)
+        rows_range(&j, 0, n);
+    else
+        thread_pool_run_n(e->pool, nth, rows_task, &j);
 }
 
 static void attention_block(struct engine *e, const struct batch *b, int32_t il, int nth)
@@ -388,51 +678,44 @@ static void attention_block(struct engine *e, const struct batch *b, int32_t il,
     bool swa = model_layer_is_swa(hp, il);
     bool gemma = hp->arch == ARCH_GEMMA3;
 
-    rms_rows(e->h, e->x, &l->attn_norm, n, hp->n_embd, hp->n_embd, hp->norm_eps);
+    run_rows(e, b, il, ROWS_ATTN_NORM, nth);
     struct matmul_weights qkv[3] = { mw(&l->wq), mw(&l->wk), mw(&l->wv) };
     float *outs[3] = { e->q, e->kk, e->vv };
     matmul_many(e->mm, qkv, 3, e->h, n, hp->n_embd, outs, NULL);
-    add_bias(e->q, &l->bq, n, e->q_dim);
-    add_bias(e->kk, &l->bk, n, e->k_dim);
-    add_bias(e->vv, &l->bv, n, e->v_dim);
-    head_norm(e->q, &l->q_norm, n, hp->n_head, hp->head_dim_k, hp->norm_eps);
-    head_norm(e->kk, &l->k_norm, n, hp->n_head_kv, hp->head_dim_k, hp->norm_eps);
+    run_rows(e, b, il, ROWS_QKV, nth);
 
-    struct rope_params rp = layer_rope(hp, il);
-    op_rope_rows(e->q, n, e->q_dim, hp->n_head, hp->head_dim_k, b->pos, &rp);
-    op_rope_rows(e->kk, n, e->k_dim, hp->n_head_kv, hp->head_dim_k, b->pos, &rp);
-    if (gemma) /* gemma scales the query itself, before the dot products */
-        op_scale(e->q, e->q, hp->attn_scale, (int64_t)n * e->q_dim);
-    store_kv(e, b, il);
-
-    struct attn_job job = { e, b, il, swa, gemma ? 1.0f : hp->attn_scale, nth };
-    thread_pool_run_n(e->pool, nth, attn_task, &job);
+    float score_scale = gemma ? 1.0f : hp->attn_scale;
+    if (e->att_tiles) {
+        plan_tiles(e, b, swa, nth);
+        struct tile_job job = { .e = e, .b = b, .il = il, .swa = swa, .score_scale = score_scale };
+        atomic_init(&job.next, 0);
+        int n_run = e->n_att_units < e->att_threads ? e->n_att_units : e->att_threads;
+        if (n_run <= 1)
+            tile_task(&job, 0, 1);
+        else
+            thread_pool_run_n(e->pool, n_run, tile_task, &job);
+    } else {
+        struct attn_job job = { e, b, il, swa, score_scale, nth };
+        thread_pool_run_n(e->pool, nth, attn_task, &job);
+    }
 
     struct matmul_weights wo = mw(&l->wo);
     matmul(e->mm, &wo, e->att, n, e->o_dim, e->o, hp->n_embd);
-    if (l->post_attn_norm.name)
-        rms_rows(e->o, e->o, &l->post_attn_norm, n, hp->n_embd, hp->n_embd, hp->norm_eps);
-    op_add(e->x, e->x, e->o, (int64_t)n * hp->n_embd);
+    run_rows(e, b, il, ROWS_ATTN_OUT, nth);
 }
 
-static void ffn_block(struct engine *e, int32_t n, int32_t il)
+static void ffn_block(struct engine *e, const struct batch *b, int32_t il, int nth)
 {
     const struct model_hparams *hp = &e->m->hp;
     const struct layer_weights *l = &e->m->layers[il];
-    rms_rows(e->h, e->x, &l->ffn_norm, n, hp->n_embd, hp->n_embd, hp->norm_eps);
+    int32_t n = b->n_tokens;
     struct matmul_weights gu[2] = { mw(&l->ffn_gate), mw(&l->ffn_up) };
     float *outs[2] = { e->g, e->u };
     matmul_many(e->mm, gu, 2, e->h, n, hp->n_embd, outs, NULL);
-    int64_t total = (int64_t)n * hp->n_ff;
-    if (hp->arch == ARCH_GEMMA3)
-        op_geglu(e->g, e->g, e->u, total);
-    else
-        op_swiglu(e->g, e->g, e->u, total);
+    run_rows(e, b, il, ROWS_GLU, nth);
     struct matmul_weights down = mw(&l->ffn_down);
     matmul(e->mm, &down, e->g, n, hp->n_ff, e->o, hp->n_embd);
-    if (l->post_ffn_norm.name)
-        rms_rows(e->o, e->o, &l->post_ffn_norm, n, hp->n_embd, hp->n_embd, hp->norm_eps);
-    op_add(e->x, e->x, e->o, (int64_t)n * hp->n_embd);
+    run_rows(e, b, il, ROWS_FFN_OUT, nth);
 }
 
 static void compute_logits(struct engine *e, const struct batch *b, int32_t n_out)
@@ -448,7 +731,10 @@ static void compute_logits(struct engine *e, const struct batch *b, int32_t n_ou
     matmul(e->mm, &out, e->hout, n_out, hp->n_embd, e->logits, hp->n_vocab);
 }
 
-int engine_decode(struct engine *e, const struct batch *b, char *err, size_t err_size)
+/* Check the batch, append its keys and values, and run every layer: e->x
+ * then holds each token's final hidden state. Returns the number of tokens
+ * asking for logits, or -1. */
+static int32_t forward(struct engine *e, const struct batch *b, char *err, size_t err_size)
 {
     const struct model_hparams *hp = &e->m->hp;
     int32_t n_out = 0;
@@ -458,6 +744,8 @@ int engine_decode(struct engine *e, const struct batch *b, char *err, size_t err
     int nth = b->n_tokens == 1 ? e->p.n_threads : e->p.n_threads_batch;
     matmul_ctx_set_threads(e->mm, nth);
     int32_t n = b->n_tokens;
+    if (e->att_tiles)
+        group_by_seq(e, b);
     if (op_get_rows(e->x, e->m->tok_embd.type, e->m->tok_embd.data, hp->n_vocab, hp->n_embd,
                     b->token, n) != 0)
         return errf(err, err_size, "cannot read token embeddings");
@@ -465,13 +753,34 @@ int engine_decode(struct engine *e, const struct batch *b, char *err, size_t err
         op_scale(e->x, e->x, hp->embd_scale, (int64_t)n * hp->n_embd);
     for (int32_t il = 0; il < hp->n_layer; il++) {
         attention_block(e, b, il, nth);
-        ffn_block(e, n, il);
+        ffn_block(e, b, il, nth);
     }
+    return n_out;
+}
+
+int engine_decode(struct engine *e, const struct batch *b, char *err, size_t err_size)
+{
+    int32_t n_out = forward(e, b, err, err_size);
+    if (n_out < 0)
+        return -1;
     if (n_out > 0)
         compute_logits(e, b, n_out);
-    e->n_last = n;
+    e->n_last = b->n_tokens;
     return 0;
 }
+
+int engine_decode_embd(struct engine *e, const struct batch *b, float *out, char *err, size_t err_size)
+{
+    const struct model_hparams *hp = &e->m->hp;
+    if (forward(e, b, err, err_size) < 0)
+        return -1;
+    for (int32_t i = 0; i < b->n_tokens; i++)
+        op_rms_norm(out + (size_t)i * hp->n_embd, e->x + (size_t)i * hp->n_embd, e->m->output_norm.data,
+                    hp->n_embd, hp->norm_eps);
+    return 0;
+}
+
+int32_t engine_n_embd(const struct engine *e) { return e->m->hp.n_embd; }
 
 int engine_kv_discard(struct engine *e, int32_t seq, int32_t p0, int32_t n, char *err, size_t err_size)
 {

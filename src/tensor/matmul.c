@@ -4,7 +4,11 @@
  * One or more weight matrices sharing X (matmul_many) make one job.
  * Two phases, each one pool run:
  *   1. convert: X rows -> the weight type's vec_dot_type, rows split over
- *      the threads (skipped for F32 activations and done inline for 1 row).
+ *      the threads (skipped for F32 activations and done inline for 1 row);
+ *      in the kernels' packed layout when they have one for every matrix of
+ *      the job (kernels.h: e.g. Q8_0 for Q4_0/Q5_0/Q8_0/IQ4_NL on AVX-512),
+ *      then every product goes through vec_dot_nrows_packed, which has
+ *      vec_dot's bits.
  *   2. dot: the weight rows are cut into chunks handed out through an atomic
  *      counter (so a busy core does not hold the others back). A chunk of
  *      weight rows is multiplied against the activation rows a tile at a
@@ -50,6 +54,12 @@
 #ifndef MIN_VEC_CHUNK
 #define MIN_VEC_CHUNK 8      /* matvec: least weight rows per chunk */
 #endif
+#ifndef MIN_THREAD_MACS
+/* least multiply-adds per thread: below that, waking another thread costs
+ * more than it saves (a pool run is a few microseconds; e.g. the small
+ * matrices of a tiny model in generation) */
+#define MIN_THREAD_MACS 65536
+#endif
 
 struct matmul_ctx {
     struct thread_pool *pool;
@@ -75,6 +85,7 @@ struct matmul_part {
  * threads of a run. */
 struct matmul_job {
     from_float_fn convert;
+    bool packed;           /* activations in the packed layout (kernels.h) */
     const float *x;
     int64_t x_stride;      /* floats between X rows */
     int64_t n_in;
@@ -107,7 +118,13 @@ size_t matmul_scratch_size(enum tensor_type type, int64_t n_rows, int64_t n_in)
     return (size_t)n_rows * act_row_bytes(tt->vec_dot_type, n_in);
 }
 
-/* The largest converted row of n_in elements over all supported types. */
+static size_t packed_row_bytes(enum tensor_type vdt, int64_t n_in)
+{
+    return round_up(cpu_packed_row_size(vdt, n_in), SCRATCH_ALIGN);
+}
+
+/* The largest converted row of n_in elements over all supported types
+ * (plain or packed). */
 static size_t max_act_row_bytes(int64_t n_in)
 {
     size_t most = 0;
@@ -116,6 +133,10 @@ static size_t max_act_row_bytes(int64_t n_in)
         if (tt == NULL || !tt->supported || tt->vec_dot_type == TYPE_F32)
             continue;
         size_t b = act_row_bytes(tt->vec_dot_type, n_in);
+        most = b > most ? b : most;
+        /* a packed row holds whole blocks only where n_in allows */
+        int64_t whole = n_in / tt->block_size * tt->block_size;
+        b = whole > 0 ? packed_row_bytes(tt->vec_dot_type, whole) : 0;
         most = b > most ? b : most;
     }
     return most;
@@ -188,7 +209,7 @@ static void dot_tile(const struct matmul_job *job, const struct matmul_part *p, 
     for (int64_t i = i0; i < i1; i++) {
         const void *wrow = wbase + (size_t)i * p->w_stride;
         float *y = p->y + r0 * p->y_stride + i;
-        if (p->dot_nrows && r1 - r0 > 1) {
+        if (p->dot_nrows && (r1 - r0 > 1 || job->packed)) {
             p->dot_nrows(job->n_in, y, (size_t)p->y_stride, wrow, act, job->act_stride, r1 - r0);
             continue;
         }
@@ -278,6 +299,21 @@ static int threads_for(const struct matmul_ctx *ctx, int64_t pieces)
     return pieces < n ? (int)pieces : n;
 }
 
+/* Packed activations, when the kernels have them for the activation type
+ * and every matrix of the job (for one row too: they save the kernel the
+ * rearranging of the activations for every weight row). */
+static bool use_packed(const struct matmul_ctx *ctx, const struct matmul_weights *ws, int n_w,
+                       enum tensor_type vdt, int64_t n_rows)
+{
+    if (n_rows < 1 || vdt == TYPE_F32 || ctx->k->from_float_packed[vdt] == NULL ||
+        cpu_packed_row_size(vdt, ws[0].n_in) == 0)
+        return false;
+    for (int m = 0; m < n_w; m++)
+        if (ctx->k->vec_dot_nrows_packed[ws[m].type] == NULL)
+            return false;
+    return true;
+}
+
 static void setup_activations(struct matmul_ctx *ctx, struct matmul_job *job, enum tensor_type vdt)
 {
     if (vdt == TYPE_F32) {
@@ -285,9 +321,9 @@ static void setup_activations(struct matmul_ctx *ctx, struct matmul_job *job, en
         job->act_stride = (size_t)job->x_stride * sizeof(float);
         return;
     }
-    job->convert = ctx->k->from_float[vdt];
+    job->convert = job->packed ? ctx->k->from_float_packed[vdt] : ctx->k->from_float[vdt];
     job->act = ctx->scratch;
-    job->act_stride = act_row_bytes(vdt, job->n_in);
+    job->act_stride = job->packed ? packed_row_bytes(vdt, job->n_in) : act_row_bytes(vdt, job->n_in);
     if (job->n_rows == 1 || ctx->pool == NULL)
         convert_rows(job, 0, 1);
     else
@@ -310,7 +346,9 @@ static void setup_parts(const struct matmul_ctx *ctx, struct matmul_job *job,
         struct matmul_part *p = &job->parts[m];
         p->w = w;
         p->dot = ctx->k->vec_dot[w->type];
-        p->dot_nrows = MATMUL_USE_NROWS ? ctx->k->vec_dot_nrows[w->type] : NULL;
+        p->dot_nrows = job->packed ? ctx->k->vec_dot_nrows_packed[w->type]
+                       : MATMUL_USE_NROWS ? ctx->k->vec_dot_nrows[w->type]
+                                          : NULL;
         p->w_stride = w->row_stride ? w->row_stride : type_row_size(w->type, w->n_in);
         p->y = ys[m];
         p->y_stride = y_strides && y_strides[m] ? y_strides[m] : w->n_out;
@@ -323,33 +361,46 @@ static void setup_parts(const struct matmul_ctx *ctx, struct matmul_job *job,
 /* Rows whose converted activations fit the scratch at once (all of them
  * for F32 activations); 0 if not even one does. */
 static int64_t rows_per_slice(const struct matmul_ctx *ctx, enum tensor_type vdt, int64_t n_in,
-                              int64_t n_rows)
+                              int64_t n_rows, bool packed)
 {
     if (vdt == TYPE_F32)
         return n_rows;
-    int64_t fit = (int64_t)(ctx->scratch_size / act_row_bytes(vdt, n_in));
+    int64_t fit = (int64_t)(ctx->scratch_size / (packed ? packed_row_bytes(vdt, n_in) : act_row_bytes(vdt, n_in)));
     return fit < n_rows ? fit : n_rows;
+}
+
+/* Pieces the dot phase is worth splitting into: its chunks, but no more
+ * than one per MIN_THREAD_MACS multiply-adds. */
+static int64_t dot_pieces(const struct matmul_job *job)
+{
+    int64_t macs = 0;
+    for (int m = 0; m < job->n_parts; m++)
+        macs += job->parts[m].w->n_out * job->n_in * job->n_rows;
+    int64_t most = macs / MIN_THREAD_MACS + 1;
+    return job->n_chunks < most ? job->n_chunks : most;
 }
 
 static void run_slice(struct matmul_ctx *ctx, const struct matmul_weights *ws, int n_w,
                       const float *x, int64_t n_rows, int64_t x_stride,
-                      float *const *ys, const int64_t *y_strides)
+                      float *const *ys, const int64_t *y_strides, bool packed)
 {
     struct matmul_job job = {
         .x = x,
         .x_stride = x_stride,
         .n_in = ws[0].n_in,
         .n_rows = n_rows,
+        .packed = packed,
     };
     atomic_init(&job.next_chunk, 0);
     setup_parts(ctx, &job, ws, n_w, ys, y_strides);
     if (job.n_chunks == 0)
         return;
     setup_activations(ctx, &job, type_traits((uint32_t)ws[0].type)->vec_dot_type);
-    if (job.n_chunks == 1 || ctx->pool == NULL)
+    int nth = ctx->pool ? threads_for(ctx, dot_pieces(&job)) : 1;
+    if (nth <= 1)
         dot_task(&job, 0, 1);
     else
-        thread_pool_run_n(ctx->pool, threads_for(ctx, job.n_chunks), dot_task, &job);
+        thread_pool_run_n(ctx->pool, nth, dot_task, &job);
 }
 
 int matmul_many(struct matmul_ctx *ctx, const struct matmul_weights *ws, int n_w,
@@ -361,7 +412,8 @@ int matmul_many(struct matmul_ctx *ctx, const struct matmul_weights *ws, int n_w
     if (n_rows == 0)
         return 0;
     enum tensor_type vdt = type_traits((uint32_t)ws[0].type)->vec_dot_type;
-    int64_t slice = rows_per_slice(ctx, vdt, ws[0].n_in, n_rows);
+    bool packed = use_packed(ctx, ws, n_w, vdt, n_rows);
+    int64_t slice = rows_per_slice(ctx, vdt, ws[0].n_in, n_rows, packed);
     if (slice == 0)
         return -1;
     if (x_stride == 0)
@@ -376,7 +428,7 @@ int matmul_many(struct matmul_ctx *ctx, const struct matmul_weights *ws, int n_w
         for (int m = 0; m < n_w; m++)
             ys_slice[m] = ys[m] + r0 * strides[m];
         int64_t rows = n_rows - r0 < slice ? n_rows - r0 : slice;
-        run_slice(ctx, ws, n_w, x + r0 * x_stride, rows, x_stride, ys_slice, strides);
+        run_slice(ctx, ws, n_w, x + r0 * x_stride, rows, x_stride, ys_slice, strides, packed);
     }
     return 0;
 }

@@ -13,6 +13,7 @@
  *     largest int8 products); n = 1 block, a few blocks, many blocks, and
  *     tails for F32/F16/BF16 (n = 1, 7, 172, 4099, ...);
  *   - vec_dot_nrows: 0..19 rows at an odd stride give vec_dot's bits per row;
+ *     so does vec_dot_nrows_packed on rows from from_float_packed;
  *   - from_float: every table writes the same bytes as the scalar converter
  *     and as quant.h's reference quantizers, including rounding ties, sign
  *     ties for the Q8_K max, zero blocks, and inf/NaN/subnormal for F16/BF16;
@@ -338,6 +339,77 @@ static void test_dot_nrows(void **state)
     }
 }
 
+/* vec_dot_nrows_packed (where a table has it): rows converted by
+ * from_float_packed, 0..19 of them, give exactly the
+ * bits of vec_dot on the same rows converted by from_float; with random
+ * weights (also random bytes) and block counts with and without a tail of
+ * 1..3 blocks past the groups of four. */
+static void check_nrows_packed(enum tensor_type t, int64_t n, int random_bytes)
+{
+    enum { MAX_ROWS = 19, S_STRIDE = 3 };
+    enum tensor_type at = act_type_of(t);
+    uint8_t *x = make_weights(t, n, random_bytes);
+    float *f = malloc((size_t)MAX_ROWS * n * sizeof(float));
+    assert_non_null(f);
+    fill_floats(f, MAX_ROWS * n, 1.0f);
+    for (int isa = 0; isa < CPU_ISA_COUNT; isa++) {
+        const struct cpu_kernels *k = cpu_kernels_for((enum cpu_isa)isa);
+        if (k == NULL || k->vec_dot_nrows_packed[t] == NULL)
+            continue;
+        assert_non_null(k->from_float_packed[at]);
+        /* rows 64-byte aligned, as the matmul's scratch gives them */
+        size_t row = type_row_size(at, n), prow = cpu_packed_row_size(at, n);
+        size_t stride = (prow + 63) / 64 * 64 + 64;
+        assert_true(prow >= row);
+        uint8_t *plain = aligned_alloc(64, (row + 63) / 64 * 64);
+        uint8_t *packed = aligned_alloc(64, (stride * MAX_ROWS + 63) / 64 * 64);
+        assert_non_null(plain);
+        assert_non_null(packed);
+        float want[MAX_ROWS];
+        for (int r = 0; r < MAX_ROWS; r++) {
+            k->from_float[at](f + r * n, plain, n);
+            k->vec_dot[t](n, &want[r], x, plain);
+            k->from_float_packed[at](f + r * n, packed + r * stride, n);
+        }
+        for (int nrows = 0; nrows <= MAX_ROWS; nrows++) {
+            float got[MAX_ROWS * S_STRIDE + 1];
+            for (int j = 0; j < MAX_ROWS * S_STRIDE + 1; j++)
+                got[j] = -12345.0f;
+            k->vec_dot_nrows_packed[t](n, got, S_STRIDE, x, packed, stride, nrows);
+            for (int r = 0; r < MAX_ROWS; r++) {
+                float expect = r < nrows ? want[r] : -12345.0f;
+                if (memcmp(&got[r * S_STRIDE], &expect, sizeof(float)) != 0)
+                    fail_msg("packed %s n=%lld %s: row %d of %d: %.9g, vec_dot %.9g", type_name(t),
+                             (long long)n, k->name, r, nrows, got[r * S_STRIDE], expect);
+            }
+        }
+        free(plain);
+        free(packed);
+    }
+    free(x);
+    free(f);
+}
+
+static void test_dot_nrows_packed(void **state)
+{
+    (void)state;
+    int tested = 0;
+    for (int i = 0; i < N_WEIGHT_TYPES; i++) {
+        enum tensor_type t = weight_types[i];
+        int any = 0;
+        for (int isa = 0; isa < CPU_ISA_COUNT; isa++)
+            any |= cpu_kernels_for((enum cpu_isa)isa) && cpu_kernels_for((enum cpu_isa)isa)->vec_dot_nrows_packed[t];
+        if (!any)
+            continue;
+        const int64_t blocks[] = { 1, 3, 4, 5, 6, 7, 17, 20, 128 };
+        for (int r = 0; r < rounds(); r++)
+            for (int b = 0; b < (int)(sizeof(blocks) / sizeof(blocks[0])); b++)
+                check_nrows_packed(t, blocks[b] * block_size(t), r & 1);
+        tested++;
+    }
+    print_message("packed activations: %d weight types\n", tested);
+}
+
 /* Extreme quants: every weight byte the same pattern (all-max, all-min,
  * sign bits, ...) with a fixed scale, against activations at +-127 (the
  * largest int8 products, where 16-bit intermediate sums could saturate). */
@@ -491,6 +563,7 @@ int main(void)
         cmocka_unit_test(test_dot_random_bytes),
         cmocka_unit_test(test_dot_extremes),
         cmocka_unit_test(test_dot_nrows),
+        cmocka_unit_test(test_dot_nrows_packed),
         cmocka_unit_test(test_dot_plain_tails),
         cmocka_unit_test(test_from_float_identical),
     };

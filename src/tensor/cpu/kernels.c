@@ -9,7 +9,7 @@
 
 #include "tensor/cpu/kernels_impl.h"
 
-#define KERNEL_TABLE(ISA, sfx)                                    \
+#define KERNEL_TABLE(ISA, sfx, ...)                               \
     {                                                             \
         .isa = ISA,                                               \
         .name = #sfx,                                             \
@@ -55,15 +55,32 @@
             [TYPE_Q6_K] = dot_q6_K_q8_K_nrows_##sfx,              \
             [TYPE_IQ4_XS] = dot_iq4_xs_q8_K_nrows_##sfx,          \
         },                                                        \
+        __VA_ARGS__                                               \
     }
 
 static const struct cpu_kernels tables[CPU_ISA_COUNT] = {
     [CPU_ISA_SCALAR] = KERNEL_TABLE(CPU_ISA_SCALAR, scalar),
 #ifdef CLLM_X86
     [CPU_ISA_AVX2] = KERNEL_TABLE(CPU_ISA_AVX2, avx2),
-    [CPU_ISA_AVX512] = KERNEL_TABLE(CPU_ISA_AVX512, avx512),
+    [CPU_ISA_AVX512] = KERNEL_TABLE(CPU_ISA_AVX512, avx512,
+        .from_float_packed = { [TYPE_Q8_0] = from_float_q8_0_packed_avx512 },
+        .vec_dot_nrows_packed = {
+            [TYPE_Q4_0] = dot_q4_0_q8_0_nrows_packed_avx512,
+            [TYPE_Q5_0] = dot_q5_0_q8_0_nrows_packed_avx512,
+            [TYPE_Q8_0] = dot_q8_0_q8_0_nrows_packed_avx512,
+            [TYPE_IQ4_NL] = dot_iq4_nl_q8_0_nrows_packed_avx512,
+        }),
 #endif
 };
+
+size_t cpu_packed_row_size(enum tensor_type vdt, int64_t n)
+{
+    if (vdt != TYPE_Q8_0 || n <= 0 || n % QK8_0 != 0)
+        return 0;
+    int64_t nb = n / QK8_0, steps = nb / 4;
+    size_t last = steps % 2 ? 128 + 64 : 0; /* a group of one step */
+    return (size_t)(steps / 2) * CPU_Q8_0_PACKED_GROUP + last + (size_t)(nb % 4) * sizeof(block_q8_0);
+}
 
 static enum cpu_isa detected_isa;
 static enum cpu_isa chosen_isa;

@@ -44,7 +44,24 @@ struct cpu_kernels {
     vec_dot_fn vec_dot[TYPE_COUNT];        /* indexed by weight type; NULL if unsupported */
     from_float_fn from_float[TYPE_COUNT];  /* indexed by activation type */
     vec_dot_nrows_fn vec_dot_nrows[TYPE_COUNT]; /* set wherever vec_dot is */
+    /* Optional (NULL where a table has none): activation rows in a packed
+     * layout (cpu_packed_row_size) that suits the multi-row kernels better,
+     * for batches of several rows. from_float_packed is indexed by
+     * activation type, vec_dot_nrows_packed by weight type; each result has
+     * exactly the bits vec_dot gives on the same row converted by from_float
+     * (so a row's result does not depend on the batch it is in). */
+    from_float_fn from_float_packed[TYPE_COUNT];
+    vec_dot_nrows_fn vec_dot_nrows_packed[TYPE_COUNT];
 };
+
+/* Bytes of one packed activation row of n elements of activation type vdt
+ * (0 if there is no packed layout for it). Q8_0: groups of 8 blocks (the
+ * last group may have 4), each as, per four blocks, 64 bytes of elements
+ * 0..15 of each block and 64 bytes of elements 16..31 (int8 + 128, as
+ * uint8), then the group's scales as 16 floats (block m of the first four
+ * in floats 4m and 4m + 2, block 4 + m in 4m + 1 and 4m + 3; 0 for missing
+ * blocks); then the n/32 % 4 last blocks as plain block_q8_0. */
+size_t cpu_packed_row_size(enum tensor_type vdt, int64_t n);
 
 /* The best table for this CPU (CLLM_ISA=scalar|avx2|avx512 in the environment
  * caps it, for testing and benchmarking). */

@@ -67,9 +67,19 @@ enum cpu_isa cpu_isa_choose(enum cpu_isa detected, const char *cap);
     }
 
 CLLM_DECLARE_KERNELS(scalar)
+#define CPU_Q8_0_PACKED_GROUP 320 /* bytes per 8 blocks of packed Q8_0 (kernels.h) */
 #ifdef CLLM_X86
 CLLM_DECLARE_KERNELS(avx2)
 CLLM_DECLARE_KERNELS(avx512)
+/* The packed Q8_0 activations (kernels.h) and the kernels that take them. */
+void from_float_q8_0_packed_avx512(const float *x, void *y, int64_t n);
+#define CLLM_DECLARE_PACKED(name, isa)                                                       \
+    void dot_##name##_nrows_packed_##isa(int64_t n, float *s, size_t s_stride, const void *x, \
+                                         const void *y, size_t y_stride, int64_t nrows);
+CLLM_DECLARE_PACKED(q4_0_q8_0, avx512)
+CLLM_DECLARE_PACKED(q5_0_q8_0, avx512)
+CLLM_DECLARE_PACKED(q8_0_q8_0, avx512)
+CLLM_DECLARE_PACKED(iq4_nl_q8_0, avx512)
 #endif
 
 /* The IQ4_NL / IQ4_XS codebook (same values as iq4nl_values in quant.h; kept
