@@ -23,7 +23,7 @@ const char *error_type(int status)
 
 char *json_dump(const json_t *obj, size_t *len)
 {
-    char *s = json_dumps(obj, JSON_COMPACT | JSON_ENSURE_ASCII * 0);
+    char *s = json_dumps(obj, JSON_COMPACT);
     if (s && len)
         *len = strlen(s);
     return s;
@@ -130,7 +130,7 @@ json_t *json_text(const char *s, size_t n)
 json_t *parse_body(const struct http_request *req, struct http_reply *rep)
 {
     json_error_t je;
-    json_t *j = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES * 0, &je);
+    json_t *j = json_loadb(req->body, req->body_len, 0, &je);
     if (!j) {
         reply_error(rep, 400, "invalid JSON in the request body: %s (line %d, column %d)", je.text, je.line,
                     je.column);

@@ -82,12 +82,6 @@ void log_error(const char *fmt, ...)
     va_end(ap);
 }
 
-void log_request_begin(const char *method, const char *path)
-{
-    (void)method;
-    (void)path;
-}
-
 void log_request_end(const char *method, const char *path, int status, const char *req_body, size_t req_len,
                      const char *rep_body, size_t rep_len)
 {

@@ -14,7 +14,6 @@
 void log_init(enum log_format format, bool verbose, bool disable);
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void log_request_begin(const char *method, const char *path);
 void log_request_end(const char *method, const char *path, int status, const char *req_body, size_t req_len,
                      const char *rep_body, size_t rep_len);
 

@@ -127,7 +127,6 @@ static const struct route ROUTES[] = {
 static void handle(void *ud, const struct http_request *req, struct http_reply *rep)
 {
     struct server *s = ud;
-    log_request_begin(req->method, req->path);
     bool is_health = strcmp(req->path, "/health") == 0;
     if (strcmp(req->method, "GET") == 0 && !is_health && serve_static(s, req->path, rep))
         goto done;
