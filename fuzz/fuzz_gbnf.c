@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sample/grammar.h"
+#include "grammar/grammar.h"
 
 #define MAX_PROBE 64
 

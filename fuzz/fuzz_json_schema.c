@@ -12,8 +12,8 @@
 
 #include <jansson.h>
 
-#include "sample/grammar.h"
-#include "sample/json_schema.h"
+#include "grammar/grammar.h"
+#include "grammar/json_schema.h"
 
 static const char *const PROBES[] = {
     "{\"a\": 1}", "[1, \"x\", null]", "\"2024-01-01\"", "-12.5e3", "true", "{}", "[]",

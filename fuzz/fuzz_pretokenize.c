@@ -8,7 +8,7 @@
 #include <stdlib.h>
 
 #include "tokenizer/pretokenize.h"
-#include "tokenizer/unicode.h"
+#include "base/unicode.h"
 
 static void check_cover(const struct pretok_list *list, size_t len)
 {

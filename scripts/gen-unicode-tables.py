@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""gen-unicode-tables.py - generate src/tokenizer/unicode_data.c from the Unicode
+"""gen-unicode-tables.py - generate src/base/unicode_data.c from the Unicode
 Character Database (UnicodeData.txt and PropList.txt).
 
-Usage: scripts/gen-unicode-tables.py [UCD_DIR] > src/tokenizer/unicode_data.c
+Usage: scripts/gen-unicode-tables.py [UCD_DIR] > src/base/unicode_data.c
 UCD_DIR defaults to /usr/share/unicode (Debian's unicode-data package).
 
-Tables written (see src/tokenizer/unicode_data.h for their C declarations):
+Tables written (see src/base/unicode_data.h for their C declarations):
   - general category + White_Space of every code point, as a two-level table:
     unicode_cat_stage1[cp >> 7] picks a 128-entry block of unicode_cat_stage2
     (identical blocks are stored once); each byte is a category index (low 5
@@ -147,8 +147,8 @@ def main():
         f" * Character Database, version {version} (UnicodeData.txt, PropList.txt).",
         " * Do not edit: regenerate. Layout described in unicode_data.h.",
         " */",
-        '#include "tokenizer/unicode.h"',
-        '#include "tokenizer/unicode_data.h"',
+        '#include "base/unicode.h"',
+        '#include "base/unicode_data.h"',
         "",
         f'const char unicode_data_version[] = "{version}";',
         "",

@@ -16,7 +16,7 @@
 
 #include "chat/chat_internal.h"
 #include "chat/jinja_internal.h"
-#include "tokenizer/unicode.h"
+#include "base/unicode.h"
 
 /* ---- buffer ----------------------------------------------------------------- */
 

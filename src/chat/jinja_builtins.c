@@ -17,7 +17,7 @@
 #include <time.h>
 
 #include "chat/jinja_internal.h"
-#include "tokenizer/unicode.h"
+#include "base/unicode.h"
 
 /* ---- ids ---------------------------------------------------------------------- */
 

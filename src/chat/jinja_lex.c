@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "chat/jinja_internal.h"
-#include "tokenizer/unicode.h"
+#include "base/unicode.h"
 
 #define MAX_BALANCE 256
 

@@ -12,7 +12,7 @@
 #include <sys/types.h>
 
 #include "chat/jinja_internal.h"
-#include "tokenizer/unicode.h"
+#include "base/unicode.h"
 
 #define JV_MAX_DEPTH 512
 

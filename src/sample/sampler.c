@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "sample/grammar.h"
+#include "grammar/grammar.h"
 #include "sample/sampler_internal.h"
 #include "tokenizer/tokenizer.h"
 

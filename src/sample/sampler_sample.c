@@ -14,7 +14,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "sample/grammar.h"
+#include "grammar/grammar.h"
 #include "sample/sampler_internal.h"
 #include "tensor/ops.h"
 

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sample/json_schema.h"
+#include "grammar/json_schema.h"
 #include "server/server_internal.h"
 
 static int fail(char *err, size_t n, const char *fmt, ...)

@@ -14,7 +14,7 @@
 #include "model/model.h"
 #include "sample/sampler.h"
 #include "server/http.h"
-#include "server/scheduler.h"
+#include "serve/scheduler.h"
 #include "server/server.h"
 #include "tokenizer/tokenizer.h"
 

@@ -9,7 +9,7 @@
 
 #include "tokenizer/pretokenize.h"
 #include "tokenizer/tok_internal.h"
-#include "tokenizer/unicode.h"
+#include "base/unicode.h"
 
 /* UTF-8 of any code point up to U+10FFFF, surrogates included (as the
  * reference writes them back); above that, U+FFFD. */

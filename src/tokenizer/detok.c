@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "tokenizer/tok_internal.h"
-#include "tokenizer/unicode.h"
+#include "base/unicode.h"
 
 /* A growable byte buffer for building pieces. */
 struct bytes {

@@ -70,7 +70,7 @@
 #include <string.h>
 
 #include "tokenizer/pretokenize_internal.h"
-#include "tokenizer/unicode.h"
+#include "base/unicode.h"
 
 struct name_entry {
     const char *name;

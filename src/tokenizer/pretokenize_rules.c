@@ -27,7 +27,7 @@
 #include <stdint.h>
 
 #include "tokenizer/pretokenize_internal.h"
-#include "tokenizer/unicode.h"
+#include "base/unicode.h"
 
 /* ---- classes ---- */
 

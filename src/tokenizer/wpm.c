@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "tokenizer/tok_internal.h"
-#include "tokenizer/unicode.h"
+#include "base/unicode.h"
 
 static bool is_cjk(uint32_t cp)
 {

@@ -21,7 +21,7 @@
 #include <jansson.h>
 
 #include "engine/engine.h"
-#include "sample/json_schema.h"
+#include "grammar/json_schema.h"
 #include "sample/sampler.h"
 #include "tokenizer/tokenizer.h"
 

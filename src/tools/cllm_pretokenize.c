@@ -19,7 +19,7 @@
 #include <time.h>
 
 #include "tokenizer/pretokenize.h"
-#include "tokenizer/unicode.h"
+#include "base/unicode.h"
 
 static char *read_all(FILE *f, size_t *len)
 {

@@ -25,7 +25,7 @@ LLAMA_CPP_CASES pins splits checked against llama.cpp's token ids.
 Inputs: a hand-written mixed corpus, the *.inp test strings of
 ../shared/vocab (read in place), and seeded random strings over a mixed
 alphabet. The `regex` module's Unicode version (16.0 for regex 2024.11.6) is
-newer than cllm's tables (see src/tokenizer/unicode_data.c); random strings
+newer than cllm's tables (see src/base/unicode_data.c); random strings
 only use code points whose classes (L, Lu, Ll, Lt, M, Mn, N, Nd, P, S, Z, C,
 White_Space) both agree on, as checked through `cllm-pretokenize --flags`.
 

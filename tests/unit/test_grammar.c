@@ -1,5 +1,5 @@
 /*
- * test_grammar.c - the GBNF grammar engine (src/sample/grammar*.c): parse
+ * test_grammar.c - the GBNF grammar engine (src/grammar/grammar*.c): parse
  * errors name line and column; undefined rules, a missing root and left
  * recursion (direct, indirect, through rules that can be empty) are
  * rejected; every construct accepts and rejects the right strings; UTF-8
@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "sample/grammar.h"
+#include "grammar/grammar.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/vocab.h"
 

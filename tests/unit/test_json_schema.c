@@ -1,5 +1,5 @@
 /*
- * test_json_schema.c - JSON schema to GBNF (src/sample/json_schema*.c): each
+ * test_json_schema.c - JSON schema to GBNF (src/grammar/json_schema*.c): each
  * supported keyword checked by matching valid and invalid JSON texts
  * through the produced grammar; integer ranges exhaustively near their
  * bounds; number ranges for soundness; patterns; unsupported keywords and
@@ -20,8 +20,8 @@
 
 #include <jansson.h>
 
-#include "sample/grammar.h"
-#include "sample/json_schema.h"
+#include "grammar/grammar.h"
+#include "grammar/json_schema.h"
 
 static char *convert(const char *schema_text, char *err, size_t err_size)
 {

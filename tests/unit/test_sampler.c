@@ -20,7 +20,7 @@
 
 #include "gguf/gguf.h"
 #include "gguf/gguf_writer.h"
-#include "sample/grammar.h"
+#include "grammar/grammar.h"
 #include "sample/sampler.h"
 #include "sample/sampler_internal.h"
 #include "tokenizer/vocab.h"

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/slot_text.h"
+#include "serve/slot_text.h"
 #include "tokenizer/tokenizer.h"
 
 static struct vocab *g_vocab;

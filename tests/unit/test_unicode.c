@@ -1,5 +1,5 @@
 /*
- * test_unicode.c - tokenizer/unicode.h:
+ * test_unicode.c - base/unicode.h:
  *   - UTF-8 decoding of 1-4 byte sequences, and of invalid input (stray
  *     continuation bytes, overlong forms, surrogates, > U+10FFFF, bad leads,
  *     truncated sequences): U+FFFD consuming exactly 1 byte;
@@ -22,7 +22,7 @@
 
 #include <string.h>
 
-#include "tokenizer/unicode.h"
+#include "base/unicode.h"
 
 static uint32_t decode1(const char *s, size_t len, size_t *n)
 {

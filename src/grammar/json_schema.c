@@ -21,7 +21,7 @@
  * cannot loop on whitespace. Integers have at most 16 digits unless a range
  * asks for more.
  */
-#include "sample/json_schema.h"
+#include "grammar/json_schema.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -29,8 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sample/grammar.h"
-#include "sample/json_schema_impl.h"
+#include "grammar/grammar.h"
+#include "grammar/json_schema_impl.h"
 
 #define MAX_DEPTH 64        /* nested schemas being visited */
 #define MAX_MERGE_DEPTH 32  /* nested $ref / allOf being merged */

@@ -4,8 +4,8 @@
  * string, GBNF literal writing, and a set of code points written as one
  * character of a JSON string. Not a public interface.
  */
-#ifndef CLLM_SAMPLE_JSON_SCHEMA_IMPL_H
-#define CLLM_SAMPLE_JSON_SCHEMA_IMPL_H
+#ifndef CLLM_GRAMMAR_JSON_SCHEMA_IMPL_H
+#define CLLM_GRAMMAR_JSON_SCHEMA_IMPL_H
 
 #include <stdbool.h>
 #include <stddef.h>

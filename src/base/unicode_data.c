@@ -3,8 +3,8 @@
  * Character Database, version 15.0.0 (UnicodeData.txt, PropList.txt).
  * Do not edit: regenerate. Layout described in unicode_data.h.
  */
-#include "tokenizer/unicode.h"
-#include "tokenizer/unicode_data.h"
+#include "base/unicode.h"
+#include "base/unicode_data.h"
 
 const char unicode_data_version[] = "15.0.0";
 

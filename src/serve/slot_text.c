@@ -3,7 +3,7 @@
  * slot_text.h).
  */
 #define _GNU_SOURCE
-#include "server/slot_text.h"
+#include "serve/slot_text.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sample/json_schema_impl.h"
+#include "grammar/json_schema_impl.h"
 
 void jss_init(struct sb *b) { memset(b, 0, sizeof(*b)); }
 

@@ -8,7 +8,7 @@
  * step. Task callbacks are called with the lock held: they must not call
  * back into the scheduler.
  */
-#include "server/scheduler.h"
+#include "serve/scheduler.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -19,7 +19,7 @@
 #include <time.h>
 
 #include "engine/seq_state.h"
-#include "server/slot_text.h"
+#include "serve/slot_text.h"
 #include "tokenizer/tokenizer.h"
 
 enum slot_state { SLOT_IDLE, SLOT_PROMPT, SLOT_GEN };

@@ -9,8 +9,8 @@
  * or stands for a rule (GE_RULE). Groups and repetitions of the source text
  * have been turned into extra rules by the parser, so nothing else exists.
  */
-#ifndef CLLM_SAMPLE_GRAMMAR_IMPL_H
-#define CLLM_SAMPLE_GRAMMAR_IMPL_H
+#ifndef CLLM_GRAMMAR_GRAMMAR_IMPL_H
+#define CLLM_GRAMMAR_GRAMMAR_IMPL_H
 
 #include <stdbool.h>
 #include <stdint.h>

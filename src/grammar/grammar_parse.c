@@ -25,8 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sample/grammar.h"
-#include "sample/grammar_impl.h"
+#include "grammar/grammar.h"
+#include "grammar/grammar_impl.h"
 
 #define MAX_ELEMS (1u << 21)
 #define MAX_RULES (1u << 19)

@@ -3,8 +3,8 @@
  * are exactly the JSON texts the schema accepts (within the supported
  * keywords), for json_schema / response_format constrained output.
  */
-#ifndef CLLM_SAMPLE_JSON_SCHEMA_H
-#define CLLM_SAMPLE_JSON_SCHEMA_H
+#ifndef CLLM_GRAMMAR_JSON_SCHEMA_H
+#define CLLM_GRAMMAR_JSON_SCHEMA_H
 
 #include <stddef.h>
 

@@ -2,9 +2,9 @@
  * unicode.c - UTF-8 coding, general categories, case mapping, NFD and the
  * GPT-2 byte mapping, over the generated tables of unicode_data.c.
  */
-#include "tokenizer/unicode.h"
+#include "base/unicode.h"
 
-#include "tokenizer/unicode_data.h"
+#include "base/unicode_data.h"
 
 /* ---- UTF-8 ---- */
 

@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sample/json_schema_impl.h"
+#include "grammar/json_schema_impl.h"
 
 #define MAX_COUNT 1000
 #define MAX_DEPTH 100

@@ -5,8 +5,8 @@
  * general categories, whitespace, case mapping, NFD decomposition, and the
  * GPT-2 byte <-> printable-code-point mapping used by byte-level BPE.
  */
-#ifndef CLLM_TOKENIZER_UNICODE_H
-#define CLLM_TOKENIZER_UNICODE_H
+#ifndef CLLM_BASE_UNICODE_H
+#define CLLM_BASE_UNICODE_H
 
 #include <stdbool.h>
 #include <stddef.h>

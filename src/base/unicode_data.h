@@ -7,8 +7,8 @@
  * and unicode_cat_flags[cat] are the UCAT_* flags.
  * Case and NFD tables are sorted by their _from arrays (binary search).
  */
-#ifndef CLLM_TOKENIZER_UNICODE_DATA_H
-#define CLLM_TOKENIZER_UNICODE_DATA_H
+#ifndef CLLM_BASE_UNICODE_DATA_H
+#define CLLM_BASE_UNICODE_DATA_H
 
 #include <stddef.h>
 #include <stdint.h>

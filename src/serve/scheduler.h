@@ -16,8 +16,8 @@
  * The loop runs on its own thread and reports to each task through its
  * callbacks, from that thread. It knows nothing of HTTP or JSON.
  */
-#ifndef CLLM_SERVER_SCHEDULER_H
-#define CLLM_SERVER_SCHEDULER_H
+#ifndef CLLM_SERVE_SCHEDULER_H
+#define CLLM_SERVE_SCHEDULER_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -9,8 +9,8 @@
  * points; a state carries an unfinished UTF-8 sequence between calls, so a
  * token may end in the middle of a character.
  */
-#ifndef CLLM_SAMPLE_GRAMMAR_H
-#define CLLM_SAMPLE_GRAMMAR_H
+#ifndef CLLM_GRAMMAR_GRAMMAR_H
+#define CLLM_GRAMMAR_GRAMMAR_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -5,8 +5,8 @@
  * known not to be one. What a slot_text returns is final: it will never be
  * taken back.
  */
-#ifndef CLLM_SERVER_SLOT_TEXT_H
-#define CLLM_SERVER_SLOT_TEXT_H
+#ifndef CLLM_SERVE_SLOT_TEXT_H
+#define CLLM_SERVE_SLOT_TEXT_H
 
 #include <stdbool.h>
 #include <stddef.h>

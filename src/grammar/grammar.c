@@ -38,8 +38,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sample/grammar.h"
-#include "sample/grammar_impl.h"
+#include "grammar/grammar.h"
+#include "grammar/grammar_impl.h"
 
 #define NODE_EMPTY (-1) /* the bottom of every stack */
 #define NODE_FAIL (-2)  /* a node that could not be made (cap or memory) */
