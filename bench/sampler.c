@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "engine/engine.h"
+#include "grammar/grammar.h"
 #include "sample/sampler.h"
 #include "tokenizer/tokenizer.h"
 
@@ -156,9 +157,14 @@ static double time_config(const struct sampler_vocab *sv, const struct config *c
     sampler_default_params(&p);
     p.seed = 1;
     c->set(&p);
-    p.grammar = c->grammar;
     char err[512];
+    p.grammar = c->grammar ? grammar_parse(c->grammar, strlen(c->grammar), NULL, err, sizeof(err)) : NULL;
+    if (c->grammar && p.grammar == NULL) {
+        fprintf(stderr, "bench-sampler: %s: %s\n", c->name, err);
+        return -1;
+    }
     struct sampler *s = sampler_create(sv, &p, 4096, err, sizeof(err));
+    grammar_free(p.grammar); /* the sampler holds its own reference */
     if (s == NULL) {
         fprintf(stderr, "bench-sampler: %s: %s\n", c->name, err);
         return -1;

@@ -1,6 +1,6 @@
 /*
  * grammar.h - GBNF grammars (llama.cpp's format): parse once into an
- * immutable grammar, then follow generated text with a grammar_state that
+ * immutable, shared grammar, then follow generated text with a grammar_state that
  * says which bytes may come next.
  *
  * The parser rejects with a message naming line and column anything it
@@ -19,9 +19,15 @@ struct grammar;
 struct grammar_state;
 
 /* Parse text[0..len). root: the start rule ("root" when NULL). NULL with a
- * message "line L, column C: what is wrong" in err on failure. */
+ * message "line L, column C: what is wrong" in err on failure. The grammar
+ * comes with one reference. */
 struct grammar *grammar_parse(const char *text, size_t len, const char *root, char *err,
                               size_t err_size);
+/* A compiled grammar is immutable: any number of states, on any threads,
+ * may follow it. It is reference counted (atomically) so that the choices
+ * of one request can share it: grammar_ref adds a reference and returns g;
+ * grammar_free drops one and frees the grammar with the last. */
+struct grammar *grammar_ref(struct grammar *g);
 void grammar_free(struct grammar *g);
 
 /* A matcher at the start of the grammar. The grammar must outlive it. */

@@ -13,6 +13,7 @@
 #define CLLM_GRAMMAR_GRAMMAR_IMPL_H
 
 #include <stdbool.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #define GRAMMAR_MAX_CP 0x10FFFFu
@@ -44,6 +45,7 @@ struct grammar {
     uint32_t *ranges;
     uint32_t n_ranges; /* number of lo,hi pairs */
     uint32_t start;     /* element index of the start sequence [GE_RULE root][GE_END] */
+    atomic_int refs;    /* grammar_ref / grammar_free */
 };
 
 static inline bool gclass_match(const struct grammar *g, const struct gclass *c, uint32_t cp)

@@ -855,6 +855,8 @@ static bool check_defined(struct parser *p, const char *root, uint32_t *root_idx
 static struct grammar *compile(struct parser *p, uint32_t root)
 {
     struct grammar *g = calloc(1, sizeof(*g));
+    if (g != NULL)
+        atomic_init(&g->refs, 1);
     if (g == NULL)
         return NULL;
     uint32_t n_elems = 2, n_alts = 0;
@@ -1124,9 +1126,16 @@ struct grammar *grammar_parse(const char *text, size_t len, const char *root, ch
     return g;
 }
 
+struct grammar *grammar_ref(struct grammar *g)
+{
+    if (g != NULL)
+        atomic_fetch_add(&g->refs, 1);
+    return g;
+}
+
 void grammar_free(struct grammar *g)
 {
-    if (g == NULL)
+    if (g == NULL || atomic_fetch_sub(&g->refs, 1) > 1)
         return;
     free(g->elems);
     free(g->alts);

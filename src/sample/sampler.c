@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/err.h"
 #include "grammar/grammar.h"
 #include "sample/sampler_internal.h"
 #include "tokenizer/tokenizer.h"
@@ -303,19 +304,12 @@ static void hist_set(struct sampler *s, const int32_t *tokens, size_t n)
         sampler_hist_push(s, tokens[i]);
 }
 
-static int init_grammar(struct sampler *s, const char *text, char *err, size_t err_size)
+static int init_grammar(struct sampler *s, struct grammar *g, char *err, size_t err_size)
 {
-    char gerr[256] = "";
-    s->grammar = grammar_parse(text, strlen(text), NULL, gerr, sizeof(gerr));
-    if (s->grammar == NULL) {
-        snprintf(err, err_size, "Failed to parse grammar: %s", gerr);
-        return -1;
-    }
+    s->grammar = grammar_ref(g);
     s->gstate = grammar_state_create(s->grammar);
-    if (s->gstate == NULL) {
-        snprintf(err, err_size, "Failed to parse grammar: out of memory");
-        return -1;
-    }
+    if (s->gstate == NULL)
+        return err_set(err, err_size, "sampler: out of memory");
     return 0;
 }
 
@@ -376,8 +370,7 @@ struct sampler *sampler_create(const struct sampler_vocab *sv, const struct samp
     s->mu = 2.0f * p->mirostat_tau;
     if (p->use_penalty_prompt && p->penalty_prompt != NULL)
         hist_set(s, p->penalty_prompt, p->n_penalty_prompt);
-    if (p->grammar != NULL && p->grammar[0] != '\0' &&
-        init_grammar(s, p->grammar, err, err_size) != 0) {
+    if (p->grammar != NULL && init_grammar(s, p->grammar, err, err_size) != 0) {
         sampler_free(s);
         return NULL;
     }

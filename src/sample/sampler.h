@@ -42,6 +42,8 @@ struct sampler_bias {
     float bias;
 };
 
+struct grammar;
+
 struct sampler_params {
     float temperature;       /* 0.8; <= 0: greedy (n_probs then from a plain softmax) */
     float dynatemp_range;    /* 0: off */
@@ -71,7 +73,8 @@ struct sampler_params {
     const int32_t *penalty_prompt; /* replaces the prompt as penalty history */
     size_t n_penalty_prompt;
     bool use_penalty_prompt;
-    const char *grammar;     /* GBNF text with a `root` rule; NULL or "": none */
+    struct grammar *grammar; /* compiled (grammar_parse), or NULL: none; the sampler takes
+                                its own reference, so one grammar serves many samplers */
 };
 
 /* The seed's defaults, with the default chain
@@ -91,9 +94,8 @@ void sampler_vocab_free(struct sampler_vocab *sv);
 
 struct sampler;
 
-/* NULL with a message in err for bad parameters. A grammar that does not
- * parse gives a message starting "Failed to parse grammar" and naming the
- * line and column. n_ctx is what repeat_last_n = -1 means. */
+/* NULL with a message in err for bad parameters. n_ctx is what
+ * repeat_last_n = -1 means. */
 struct sampler *sampler_create(const struct sampler_vocab *sv, const struct sampler_params *p,
                                int32_t n_ctx, char *err, size_t err_size);
 void sampler_free(struct sampler *s);

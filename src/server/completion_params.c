@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grammar/grammar.h"
 #include "grammar/json_schema.h"
 #include "server/server_internal.h"
 
@@ -294,7 +295,12 @@ static int parse_grammar(const json_t *body, struct completion_req *r, char *err
         if (!r->grammar)
             return fail(err, n, "'json_schema': %s", msg);
     }
-    r->sp.grammar = r->grammar;
+    if (r->grammar && r->grammar[0]) {
+        char gerr[256];
+        r->sp.grammar = grammar_parse(r->grammar, strlen(r->grammar), NULL, gerr, sizeof gerr);
+        if (!r->sp.grammar)
+            return fail(err, n, "Failed to parse grammar: %s", gerr);
+    }
     return 0;
 }
 
@@ -371,6 +377,7 @@ void completion_req_free(struct completion_req *r)
     free(r->bias);
     free(r->penalty_prompt);
     free(r->grammar);
+    grammar_free(r->sp.grammar);
     for (size_t i = 0; i < r->n_stop; i++)
         free(r->stop[i]);
     free(r->stop);

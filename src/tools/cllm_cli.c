@@ -21,6 +21,7 @@
 #include <jansson.h>
 
 #include "engine/engine.h"
+#include "grammar/grammar.h"
 #include "grammar/json_schema.h"
 #include "sample/sampler.h"
 #include "tokenizer/tokenizer.h"
@@ -373,8 +374,18 @@ static int generate(struct engine *e, const struct vocab *v, const struct cli_op
     char err[512];
     struct sampler_vocab *sv = sampler_vocab_create(v, err, sizeof(err));
     struct sampler_params sp = o->sp;
-    sp.grammar = o->grammar;
+    struct grammar *gram = NULL;
+    if (o->grammar && o->grammar[0]) {
+        char gerr[256];
+        if (!(gram = grammar_parse(o->grammar, strlen(o->grammar), NULL, gerr, sizeof gerr))) {
+            fprintf(stderr, "cllm-cli: Failed to parse grammar: %s\n", gerr);
+            sampler_vocab_free(sv);
+            return -1;
+        }
+    }
+    sp.grammar = gram;
     struct sampler *smp = sv ? sampler_create(sv, &sp, engine_n_ctx(e), err, sizeof(err)) : NULL;
+    grammar_free(gram); /* the sampler holds its own reference */
     struct batch b;
     if (smp == NULL || batch_init(&b, n_batch) != 0) {
         fprintf(stderr, "cllm-cli: %s\n", smp == NULL ? err : "out of memory");
