@@ -219,3 +219,21 @@ int unicode_cp_to_byte(uint32_t cp)
         return (int)(0x7F + (k - 0x21));
     return 0xAD;
 }
+
+size_t utf8_decode_strict(const char *s, size_t len, uint32_t *cp)
+{
+    size_t n;
+    uint32_t c = utf8_decode(s, len, &n);
+    if (len == 0 || (c == UNICODE_REPLACEMENT && n == 1 && (uint8_t)s[0] >= 0x80))
+        return 0;
+    *cp = c;
+    return n;
+}
+
+size_t utf8_count(const char *s, size_t len)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < len; i++)
+        k += ((uint8_t)s[i] & 0xC0) != 0x80;
+    return k;
+}

@@ -36,6 +36,12 @@ enum {
 uint32_t utf8_decode(const char *s, size_t len, size_t *n);
 /* Encode cp into out (up to 4 bytes); returns the byte count. */
 size_t utf8_encode(uint32_t cp, char out[4]);
+/* The same, for parsers that reject bad input: the bytes of one valid code
+ * point at s[0..len) (its value in *cp), or 0 for an invalid, overlong,
+ * surrogate or truncated sequence. */
+size_t utf8_decode_strict(const char *s, size_t len, uint32_t *cp);
+/* Code points in s[0..len) (each byte that is not a continuation byte). */
+size_t utf8_count(const char *s, size_t len);
 /* Length of the sequence a lead byte starts (1 for an invalid lead byte). */
 size_t utf8_seq_len(uint8_t lead);
 

@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct grammar;
 struct grammar_state;
@@ -29,6 +30,13 @@ struct grammar *grammar_parse(const char *text, size_t len, const char *root, ch
  * grammar_free drops one and frees the grammar with the last. */
 struct grammar *grammar_ref(struct grammar *g);
 void grammar_free(struct grammar *g);
+
+/* Code point ranges as lo, hi pairs r[0..2n) (inclusive): sort and merge
+ * overlapping or adjacent pairs in place, returning the new count; and the
+ * complement of normalized pairs within [0, 0x10FFFF] into out (room for
+ * n + 1 pairs), returning its count. */
+size_t grammar_ranges_normalize(uint32_t *r, size_t n);
+size_t grammar_ranges_complement(const uint32_t *r, size_t n, uint32_t *out);
 
 /* A matcher at the start of the grammar. The grammar must outlive it. */
 struct grammar_state *grammar_state_create(const struct grammar *g);

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/unicode.h"
 #include "grammar/grammar.h"
 #include "grammar/grammar_impl.h"
 
@@ -216,14 +217,13 @@ static int cmp_range(const void *a, const void *b)
     return x[0] < y[0] ? -1 : x[0] > y[0];
 }
 
-/* Sort and merge pairs r[0..2n) in place; returns the new count. */
-static uint32_t normalize_ranges(uint32_t *r, uint32_t n)
+size_t grammar_ranges_normalize(uint32_t *r, size_t n)
 {
     if (n == 0)
         return 0;
     qsort(r, n, 2 * sizeof(uint32_t), cmp_range);
-    uint32_t m = 0;
-    for (uint32_t i = 1; i < n; i++) {
+    size_t m = 0;
+    for (size_t i = 1; i < n; i++) {
         if (r[2 * i] <= r[2 * m + 1] + 1) {
             if (r[2 * i + 1] > r[2 * m + 1])
                 r[2 * m + 1] = r[2 * i + 1];
@@ -236,12 +236,11 @@ static uint32_t normalize_ranges(uint32_t *r, uint32_t n)
     return m + 1;
 }
 
-/* The complement of normalized pairs within [0, GRAMMAR_MAX_CP], into out
- * (room for n + 1 pairs). */
-static uint32_t complement_ranges(const uint32_t *r, uint32_t n, uint32_t *out)
+size_t grammar_ranges_complement(const uint32_t *r, size_t n, uint32_t *out)
 {
-    uint32_t m = 0, next = 0;
-    for (uint32_t i = 0; i < n; i++) {
+    size_t m = 0;
+    uint32_t next = 0;
+    for (size_t i = 0; i < n; i++) {
         if (r[2 * i] > next) {
             out[2 * m] = next;
             out[2 * m + 1] = r[2 * i] - 1;
@@ -257,6 +256,8 @@ static uint32_t complement_ranges(const uint32_t *r, uint32_t n, uint32_t *out)
     return m;
 }
 
+/* The first byte of cp's UTF-8 form (computed for any cp, surrogates too:
+ * a class's lead-byte set must cover the whole range). */
 static uint8_t utf8_lead(uint32_t cp)
 {
     if (cp < 0x80)
@@ -413,27 +414,15 @@ static bool parse_escape(struct parser *p, uint32_t *out)
 /* One code point of raw UTF-8 text. */
 static bool parse_utf8(struct parser *p, uint32_t *out)
 {
-    const unsigned char *s = (const unsigned char *)p->text + p->pos;
-    size_t left = p->len - p->pos;
-    unsigned n = s[0] < 0x80 ? 1 : s[0] >= 0xF0 && s[0] <= 0xF4 ? 4 : s[0] >= 0xE0 ? 3
-               : s[0] >= 0xC2 && s[0] < 0xE0 ? 2 : 0;
-    if (n == 0 || n > left)
-        goto bad;
-    uint32_t cp = n == 1 ? s[0] : s[0] & (0x3F >> (n - 1));
-    for (unsigned i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            goto bad;
-        cp = (cp << 6) | (s[i] & 0x3F);
+    uint32_t cp;
+    size_t n = utf8_decode_strict(p->text + p->pos, p->len - p->pos, &cp);
+    if (n == 0 || cp > GRAMMAR_MAX_CP) {
+        perr(p, p->pos, "invalid UTF-8");
+        return false;
     }
-    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > GRAMMAR_MAX_CP)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-        goto bad;
     *out = cp;
     p->pos += n;
     return true;
-bad:
-    perr(p, p->pos, "invalid UTF-8");
-    return false;
 }
 
 /* A character of a literal or class: an escape or one UTF-8 code point. */
@@ -518,14 +507,14 @@ static void parse_class(struct parser *p, uint32_t r)
     uint32_t *v = NULL, n = 0, cap = 0;
     bool negated = false;
     if (read_class(p, &v, &n, &cap, &negated)) {
-        n = normalize_ranges(v, n);
+        n = (uint32_t)grammar_ranges_normalize(v, n);
         int64_t c = -1;
         if (negated) {
             uint32_t *w = malloc((2 * (size_t)n + 2) * sizeof(uint32_t));
             if (w == NULL) {
                 oom(p);
             } else {
-                c = add_class(p, w, complement_ranges(v, n, w));
+                c = add_class(p, w, (uint32_t)grammar_ranges_complement(v, n, w));
                 free(w);
             }
         } else {

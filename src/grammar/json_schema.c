@@ -21,6 +21,7 @@
  * cannot loop on whitespace. Integers have at most 16 digits unless a range
  * asks for more.
  */
+#include "base/unicode.h"
 #include "grammar/json_schema.h"
 
 #include <math.h>
@@ -244,9 +245,9 @@ static bool count_text(struct conv *c, size_t n)
 
 /* The rule for body (taken from b): an existing one with the same body, or a
  * new one named after hint. */
-static const char *rule_add(struct conv *c, const char *hint, struct sb *b)
+static const char *rule_add(struct conv *c, const char *hint, struct sbuf *b)
 {
-    char *body = jss_take(b);
+    char *body = sbuf_take(b, NULL);
     if (c->failed) {
         free(body);
         return NULL;
@@ -291,7 +292,7 @@ static const char *rule_addf(struct conv *c, const char *hint, const char *fmt, 
     va_start(ap, fmt);
     vsnprintf(s, (size_t)n + 1, fmt, ap);
     va_end(ap);
-    struct sb b = {s, (size_t)n, (size_t)n + 1, false};
+    struct sbuf b = {s, (size_t)n, (size_t)n + 1, false};
     return rule_add(c, hint, &b);
 }
 
@@ -299,27 +300,27 @@ static const char *rule_addf(struct conv *c, const char *hint, const char *fmt, 
 
 static const char *prim(struct conv *c, enum prim p);
 
-static const char *prim_body(struct conv *c, enum prim p, struct sb *b)
+static const char *prim_body(struct conv *c, enum prim p, struct sbuf *b)
 {
     switch (p) {
-    case P_SPACE: jss_puts(b, "| \" \" | \"\\n\" [ \\t]{0,20}"); return "space";
-    case P_BOOLEAN: jss_puts(b, "\"true\" | \"false\""); return "boolean";
-    case P_NULL: jss_puts(b, "\"null\""); return "null";
-    case P_INTEGRAL: jss_puts(b, "[0] | [1-9] [0-9]{0,15}"); return "integral-part";
-    case P_FRAC: jss_puts(b, "[0-9]{1,16}"); return "decimal-part";
-    case P_INTEGER: jss_printf(b, "\"-\"? %s", prim(c, P_INTEGRAL)); return "integer";
+    case P_SPACE: sbuf_puts(b, "| \" \" | \"\\n\" [ \\t]{0,20}"); return "space";
+    case P_BOOLEAN: sbuf_puts(b, "\"true\" | \"false\""); return "boolean";
+    case P_NULL: sbuf_puts(b, "\"null\""); return "null";
+    case P_INTEGRAL: sbuf_puts(b, "[0] | [1-9] [0-9]{0,15}"); return "integral-part";
+    case P_FRAC: sbuf_puts(b, "[0-9]{1,16}"); return "decimal-part";
+    case P_INTEGER: sbuf_printf(b, "\"-\"? %s", prim(c, P_INTEGRAL)); return "integer";
     case P_NUMBER:
-        jss_printf(b, "\"-\"? %s (\".\" %s)? ([eE] [-+]? [0-9]{1,2})?", prim(c, P_INTEGRAL),
+        sbuf_printf(b, "\"-\"? %s (\".\" %s)? ([eE] [-+]? [0-9]{1,2})?", prim(c, P_INTEGRAL),
                    prim(c, P_FRAC));
         return "number";
     case P_ESCAPE:
-        jss_puts(b, "\"\\\\\" ([\"\\\\/bfnrt] | \"u\" ([0-9a-cA-Ce-fE-F] [0-9a-fA-F]{3} | "
+        sbuf_puts(b, "\"\\\\\" ([\"\\\\/bfnrt] | \"u\" ([0-9a-cA-Ce-fE-F] [0-9a-fA-F]{3} | "
                     "[dD] [0-7] [0-9a-fA-F]{2}))");
         return "char-escape";
-    case P_CHAR: jss_printf(b, "[^\"\\\\\\x7F\\x00-\\x1F] | %s", prim(c, P_ESCAPE)); return "char";
-    case P_STRING: jss_printf(b, "\"\\\"\" %s* \"\\\"\"", prim(c, P_CHAR)); return "string";
+    case P_CHAR: sbuf_printf(b, "[^\"\\\\\\x7F\\x00-\\x1F] | %s", prim(c, P_ESCAPE)); return "char";
+    case P_STRING: sbuf_printf(b, "\"\\\"\" %s* \"\\\"\"", prim(c, P_CHAR)); return "string";
     case P_VALUE:
-        jss_printf(b, "%s | %s | %s | %s | %s | %s", prim(c, P_OBJECT), prim(c, P_ARRAY),
+        sbuf_printf(b, "%s | %s | %s | %s | %s | %s", prim(c, P_OBJECT), prim(c, P_ARRAY),
                    prim(c, P_STRING), prim(c, P_NUMBER), prim(c, P_BOOLEAN), prim(c, P_NULL));
         return "value";
     case P_DATE: {
@@ -328,30 +329,30 @@ static const char *prim_body(struct conv *c, enum prim p, struct sb *b)
         const char *d31 = d30 ? rule_addf(c, "day31", "%s | \"31\"", d30) : NULL;
         if (d31 == NULL)
             return "date";
-        jss_printf(b,
+        sbuf_printf(b,
                    "[12] [0-9]{3} \"-\" (\"0\" [13578] \"-\" %s | \"1\" [02] \"-\" %s | "
                    "\"0\" [469] \"-\" %s | \"11-\" %s | \"02-\" %s)",
                    d31, d31, d30, d30, d28);
         return "date";
     }
     case P_TIME:
-        jss_puts(b, "([01] [0-9] | \"2\" [0-3]) \":\" [0-5] [0-9] \":\" [0-5] [0-9] "
+        sbuf_puts(b, "([01] [0-9] | \"2\" [0-3]) \":\" [0-5] [0-9] \":\" [0-5] [0-9] "
                     "(\".\" [0-9]{1,6})? (\"Z\" | [+-] ([01] [0-9] | \"2\" [0-3]) \":\" [0-5] "
                     "[0-9])");
         return "time";
     case P_UUID:
-        jss_puts(b, "[0-9a-f]{8} \"-\" [0-9a-f]{4} \"-\" [0-9a-f]{4} \"-\" [0-9a-f]{4} \"-\" "
+        sbuf_puts(b, "[0-9a-f]{8} \"-\" [0-9a-f]{4} \"-\" [0-9a-f]{4} \"-\" [0-9a-f]{4} \"-\" "
                     "[0-9a-f]{12}");
         return "uuid";
     case P_EMAIL:
-        jss_puts(b, "[A-Za-z0-9._%+-]{1,40} \"@\" [A-Za-z0-9-]{1,30} (\".\" [A-Za-z0-9-]{1,30}){1,3}");
+        sbuf_puts(b, "[A-Za-z0-9._%+-]{1,40} \"@\" [A-Za-z0-9-]{1,30} (\".\" [A-Za-z0-9-]{1,30}){1,3}");
         return "email";
     case P_OCTET:
-        jss_puts(b, "[0-9] | [1-9] [0-9] | \"1\" [0-9] [0-9] | \"2\" [0-4] [0-9] | \"25\" [0-5]");
+        sbuf_puts(b, "[0-9] | [1-9] [0-9] | \"1\" [0-9] [0-9] | \"2\" [0-4] [0-9] | \"25\" [0-5]");
         return "ipv4-octet";
     case P_IPV4: {
         const char *o = prim(c, P_OCTET);
-        jss_printf(b, "%s \".\" %s \".\" %s \".\" %s", o, o, o, o);
+        sbuf_printf(b, "%s \".\" %s \".\" %s \".\" %s", o, o, o, o);
         return "ipv4";
     }
     default: return NULL;
@@ -367,15 +368,15 @@ static const char *prim_container(struct conv *c, enum prim p)
         return NULL;
     c->prim[p] = c->rules[idx].name;
     const char *sp = prim(c, P_SPACE), *v = prim(c, P_VALUE), *s = prim(c, P_STRING);
-    struct sb b;
-    jss_init(&b);
+    struct sbuf b;
+    b = (struct sbuf)SBUF_INIT;
     if (p == P_OBJECT)
-        jss_printf(&b,
+        sbuf_printf(&b,
                    "\"{\" %s (%s %s \":\" %s %s (%s \",\" %s %s %s \":\" %s %s)* %s)? \"}\"",
                    sp, s, sp, sp, v, sp, sp, s, sp, sp, v, sp);
     else
-        jss_printf(&b, "\"[\" %s (%s (%s \",\" %s %s)* %s)? \"]\"", sp, v, sp, sp, v, sp);
-    char *body = jss_take(&b);
+        sbuf_printf(&b, "\"[\" %s (%s (%s \",\" %s %s)* %s)? \"]\"", sp, v, sp, sp, v, sp);
+    char *body = sbuf_take(&b, NULL);
     if (body == NULL)
         oom(c);
     rule_set(c, idx, body);
@@ -392,8 +393,8 @@ static const char *prim(struct conv *c, enum prim p)
         const char *n = prim_container(c, p);
         return n ? n : "x";
     }
-    struct sb b;
-    jss_init(&b);
+    struct sbuf b;
+    b = (struct sbuf)SBUF_INIT;
     const char *hint = prim_body(c, p, &b);
     const char *name = rule_add(c, hint, &b);
     if (name == NULL)
@@ -841,12 +842,12 @@ static void subhint(char *out, size_t size, const char *hint, const char *part)
 /* A rule "a | b | ..." from the names in alts. */
 static const char *alternatives(struct conv *c, const char *hint, const char **alts, size_t n)
 {
-    struct sb b;
-    jss_init(&b);
+    struct sbuf b;
+    b = (struct sbuf)SBUF_INIT;
     for (size_t i = 0; i < n; i++) {
         if (i)
-            jss_puts(&b, " | ");
-        jss_puts(&b, alts[i]);
+            sbuf_puts(&b, " | ");
+        sbuf_puts(&b, alts[i]);
     }
     return rule_add(c, hint, &b);
 }
@@ -897,14 +898,6 @@ static const char *visit_ref(struct conv *c, const json_t *ref, const char *hint
 
 /* ---- enum / const ---- */
 
-static size_t utf8_len(const char *s, size_t n)
-{
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        k += ((unsigned char)s[i] & 0xC0) != 0x80;
-    return k;
-}
-
 static bool type_is(const json_t *v, const char *t)
 {
     if (strcmp(t, "string") == 0)
@@ -941,7 +934,7 @@ static bool value_ok(const json_t *s, const json_t *v)
             return false;
     }
     if (json_is_string(v)) {
-        size_t n = utf8_len(json_string_value(v), json_string_length(v));
+        size_t n = utf8_count(json_string_value(v), json_string_length(v));
         const json_t *mn = json_object_get(s, "minLength"), *mx = json_object_get(s, "maxLength");
         if ((json_is_number(mn) && n < json_number_value(mn)) ||
             (json_is_number(mx) && n > json_number_value(mx)))
@@ -963,7 +956,7 @@ static bool value_ok(const json_t *s, const json_t *v)
 
 /* A JSON value as a grammar: scalars literally, objects and arrays with the
  * same optional whitespace as elsewhere. */
-static void value_literal(struct conv *c, struct sb *b, const json_t *v, int depth)
+static void value_literal(struct conv *c, struct sbuf *b, const json_t *v, int depth)
 {
     const char *sp = prim(c, P_SPACE);
     if (depth > MAX_DEPTH) {
@@ -972,26 +965,26 @@ static void value_literal(struct conv *c, struct sb *b, const json_t *v, int dep
     }
     if (json_is_object(v) || json_is_array(v)) {
         bool obj = json_is_object(v);
-        jss_printf(b, obj ? "\"{\" %s" : "\"[\" %s", sp);
+        sbuf_printf(b, obj ? "\"{\" %s" : "\"[\" %s", sp);
         size_t n = 0, i;
         const char *k;
         json_t *x;
         if (obj) {
             json_object_foreach((json_t *)v, k, x) {
-                jss_printf(b, n++ ? " %s \",\" %s " : " ", sp, sp);
-                jss_json_string_literal(b, k, strlen(k));
-                jss_printf(b, " %s \":\" %s ", sp, sp);
+                sbuf_printf(b, n++ ? " %s \",\" %s " : " ", sp, sp);
+                json_schema_string_literal(b, k, strlen(k));
+                sbuf_printf(b, " %s \":\" %s ", sp, sp);
                 value_literal(c, b, x, depth + 1);
             }
         } else {
             json_array_foreach(v, i, x) {
-                jss_printf(b, n++ ? " %s \",\" %s " : " ", sp, sp);
+                sbuf_printf(b, n++ ? " %s \",\" %s " : " ", sp, sp);
                 value_literal(c, b, x, depth + 1);
             }
         }
         if (n)
-            jss_printf(b, " %s", sp);
-        jss_printf(b, " \"%c\"", obj ? '}' : ']');
+            sbuf_printf(b, " %s", sp);
+        sbuf_printf(b, " \"%c\"", obj ? '}' : ']');
         return;
     }
     /* reals: the shortest form that reads back as the same number */
@@ -1009,7 +1002,7 @@ static void value_literal(struct conv *c, struct sb *b, const json_t *v, int dep
         b->oom = true;
         return;
     }
-    jss_literal(b, text, strlen(text));
+    json_schema_literal(b, text, strlen(text));
     free(text);
 }
 
@@ -1020,8 +1013,8 @@ static const char *visit_enum(struct conv *c, const json_t *s, const char *hint)
         fail(c, "enum must be an array");
         return NULL;
     }
-    struct sb b;
-    jss_init(&b);
+    struct sbuf b;
+    b = (struct sbuf)SBUF_INIT;
     size_t n = 0, i;
     json_t *v;
     json_t *one = cst ? json_pack("[O]", cst) : NULL;
@@ -1033,14 +1026,14 @@ static const char *visit_enum(struct conv *c, const json_t *s, const char *hint)
         if (!in_enum || !value_ok(s, v))
             continue;
         if (n++)
-            jss_puts(&b, " | ");
-        jss_putc(&b, '(');
+            sbuf_puts(&b, " | ");
+        sbuf_putc(&b, '(');
         value_literal(c, &b, v, 0);
-        jss_putc(&b, ')');
+        sbuf_putc(&b, ')');
     }
     json_decref(one);
     if (n == 0 && !b.oom) {
-        jss_free(&b);
+        sbuf_free(&b);
         fail(c, "no value of enum/const satisfies the rest of the schema");
         return NULL;
     }
@@ -1068,22 +1061,22 @@ static uint64_t pow10u(int n)
 }
 
 /* Digit strings lo..hi, both n digits long (leading zeros allowed). */
-static void digits_range(struct sb *b, const char *lo, const char *hi, int n)
+static void digits_range(struct sbuf *b, const char *lo, const char *hi, int n)
 {
     int k = 0;
     while (k < n && lo[k] == hi[k])
         k++;
     if (k > 0) {
-        jss_literal(b, lo, (size_t)k);
+        json_schema_literal(b, lo, (size_t)k);
         if (k == n)
             return;
-        jss_putc(b, ' ');
+        sbuf_putc(b, ' ');
     }
     lo += k;
     hi += k;
     n -= k;
     if (n == 1) {
-        jss_printf(b, "[%c-%c]", lo[0], hi[0]);
+        sbuf_printf(b, "[%c-%c]", lo[0], hi[0]);
         return;
     }
     static const char nines[] = "9999999999999999999999", zeros[] = "0000000000000000000000";
@@ -1091,41 +1084,41 @@ static void digits_range(struct sb *b, const char *lo, const char *hi, int n)
     bool hi_nine = strncmp(hi + 1, nines, (size_t)n - 1) == 0;
     char s = (char)(lo[0] + (lo_zero ? 0 : 1)), e = (char)(hi[0] - (hi_nine ? 0 : 1));
     int alts = 0;
-    jss_putc(b, '(');
+    sbuf_putc(b, '(');
     if (!lo_zero) {
-        jss_printf(b, "\"%c\" ", lo[0]);
+        sbuf_printf(b, "\"%c\" ", lo[0]);
         digits_range(b, lo + 1, nines, n - 1);
         alts++;
     }
     if (s <= e) {
-        jss_printf(b, "%s[%c-%c] [0-9]{%d}", alts++ ? " | " : "", s, e, n - 1);
+        sbuf_printf(b, "%s[%c-%c] [0-9]{%d}", alts++ ? " | " : "", s, e, n - 1);
     }
     if (!hi_nine) {
-        jss_printf(b, "%s\"%c\" ", alts ? " | " : "", hi[0]);
+        sbuf_printf(b, "%s\"%c\" ", alts ? " | " : "", hi[0]);
         digits_range(b, zeros, hi + 1, n - 1);
     }
-    jss_putc(b, ')');
+    sbuf_putc(b, ')');
 }
 
 /* Decimal numerals (no leading zeros) of the integers in [a, z]. */
-static void uint_range(struct sb *b, uint64_t a, uint64_t z)
+static void uint_range(struct sbuf *b, uint64_t a, uint64_t z)
 {
     int la = ndigits(a), lz = ndigits(z), alts = 0;
-    jss_putc(b, '(');
+    sbuf_putc(b, '(');
     for (int len = la; len <= lz; len++) {
         uint64_t first = len == 1 ? 0 : pow10u(len - 1);
         uint64_t last = len >= 20 ? UINT64_MAX : pow10u(len) - 1;
         uint64_t lo = a > first ? a : first, hi = z < last ? z : last;
         if (alts++)
-            jss_puts(b, " | ");
+            sbuf_puts(b, " | ");
         if (len > 1 && lo == first && hi == last) {
             int end = len; /* lengths len..end all complete */
             while (end < lz && !(end + 1 == lz && z != pow10u(lz) - 1))
                 end++;
             if (end == len)
-                jss_printf(b, "[1-9] [0-9]{%d}", len - 1);
+                sbuf_printf(b, "[1-9] [0-9]{%d}", len - 1);
             else
-                jss_printf(b, "[1-9] [0-9]{%d,%d}", len - 1, end - 1);
+                sbuf_printf(b, "[1-9] [0-9]{%d,%d}", len - 1, end - 1);
             len = end;
             continue;
         }
@@ -1134,7 +1127,7 @@ static void uint_range(struct sb *b, uint64_t a, uint64_t z)
         snprintf(shi, sizeof(shi), "%0*llu", len, (unsigned long long)hi);
         digits_range(b, slo, shi, len);
     }
-    jss_putc(b, ')');
+    sbuf_putc(b, ')');
 }
 
 /* A bound on integers: value, or none. */
@@ -1145,7 +1138,7 @@ struct ibound {
 
 /* Integers in [lo, hi] (unset: unbounded, INT_CAP in magnitude). Returns
  * false (writing nothing) when the range is empty. */
-static bool int_range(struct sb *b, struct ibound lo, struct ibound hi)
+static bool int_range(struct sbuf *b, struct ibound lo, struct ibound hi)
 {
     uint64_t cap = INT_CAP;
     if (lo.set && lo.v > 0 && (uint64_t)lo.v > cap)
@@ -1156,14 +1149,14 @@ static bool int_range(struct sb *b, struct ibound lo, struct ibound hi)
                   ? UINT64_C(999999999999999999)
                   : (uint64_t)0 - (uint64_t)hi.v;
     int alts = 0;
-    struct sb t;
-    jss_init(&t);
+    struct sbuf t;
+    t = (struct sbuf)SBUF_INIT;
     /* negative part: magnitudes [mlo, mhi] */
     if (!lo.set || lo.v < 0) {
         uint64_t mhi = lo.set ? (uint64_t)0 - (uint64_t)lo.v : cap;
         uint64_t mlo = hi.set && hi.v < 0 ? (uint64_t)0 - (uint64_t)hi.v : 1;
         if (mlo <= mhi) {
-            jss_puts(&t, "\"-\" ");
+            sbuf_puts(&t, "\"-\" ");
             uint_range(&t, mlo, mhi);
             alts++;
         }
@@ -1173,15 +1166,15 @@ static bool int_range(struct sb *b, struct ibound lo, struct ibound hi)
         uint64_t z = hi.set ? (uint64_t)hi.v : cap;
         if (a <= z) {
             if (alts++)
-                jss_puts(&t, " | ");
+                sbuf_puts(&t, " | ");
             uint_range(&t, a, z);
         }
     }
     if (alts)
-        jss_putn(b, t.s, t.n);
+        sbuf_append(b, t.s, t.len);
     if (t.oom)
         b->oom = true;
-    jss_free(&t);
+    sbuf_free(&t);
     return alts > 0;
 }
 
@@ -1265,8 +1258,8 @@ static const char *visit_integer(struct conv *c, const json_t *s, const char *hi
         fail(c, "no integer lies between minimum and maximum");
         return NULL;
     }
-    struct sb b;
-    jss_init(&b);
+    struct sbuf b;
+    b = (struct sbuf)SBUF_INIT;
     int_range(&b, lo, hi);
     return rule_add(c, hint, &b);
 }
@@ -1299,8 +1292,8 @@ static const char *visit_number_range(struct conv *c, const char *hint, struct n
     if (!j_lo.set || j_lo.v < 1)
         j_lo = one;
     const char *frac = prim(c, P_FRAC);
-    struct sb b, t;
-    jss_init(&b);
+    struct sbuf b, t;
+    b = (struct sbuf)SBUF_INIT;
     int alts = 0;
     struct {
         struct ibound lo, hi;
@@ -1311,25 +1304,25 @@ static const char *visit_number_range(struct conv *c, const char *hint, struct n
     for (int k = 0; k < 4; k++) {
         if (part[k].hi.set && part[k].hi.v < part[k].lo.v)
             continue;
-        jss_init(&t);
+        t = (struct sbuf)SBUF_INIT;
         if (int_range(&t, part[k].lo, part[k].hi)) {
-            jss_printf(&b, "%s%s", alts++ ? " | " : "", part[k].sign);
-            jss_putn(&b, t.s, t.n);
+            sbuf_printf(&b, "%s%s", alts++ ? " | " : "", part[k].sign);
+            sbuf_append(&b, t.s, t.len);
             if (part[k].frac)
-                jss_printf(&b, " \".\" %s", frac);
+                sbuf_printf(&b, " \".\" %s", frac);
         }
-        jss_free(&t);
+        sbuf_free(&t);
     }
     /* an exclusive integral bound L >= 0 (or H <= 0): "L.F" ("-H.F") with F
      * not all zeros */
     if (lo.set && lo.excl && lo.v >= 0 && lo.v == floor(lo.v) && lo.v <= (double)INT_CAP &&
         (!hi.set || hi.v >= lo.v + 1))
-        jss_printf(&b, "%s\"%.0f.\" [0-9]{0,15} [1-9]", alts++ ? " | " : "", lo.v);
+        sbuf_printf(&b, "%s\"%.0f.\" [0-9]{0,15} [1-9]", alts++ ? " | " : "", lo.v);
     if (hi.set && hi.excl && hi.v <= 0 && hi.v == floor(hi.v) && -hi.v <= (double)INT_CAP &&
         (!lo.set || lo.v <= hi.v - 1))
-        jss_printf(&b, "%s\"-%.0f.\" [0-9]{0,15} [1-9]", alts++ ? " | " : "", fabs(hi.v));
+        sbuf_printf(&b, "%s\"-%.0f.\" [0-9]{0,15} [1-9]", alts++ ? " | " : "", fabs(hi.v));
     if (alts == 0) {
-        jss_free(&b);
+        sbuf_free(&b);
         fail(c, "number range too narrow to express (needs fractions)");
         return NULL;
     }
@@ -1368,20 +1361,20 @@ static bool read_count(struct conv *c, const json_t *s, const char *k, uint64_t 
     return true;
 }
 
-static void put_repeat(struct sb *b, uint64_t min, uint64_t max)
+static void put_repeat(struct sbuf *b, uint64_t min, uint64_t max)
 {
     if (min == 0 && max == UNB)
-        jss_putc(b, '*');
+        sbuf_putc(b, '*');
     else if (min == 1 && max == UNB)
-        jss_putc(b, '+');
+        sbuf_putc(b, '+');
     else if (min == 0 && max == 1)
-        jss_putc(b, '?');
+        sbuf_putc(b, '?');
     else if (max == UNB)
-        jss_printf(b, "{%llu,}", (unsigned long long)min);
+        sbuf_printf(b, "{%llu,}", (unsigned long long)min);
     else if (min == max)
-        jss_printf(b, "{%llu}", (unsigned long long)min);
+        sbuf_printf(b, "{%llu}", (unsigned long long)min);
     else
-        jss_printf(b, "{%llu,%llu}", (unsigned long long)min, (unsigned long long)max);
+        sbuf_printf(b, "{%llu,%llu}", (unsigned long long)min, (unsigned long long)max);
 }
 
 /* min..max (UNB: no limit) with max capped at MAX_LEN; false if impossible. */
@@ -1434,14 +1427,14 @@ static const char *visit_pattern(struct conv *c, const json_t *s, const json_t *
     if (!read_count(c, s, "minLength", 0, &min) || !read_count(c, s, "maxLength", UNB, &max) ||
         !counts(c, "string length", min, &max))
         return NULL;
-    struct sb b;
-    jss_init(&b);
-    jss_puts(&b, "\"\\\"\" ");
+    struct sbuf b;
+    b = (struct sbuf)SBUF_INIT;
+    sbuf_puts(&b, "\"\\\"\" ");
     char msg[200];
-    struct jss_regex_info info = {0};
-    if (jss_regex(json_string_value(pat), json_string_length(pat), &b, &info, msg,
+    struct json_schema_regex_info info = {0};
+    if (json_schema_regex(json_string_value(pat), json_string_length(pat), &b, &info, msg,
                   sizeof(msg)) != 0) {
-        jss_free(&b);
+        sbuf_free(&b);
         fail(c, "%s", msg);
         return NULL;
     }
@@ -1452,9 +1445,9 @@ static const char *visit_pattern(struct conv *c, const json_t *s, const json_t *
         if (hi != UNB && lo > hi) {
             fail(c, "pattern and minLength/maxLength allow no string");
         } else {
-            jss_free(&b);
-            jss_init(&b);
-            jss_printf(&b, "\"\\\"\" (%s)", info.atom);
+            sbuf_free(&b);
+            b = (struct sbuf)SBUF_INIT;
+            sbuf_printf(&b, "\"\\\"\" (%s)", info.atom);
             put_repeat(&b, lo, hi);
         }
     } else if (!implied) {
@@ -1463,10 +1456,10 @@ static const char *visit_pattern(struct conv *c, const json_t *s, const json_t *
     }
     free(info.atom);
     if (c->failed) {
-        jss_free(&b);
+        sbuf_free(&b);
         return NULL;
     }
-    jss_puts(&b, " \"\\\"\"");
+    sbuf_puts(&b, " \"\\\"\"");
     return rule_add(c, hint, &b);
 }
 
@@ -1491,11 +1484,11 @@ static const char *visit_string(struct conv *c, const json_t *s, const char *hin
         return NULL;
     if (min == 0 && max == UNB)
         return prim(c, P_STRING);
-    struct sb b;
-    jss_init(&b);
-    jss_printf(&b, "\"\\\"\" %s", prim(c, P_CHAR));
+    struct sbuf b;
+    b = (struct sbuf)SBUF_INIT;
+    sbuf_printf(&b, "\"\\\"\" %s", prim(c, P_CHAR));
     put_repeat(&b, min, max);
-    jss_puts(&b, " \"\\\"\"");
+    sbuf_puts(&b, " \"\\\"\"");
     return rule_add(c, hint, &b);
 }
 
@@ -1571,11 +1564,11 @@ static bool trie_add(struct trie *t, const char *key)
 /* Rule for trie node k: the rest of a key that is none of the names. */
 static const char *trie_rule(struct conv *c, struct trie *t, int k, const char *hint)
 {
-    struct sb b;
-    jss_init(&b);
+    struct sbuf b;
+    b = (struct sbuf)SBUF_INIT;
     const char *ch = prim(c, P_CHAR), *esc = prim(c, P_ESCAPE);
     if (!t->v[k].terminal)
-        jss_puts(&b, "| ");
+        sbuf_puts(&b, "| ");
     uint32_t *excl = NULL;
     size_t n_excl = 0;
     for (int m = t->v[k].child; m >= 0; m = t->v[m].sibling) {
@@ -1583,8 +1576,8 @@ static const char *trie_rule(struct conv *c, struct trie *t, int k, const char *
         if (sub == NULL)
             break;
         uint32_t r[2] = {t->v[m].cp, t->v[m].cp};
-        jss_charset(&b, r, 1);
-        jss_printf(&b, " %s | ", sub);
+        json_schema_charset(&b, r, 1);
+        sbuf_printf(&b, " %s | ", sub);
         uint32_t *e = realloc(excl, (n_excl + 1) * 2 * sizeof(*e));
         if (e == NULL) {
             b.oom = true;
@@ -1595,20 +1588,20 @@ static const char *trie_rule(struct conv *c, struct trie *t, int k, const char *
         n_excl++;
     }
     /* any first character but the children's, then anything */
-    jss_puts(&b, "[^\"\\\\\\x7F\\x00-\\x1F");
+    sbuf_puts(&b, "[^\"\\\\\\x7F\\x00-\\x1F");
     for (size_t i = 0; i < n_excl; i++) {
         uint32_t cp = excl[2 * i];
         if (cp == ']' || cp == '[' || cp == '-' || cp == '^')
-            jss_printf(&b, "\\%c", (char)cp);
+            sbuf_printf(&b, "\\%c", (char)cp);
         else if (cp < 0x80)
-            jss_putc(&b, (char)cp);
+            sbuf_putc(&b, (char)cp);
         else
-            jss_printf(&b, cp <= 0xFFFF ? "\\u%04X" : "\\U%08X", cp);
+            sbuf_printf(&b, cp <= 0xFFFF ? "\\u%04X" : "\\U%08X", cp);
     }
-    jss_printf(&b, "] %s* | %s %s*", ch, esc, ch);
+    sbuf_printf(&b, "] %s* | %s %s*", ch, esc, ch);
     free(excl);
     if (c->failed) {
-        jss_free(&b);
+        sbuf_free(&b);
         return NULL;
     }
     return rule_add(c, hint, &b);
@@ -1735,34 +1728,34 @@ static const char *members(struct conv *c, const struct prop *p, size_t n, const
         oom(c);
         return NULL;
     }
-    struct sb b;
-    jss_init(&b);
+    struct sbuf b;
+    b = (struct sbuf)SBUF_INIT;
     if (add) {
-        jss_printf(&b, " (%s %s)", sep, add);
+        sbuf_printf(&b, " (%s %s)", sep, add);
         put_repeat(&b, 0, add_max);
     }
-    tails[n] = jss_take(&b);
+    tails[n] = sbuf_take(&b, NULL);
     for (size_t i = n; i-- > 0 && tails[i + 1];) {
-        jss_init(&b);
-        jss_printf(&b, p[i].required ? " %s %s%s" : " (%s %s)?%s", sep, p[i].kv, tails[i + 1]);
-        tails[i] = jss_take(&b);
+        b = (struct sbuf)SBUF_INIT;
+        sbuf_printf(&b, p[i].required ? " %s %s%s" : " (%s %s)?%s", sep, p[i].kv, tails[i + 1]);
+        tails[i] = sbuf_take(&b, NULL);
     }
     bool ok = true;
     for (size_t i = 0; i <= n; i++)
         ok = ok && tails[i];
     const char *next = NULL;
-    jss_init(&b);
+    b = (struct sbuf)SBUF_INIT;
     if (!ok)
         oom(c);
     else if (first_req < n)
-        jss_printf(&b, "%s%s %s", p[first_req].kv, tails[first_req + 1], sp);
+        sbuf_printf(&b, "%s%s %s", p[first_req].kv, tails[first_req + 1], sp);
     else if (add) {
-        jss_printf(&b, "| %s", add);
+        sbuf_printf(&b, "| %s", add);
         if (add_max != 1) {
-            jss_printf(&b, " (%s %s)", sep, add);
+            sbuf_printf(&b, " (%s %s)", sep, add);
             put_repeat(&b, 0, add_max == UNB ? UNB : add_max - 1);
         }
-        jss_printf(&b, " %s", sp);
+        sbuf_printf(&b, " %s", sp);
     }
     char h[128];
     subhint(h, sizeof(h), hint, "rest");
@@ -1772,7 +1765,7 @@ static const char *members(struct conv *c, const struct prop *p, size_t n, const
         snprintf(hi, sizeof(hi), "%.100s-%zu", h, i);
         next = rule_addf(c, hi, "%s%s %s | %s", p[i].kv, tails[i + 1], sp, next);
     }
-    jss_free(&b);
+    sbuf_free(&b);
     for (size_t i = 0; i <= n; i++)
         free(tails[i]);
     free(tails);
@@ -1805,10 +1798,10 @@ static const char *visit_object(struct conv *c, const json_t *s, const char *hin
         const char *v = visit(c, p[i].schema, h);
         if (v == NULL)
             goto done;
-        struct sb b;
-        jss_init(&b);
-        jss_json_string_literal(&b, p[i].key, strlen(p[i].key));
-        jss_printf(&b, " %s \":\" %s %s", prim(c, P_SPACE), prim(c, P_SPACE), v);
+        struct sbuf b;
+        b = (struct sbuf)SBUF_INIT;
+        json_schema_string_literal(&b, p[i].key, strlen(p[i].key));
+        sbuf_printf(&b, " %s \":\" %s %s", prim(c, P_SPACE), prim(c, P_SPACE), v);
         char hk[140];
         snprintf(hk, sizeof(hk), "%s-kv", h);
         if ((p[i].kv = rule_add(c, hk, &b)) == NULL)
@@ -1889,13 +1882,13 @@ static bool array_shape(struct conv *c, const json_t *s, struct shape *sh)
 /* The items after the first one into tail: prefix items nested as optional
  * from position min on, then the further items. */
 static bool array_tail(struct conv *c, const struct shape *sh, const char *item,
-                       const char *hint, struct sb *tail)
+                       const char *hint, struct sbuf *tail)
 {
     const char *sp = prim(c, P_SPACE);
     uint64_t t_min = sh->k == 0 ? (sh->emin ? sh->emin - 1 : 0) : sh->emin;
     uint64_t t_max = sh->k == 0 ? (sh->emax == UNB ? UNB : sh->emax - 1) : sh->emax;
     if (t_max > 0) {
-        jss_printf(tail, " (%s \",\" %s %s)", sp, sp, item);
+        sbuf_printf(tail, " (%s \",\" %s %s)", sp, sp, item);
         put_repeat(tail, t_min, t_max);
     }
     for (size_t j = sh->k; j-- > 1;) {
@@ -1904,13 +1897,13 @@ static bool array_tail(struct conv *c, const struct shape *sh, const char *item,
         const char *e = visit(c, json_array_get(sh->prefix, j), h);
         if (e == NULL)
             return false;
-        struct sb nt;
-        jss_init(&nt);
-        jss_printf(&nt, j < sh->min ? " %s \",\" %s %s%s" : " (%s \",\" %s %s%s)?", sp, sp, e,
+        struct sbuf nt;
+        nt = (struct sbuf)SBUF_INIT;
+        sbuf_printf(&nt, j < sh->min ? " %s \",\" %s %s%s" : " (%s \",\" %s %s%s)?", sp, sp, e,
                    tail->s ? tail->s : "");
         if (tail->oom)
             nt.oom = true;
-        jss_free(tail);
+        sbuf_free(tail);
         *tail = nt;
     }
     return true;
@@ -1928,26 +1921,26 @@ static const char *visit_array(struct conv *c, const json_t *s, const char *hint
         if ((item = visit(c, sh.extra, h)) == NULL)
             return NULL;
     }
-    struct sb b, tail;
-    jss_init(&b);
+    struct sbuf b, tail;
+    b = (struct sbuf)SBUF_INIT;
     if (sh.k == 0 && sh.emax == 0) {
-        jss_printf(&b, "\"[\" %s \"]\"", sp);
+        sbuf_printf(&b, "\"[\" %s \"]\"", sp);
         return rule_add(c, hint, &b);
     }
-    jss_init(&tail);
+    tail = (struct sbuf)SBUF_INIT;
     snprintf(h, sizeof(h), "%.100s-0", hint);
     const char *first = sh.k ? visit(c, json_array_get(sh.prefix, 0), h) : item;
     if (first == NULL || !array_tail(c, &sh, item, hint, &tail)) {
-        jss_free(&tail);
+        sbuf_free(&tail);
         return NULL;
     }
     if (sh.min == 0)
-        jss_printf(&b, "\"[\" %s (%s%s %s)? \"]\"", sp, first, tail.s ? tail.s : "", sp);
+        sbuf_printf(&b, "\"[\" %s (%s%s %s)? \"]\"", sp, first, tail.s ? tail.s : "", sp);
     else
-        jss_printf(&b, "\"[\" %s %s%s %s \"]\"", sp, first, tail.s ? tail.s : "", sp);
+        sbuf_printf(&b, "\"[\" %s %s%s %s \"]\"", sp, first, tail.s ? tail.s : "", sp);
     if (tail.oom)
         b.oom = true;
-    jss_free(&tail);
+    sbuf_free(&tail);
     return rule_add(c, hint, &b);
 }
 
@@ -2134,12 +2127,12 @@ static const char *visit(struct conv *c, const json_t *s, const char *hint)
 
 static char *render(struct conv *c)
 {
-    struct sb b;
-    jss_init(&b);
+    struct sbuf b;
+    b = (struct sbuf)SBUF_INIT;
     for (size_t i = 0; i < c->n_rules; i++)
-        jss_printf(&b, "%s ::= %s\n", c->rules[i].name,
+        sbuf_printf(&b, "%s ::= %s\n", c->rules[i].name,
                    c->rules[i].body ? c->rules[i].body : "");
-    char *text = jss_take(&b);
+    char *text = sbuf_take(&b, NULL);
     if (text == NULL)
         oom(c);
     return text;

@@ -22,6 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/unicode.h"
+#include "base/vec.h"
+#include "grammar/grammar.h"
 #include "grammar/json_schema_impl.h"
 
 #define MAX_COUNT 1000
@@ -63,21 +66,16 @@ static char rx_cur(const struct rx *x) { return x->pos < x->n ? x->s[x->pos] : '
 
 struct cset {
     uint32_t *r; /* lo, hi pairs */
-    size_t n, cap;
+    size_t n;    /* pairs */
+    size_t cap;  /* uint32_t values allocated (vec_reserve) */
     bool oom;
 };
 
 static void cs_add(struct cset *c, uint32_t lo, uint32_t hi)
 {
-    if (c->n + 1 > c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 8;
-        uint32_t *r = realloc(c->r, cap * 2 * sizeof(uint32_t));
-        if (r == NULL) {
-            c->oom = true;
-            return;
-        }
-        c->r = r;
-        c->cap = cap;
+    if (vec_reserve((void **)&c->r, &c->cap, 2 * (c->n + 1), sizeof(uint32_t)) != 0) {
+        c->oom = true;
+        return;
     }
     c->r[2 * c->n] = lo;
     c->r[2 * c->n + 1] = hi;
@@ -118,30 +116,19 @@ static bool cs_shorthand(struct cset *c, char k)
     }
 }
 
-/* Complement within [0, 0x10FFFF] of a set (pairs normalized here). */
-static int cmp_pair(const void *a, const void *b)
-{
-    const uint32_t *x = a, *y = b;
-    return x[0] < y[0] ? -1 : x[0] > y[0];
-}
-
+/* Complement within [0, 0x10FFFF] of a set. */
 static void cs_negate(struct cset *c)
 {
-    struct cset o = {0};
-    if (c->n)
-        qsort(c->r, c->n, 2 * sizeof(uint32_t), cmp_pair);
-    uint32_t next = 0;
-    for (size_t i = 0; i < c->n; i++) {
-        if (c->r[2 * i] > next)
-            cs_add(&o, next, c->r[2 * i] - 1);
-        if (c->r[2 * i + 1] + 1 > next)
-            next = c->r[2 * i + 1] + 1;
+    size_t n = grammar_ranges_normalize(c->r, c->n);
+    uint32_t *out = malloc((2 * n + 2) * sizeof(uint32_t));
+    if (out == NULL) {
+        c->oom = true;
+        return;
     }
-    if (next <= 0x10FFFF)
-        cs_add(&o, next, 0x10FFFF);
+    c->n = grammar_ranges_complement(c->r, n, out);
+    c->cap = 2 * n + 2;
     free(c->r);
-    o.oom |= c->oom;
-    *c = o;
+    c->r = out;
 }
 
 /* ---- escapes and characters ---- */
@@ -171,24 +158,12 @@ static bool rx_hex(struct rx *x, int digits, uint32_t *out)
 /* One raw UTF-8 code point. */
 static bool rx_utf8(struct rx *x, uint32_t *out)
 {
-    const unsigned char *s = (const unsigned char *)x->s + x->pos;
-    size_t left = x->n - x->pos;
-    unsigned n = s[0] < 0x80 ? 1 : s[0] >= 0xF0 && s[0] <= 0xF4 ? 4 : s[0] >= 0xE0 ? 3
-               : s[0] >= 0xC2 && s[0] < 0xE0 ? 2 : 0;
-    if (n == 0 || n > left) {
+    size_t n = utf8_decode_strict(x->s + x->pos, x->n - x->pos, out);
+    if (n == 0) {
         rx_err(x, "invalid UTF-8");
         return false;
     }
-    uint32_t cp = n == 1 ? s[0] : s[0] & (0x3F >> (n - 1));
-    for (unsigned i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80) {
-            rx_err(x, "invalid UTF-8");
-            return false;
-        }
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
     x->pos += n;
-    *out = cp;
     return true;
 }
 
@@ -308,24 +283,24 @@ static uint64_t len_mul(uint64_t a, uint64_t k)
     return a == LEN_INF || k == LEN_INF || a > LEN_INF / k ? LEN_INF : a * k;
 }
 
-static void rx_alt(struct rx *x, struct sb *out, bool top, struct rlen *len);
+static void rx_alt(struct rx *x, struct sbuf *out, bool top, struct rlen *len);
 
-static void put_set(struct rx *x, struct sb *out, struct cset *set)
+static void put_set(struct rx *x, struct sbuf *out, struct cset *set)
 {
     if (set->oom) {
         out->oom = true;
         return;
     }
-    jss_charset(out, set->r, set->n);
+    json_schema_charset(out, set->r, set->n);
 }
 
-static void put_char(struct sb *out, uint32_t cp)
+static void put_char(struct sbuf *out, uint32_t cp)
 {
     uint32_t r[2] = {cp, cp};
-    jss_charset(out, r, 1);
+    json_schema_charset(out, r, 1);
 }
 
-static void rx_group(struct rx *x, struct sb *out, struct rlen *len)
+static void rx_group(struct rx *x, struct sbuf *out, struct rlen *len)
 {
     if (rx_cur(x) == '?') {
         x->pos++;
@@ -351,9 +326,9 @@ static void rx_group(struct rx *x, struct sb *out, struct rlen *len)
         rx_err(x, "groups nested too deeply");
         return;
     }
-    jss_putc(out, '(');
+    sbuf_putc(out, '(');
     rx_alt(x, out, false, len);
-    jss_putc(out, ')');
+    sbuf_putc(out, ')');
     x->depth--;
     len->single = false;
     if (!x->failed && rx_cur(x) != ')') {
@@ -364,7 +339,7 @@ static void rx_group(struct rx *x, struct sb *out, struct rlen *len)
 }
 
 /* One atom into out. */
-static bool rx_atom(struct rx *x, struct sb *out, struct rlen *len)
+static bool rx_atom(struct rx *x, struct sbuf *out, struct rlen *len)
 {
     char c = rx_cur(x);
     struct cset set = {0};
@@ -449,24 +424,24 @@ static bool rx_quant(struct rx *x, uint32_t *min, uint32_t *max)
     return true;
 }
 
-static void put_repeat(struct sb *out, uint64_t min, uint64_t max)
+static void put_repeat(struct sbuf *out, uint64_t min, uint64_t max)
 {
     if (min == 0 && max == LEN_INF)
-        jss_putc(out, '*');
+        sbuf_putc(out, '*');
     else if (min == 1 && max == LEN_INF)
-        jss_putc(out, '+');
+        sbuf_putc(out, '+');
     else if (min == 0 && max == 1)
-        jss_putc(out, '?');
+        sbuf_putc(out, '?');
     else if (max == LEN_INF)
-        jss_printf(out, "{%llu,}", (unsigned long long)min);
+        sbuf_printf(out, "{%llu,}", (unsigned long long)min);
     else if (min == max)
-        jss_printf(out, "{%llu}", (unsigned long long)min);
+        sbuf_printf(out, "{%llu}", (unsigned long long)min);
     else
-        jss_printf(out, "{%llu,%llu}", (unsigned long long)min, (unsigned long long)max);
+        sbuf_printf(out, "{%llu,%llu}", (unsigned long long)min, (unsigned long long)max);
 }
 
 /* atom{min,max} into out; the lengths of the result into len. */
-static void put_quant(struct rx *x, struct sb *out, const struct sb *atom, struct rlen *len,
+static void put_quant(struct rx *x, struct sbuf *out, const struct sbuf *atom, struct rlen *len,
                       uint32_t min, uint32_t max)
 {
     if (max != UNBOUNDED && max < min) {
@@ -488,9 +463,9 @@ static void put_quant(struct rx *x, struct sb *out, const struct sb *atom, struc
     len->max = len_mul(len->max, qmax);
     if (max == 0)
         return;
-    jss_putc(out, '(');
-    jss_putn(out, atom->s ? atom->s : "", atom->n);
-    jss_putc(out, ')');
+    sbuf_putc(out, '(');
+    sbuf_append(out, atom->s ? atom->s : "", atom->len);
+    sbuf_putc(out, ')');
     put_repeat(out, min, qmax);
 }
 
@@ -538,7 +513,7 @@ struct single {
     uint64_t qmin, qmax;
 };
 
-static void rx_seq(struct rx *x, struct sb *out, bool top, struct rlen *len,
+static void rx_seq(struct rx *x, struct sbuf *out, bool top, struct rlen *len,
                    struct single *single)
 {
     *len = (struct rlen){0, 0, false};
@@ -547,8 +522,8 @@ static void rx_seq(struct rx *x, struct sb *out, bool top, struct rlen *len,
     while (!x->failed && !rx_end(x) && rx_cur(x) != '|' && rx_cur(x) != ')') {
         if (rx_anchor(x, top, first))
             continue;
-        struct sb atom;
-        jss_init(&atom);
+        struct sbuf atom;
+        atom = (struct sbuf)SBUF_INIT;
         struct rlen al;
         first = false;
         atoms++;
@@ -556,7 +531,7 @@ static void rx_seq(struct rx *x, struct sb *out, bool top, struct rlen *len,
             uint32_t min = 1, max = 1;
             bool single_char = al.single;
             if (any)
-                jss_putc(out, ' ');
+                sbuf_putc(out, ' ');
             any = true;
             if (rx_quant(x, &min, &max)) {
                 uint32_t m2, x2;
@@ -564,7 +539,7 @@ static void rx_seq(struct rx *x, struct sb *out, bool top, struct rlen *len,
                     rx_err(x, "multiple repeat");
                 put_quant(x, out, &atom, &al, min, max);
             } else {
-                jss_putn(out, atom.s ? atom.s : "", atom.n);
+                sbuf_append(out, atom.s ? atom.s : "", atom.len);
             }
             len->min = len_add(len->min, al.min);
             len->max = len_add(len->max, al.max);
@@ -578,13 +553,13 @@ static void rx_seq(struct rx *x, struct sb *out, bool top, struct rlen *len,
         }
         if (atom.oom)
             out->oom = true;
-        jss_free(&atom);
+        sbuf_free(&atom);
     }
     if (single && atoms != 1)
         single->is = false;
 }
 
-static void rx_alt(struct rx *x, struct sb *out, bool top, struct rlen *len)
+static void rx_alt(struct rx *x, struct sbuf *out, bool top, struct rlen *len)
 {
     struct rlen sl;
     struct single one = {false, NULL, 0, 0}, *sp = top && x->single ? &one : NULL;
@@ -594,7 +569,7 @@ static void rx_alt(struct rx *x, struct sb *out, bool top, struct rlen *len)
     while (!x->failed && rx_cur(x) == '|') {
         x->pos++;
         alts = true;
-        jss_puts(out, " | ");
+        sbuf_puts(out, " | ");
         rx_seq(x, out, top, &sl, NULL);
         if (sl.min < len->min)
             len->min = sl.min;
@@ -614,15 +589,15 @@ static void rx_alt(struct rx *x, struct sb *out, bool top, struct rlen *len)
     }
 }
 
-int jss_regex(const char *pattern, size_t n, struct sb *out, struct jss_regex_info *info,
+int json_schema_regex(const char *pattern, size_t n, struct sbuf *out, struct json_schema_regex_info *info,
               char *err, size_t err_size)
 {
     struct single single = {false, NULL, 0, 0};
     struct rx x = {pattern, n, 0, 0, err, err_size, false, &single};
     struct rlen len;
-    jss_putc(out, '(');
+    sbuf_putc(out, '(');
     rx_alt(&x, out, true, &len);
-    jss_putc(out, ')');
+    sbuf_putc(out, ')');
     if (!x.failed && !rx_end(&x))
         rx_err(&x, "unbalanced ')'");
     if (!x.failed && out->oom)

@@ -42,7 +42,7 @@ struct cset {
     size_t n_sorted;       /* c[0..n_sorted) in `order`, ranked before the rest */
     enum cand_order order;
     bool probs_valid;      /* c[i].p is the softmax of the current logits */
-    float log_z;           /* with probs_valid from cset_probs: log of the sum */
+    float log_z;           /* with probs_valid from sample_cset_probs: log of the sum */
 };
 
 /* ---- the sampler (sampler.c, sampler_sample.c) */
@@ -111,33 +111,33 @@ void sampler_hist_push(struct sampler *s, int32_t token);
 
 /* The largest of x[0..n) (-inf if none; NaN ignored), and the first index
  * holding it (-1 if none is above -inf). */
-float max_of(const float *x, int32_t n);
-int32_t argmax_of(const float *x, int32_t n);
+float sample_max_of(const float *x, int32_t n);
+int32_t sample_argmax_of(const float *x, int32_t n);
 
 /* The finite tokens near the best logit: those left out have together at
  * most eps of the best token's probability, also after the logits are
  * divided by temperatures whose product is at most t_eff (>= 1). Returns
  * the number collected into cs (n_virtual = n_vocab). */
-size_t cset_collect_near(struct cset *cs, const float *logits, int32_t n_vocab, float t_eff,
+size_t sample_cset_collect_near(struct cset *cs, const float *logits, int32_t n_vocab, float t_eff,
                          double eps);
 /* The k best finite tokens (fewer if the vocabulary has fewer). */
-size_t cset_collect_top(struct cset *cs, const float *logits, int32_t n_vocab, size_t k);
+size_t sample_cset_collect_top(struct cset *cs, const float *logits, int32_t n_vocab, size_t k);
 
 /* ---- ordering and probabilities */
 
 /* Make c[0..m) the m best in `order`, sorted, each ranked before the rest. */
-void cset_prefix(struct cset *cs, size_t m, enum cand_order order);
+void sample_cset_prefix(struct cset *cs, size_t m, enum cand_order order);
 /* Softmax of the logits into p (sum 1). */
-void cset_probs(struct cset *cs);
+void sample_cset_probs(struct cset *cs);
 /* The smallest m such that the m best in `order` have a total p of at least
  * target (more than target when strict), or n; they end up in c[0..m),
  * unsorted. Probs must be valid. */
-size_t cset_mass_prefix(struct cset *cs, double target, bool strict, enum cand_order order);
+size_t sample_cset_mass_prefix(struct cset *cs, double target, bool strict, enum cand_order order);
 /* The p set from outside (a softmax over more than the set) are valid for
  * the current logits. */
-void cset_set_probs_valid(struct cset *cs);
-/* Keep only c[0..m) (after cset_prefix). */
-void cset_truncate(struct cset *cs, size_t m);
+void sample_cset_set_probs_valid(struct cset *cs);
+/* Keep only c[0..m) (after sample_cset_prefix). */
+void sample_cset_truncate(struct cset *cs, size_t m);
 
 /* ---- the samplers (llama.cpp semantics; min_keep >= 1) */
 
@@ -153,12 +153,12 @@ void sample_dynatemp(struct cset *cs, float t_min, float t_max, float exponent);
 /* Mirostat 1's k for top-k (0: keep everything): from the Zipf exponent
  * estimated over the best m = 100 tokens of the set (which should hold
  * them) and mu; n_vocab is the paper's N. */
-size_t mirostat1_k(struct cset *cs, float mu, int32_t n_vocab);
+size_t sample_mirostat1_k(struct cset *cs, float mu, int32_t n_vocab);
 /* Mirostat 2: drop tokens whose surprise -log2(p) exceeds mu. Leaves probs. */
 void sample_mirostat2(struct cset *cs, float mu);
 
 /* Index in the set of a draw with uniform u in [0, 1) over p (probs valid);
  * -1 when every p is 0. */
-ptrdiff_t cset_draw(const struct cset *cs, double u);
+ptrdiff_t sample_cset_draw(const struct cset *cs, double u);
 
 #endif

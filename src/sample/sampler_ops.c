@@ -103,7 +103,7 @@ static void select_k(struct cand *a, size_t n, size_t k, enum cand_order o)
     insertion_sort(a + lo, (size_t)(hi - lo + 1), o);
 }
 
-void cset_prefix(struct cset *cs, size_t m, enum cand_order order)
+void sample_cset_prefix(struct cset *cs, size_t m, enum cand_order order)
 {
     if (m > cs->n)
         m = cs->n;
@@ -121,7 +121,7 @@ void cset_prefix(struct cset *cs, size_t m, enum cand_order order)
     cs->n_sorted = m;
 }
 
-void cset_truncate(struct cset *cs, size_t m)
+void sample_cset_truncate(struct cset *cs, size_t m)
 {
     if (m >= cs->n)
         return;
@@ -134,7 +134,7 @@ void cset_truncate(struct cset *cs, size_t m)
 
 /* ---------------------------------------------------------------- set-up */
 
-float max_of(const float *x, int32_t n)
+float sample_max_of(const float *x, int32_t n)
 {
     float m[8] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY,
                   -INFINITY, -INFINITY, -INFINITY, -INFINITY};
@@ -149,9 +149,9 @@ float max_of(const float *x, int32_t n)
     return m[0];
 }
 
-int32_t argmax_of(const float *x, int32_t n)
+int32_t sample_argmax_of(const float *x, int32_t n)
 {
-    float mx = max_of(x, n);
+    float mx = sample_max_of(x, n);
     if (!(mx > -INFINITY))
         return -1;
     for (int32_t i = 0; i < n; i++)
@@ -160,7 +160,7 @@ int32_t argmax_of(const float *x, int32_t n)
     return -1;
 }
 
-static void cset_reset(struct cset *cs, size_t n, size_t n_virtual)
+static void sample_cset_reset(struct cset *cs, size_t n, size_t n_virtual)
 {
     cs->n = n;
     cs->n_virtual = n_virtual;
@@ -195,11 +195,11 @@ static float near_cut(const float *logits, int32_t n_vocab, float mx, float t_ef
     return b >= NEAR_BINS ? INFINITY : (float)b;
 }
 
-size_t cset_collect_near(struct cset *cs, const float *logits, int32_t n_vocab, float t_eff,
+size_t sample_cset_collect_near(struct cset *cs, const float *logits, int32_t n_vocab, float t_eff,
                          double eps)
 {
     struct cand *c = cs->c;
-    float mx = max_of(logits, n_vocab);
+    float mx = sample_max_of(logits, n_vocab);
     size_t n = 0;
     if (mx > -INFINITY) {
         float thr = mx - near_cut(logits, n_vocab, mx, t_eff, eps);
@@ -211,11 +211,11 @@ size_t cset_collect_near(struct cset *cs, const float *logits, int32_t n_vocab, 
             n += (size_t)((x >= thr) & (x > -INFINITY));
         }
     }
-    cset_reset(cs, n, (size_t)n_vocab);
+    sample_cset_reset(cs, n, (size_t)n_vocab);
     return n;
 }
 
-size_t cset_collect_top(struct cset *cs, const float *logits, int32_t n_vocab, size_t k)
+size_t sample_cset_collect_top(struct cset *cs, const float *logits, int32_t n_vocab, size_t k)
 {
     struct cand *c = cs->c;
     if (k == 0)
@@ -242,13 +242,13 @@ size_t cset_collect_top(struct cset *cs, const float *logits, int32_t n_vocab, s
         select_k(c, n, k, ORDER_LOGIT);
         n = k;
     }
-    cset_reset(cs, n, (size_t)n_vocab);
+    sample_cset_reset(cs, n, (size_t)n_vocab);
     return n;
 }
 
 /* ---------------------------------------------------------------- probabilities */
 
-static float cset_max_logit(const struct cset *cs)
+static float sample_cset_max_logit(const struct cset *cs)
 {
     if (cs->n_sorted > 0 && cs->order == ORDER_LOGIT)
         return cs->c[0].logit;
@@ -258,11 +258,11 @@ static float cset_max_logit(const struct cset *cs)
     return mx;
 }
 
-void cset_probs(struct cset *cs)
+void sample_cset_probs(struct cset *cs)
 {
     if (cs->probs_valid)
         return;
-    float mx = cset_max_logit(cs);
+    float mx = sample_cset_max_logit(cs);
     double sum = 0;
     for (size_t i = 0; i < cs->n; i++) {
         float e = expf(cs->c[i].logit - mx);
@@ -286,7 +286,7 @@ static float entropy(const struct cset *cs)
     return h;
 }
 
-ptrdiff_t cset_draw(const struct cset *cs, double u)
+ptrdiff_t sample_cset_draw(const struct cset *cs, double u)
 {
     double total = 0;
     for (size_t i = 0; i < cs->n; i++)
@@ -311,7 +311,7 @@ static inline bool reached(double cum, double target, bool strict)
     return strict ? cum > target : cum >= target;
 }
 
-size_t cset_mass_prefix(struct cset *cs, double target, bool strict, enum cand_order order)
+size_t sample_cset_mass_prefix(struct cset *cs, double target, bool strict, enum cand_order order)
 {
     struct cand *a = cs->c;
     ptrdiff_t lo = 0, hi = (ptrdiff_t)cs->n - 1;
@@ -350,10 +350,10 @@ static void keep_best(struct cset *cs, size_t m, size_t min_keep, enum cand_orde
         if (m < cs->n)
             select_k(cs->c, cs->n, m, order);
     }
-    cset_truncate(cs, m);
+    sample_cset_truncate(cs, m);
 }
 
-void cset_set_probs_valid(struct cset *cs)
+void sample_cset_set_probs_valid(struct cset *cs)
 {
     cs->probs_valid = true;
     cs->log_z = 0;
@@ -377,16 +377,16 @@ void sample_top_k(struct cset *cs, int32_t k, size_t min_keep)
             cs->n_virtual = kk;
         return;
     }
-    cset_prefix(cs, kk, ORDER_LOGIT);
-    cset_truncate(cs, kk);
+    sample_cset_prefix(cs, kk, ORDER_LOGIT);
+    sample_cset_truncate(cs, kk);
 }
 
 void sample_top_p(struct cset *cs, float p, size_t min_keep)
 {
     if (p >= 1.0f || cs->n == 0)
         return;
-    cset_probs(cs);
-    size_t m = cset_mass_prefix(cs, p, false, ORDER_LOGIT);
+    sample_cset_probs(cs);
+    size_t m = sample_cset_mass_prefix(cs, p, false, ORDER_LOGIT);
     keep_best(cs, m, min_keep, ORDER_LOGIT);
 }
 
@@ -394,13 +394,13 @@ void sample_min_p(struct cset *cs, float p, size_t min_keep)
 {
     if (p <= 0.0f || cs->n == 0)
         return;
-    float thr = cset_max_logit(cs) + logf(p);
+    float thr = sample_cset_max_logit(cs) + logf(p);
     size_t count = 0;
     for (size_t i = 0; i < cs->n; i++)
         count += cs->c[i].logit >= thr;
     if (count < min_keep) {
-        cset_prefix(cs, min_keep, ORDER_LOGIT);
-        cset_truncate(cs, min_keep);
+        sample_cset_prefix(cs, min_keep, ORDER_LOGIT);
+        sample_cset_truncate(cs, min_keep);
         return;
     }
     if (count == cs->n)
@@ -413,7 +413,7 @@ void sample_min_p(struct cset *cs, float p, size_t min_keep)
         }
     }
     cs->n_sorted = sorted;
-    cset_truncate(cs, m);
+    sample_cset_truncate(cs, m);
 }
 
 /* |second derivative| of the sorted probabilities at i, zero past the set. */
@@ -491,22 +491,22 @@ void sample_tail_free(struct cset *cs, float z, size_t min_keep)
 {
     if (z >= 1.0f || cs->n_virtual <= 2)
         return;
-    cset_probs(cs);
+    sample_cset_probs(cs);
     size_t last = SIZE_MAX;
     for (size_t L = 1024; last == SIZE_MAX; L *= 8) {
         if (L >= cs->n) {
-            cset_prefix(cs, cs->n, ORDER_LOGIT);
+            sample_cset_prefix(cs, cs->n, ORDER_LOGIT);
             last = tfs_cut_exact(cs, z, min_keep);
         } else {
-            cset_prefix(cs, L, ORDER_LOGIT);
+            sample_cset_prefix(cs, L, ORDER_LOGIT);
             last = tfs_cut_prefix(cs, L, z, min_keep);
         }
     }
     if (last < cs->n_virtual) {
         cs->n_virtual = last;
         if (last < cs->n) {
-            cset_prefix(cs, last, ORDER_LOGIT);
-            cset_truncate(cs, last);
+            sample_cset_prefix(cs, last, ORDER_LOGIT);
+            sample_cset_truncate(cs, last);
         }
     }
 }
@@ -515,13 +515,13 @@ void sample_typical(struct cset *cs, float p, size_t min_keep)
 {
     if (p >= 1.0f || cs->n == 0)
         return;
-    cset_probs(cs);
+    sample_cset_probs(cs);
     float h = entropy(cs), lz = cs->log_z;
     for (size_t i = 0; i < cs->n; i++) {
         const struct cand *c = &cs->c[i];
         cs->c[i].key = c->p > 0 ? fabsf(lz - c->logit - h) : INFINITY;
     }
-    size_t m = cset_mass_prefix(cs, p, true, ORDER_KEY);
+    size_t m = sample_cset_mass_prefix(cs, p, true, ORDER_KEY);
     keep_best(cs, m, min_keep, ORDER_KEY);
 }
 
@@ -539,7 +539,7 @@ void sample_dynatemp(struct cset *cs, float t_min, float t_max, float exponent)
     if (cs->n_virtual <= 1)
         return;
     float max_h = -logf(1.0f / (float)cs->n_virtual);
-    cset_probs(cs);
+    sample_cset_probs(cs);
     float norm = entropy(cs) / max_h;
     float t = t_min + (t_max - t_min) * powf(norm, exponent);
     if (!(t >= 1e-6f))
@@ -547,14 +547,14 @@ void sample_dynatemp(struct cset *cs, float t_min, float t_max, float exponent)
     for (size_t i = 0; i < cs->n; i++)
         cs->c[i].logit /= t;
     cs->probs_valid = false;
-    cset_probs(cs);
+    sample_cset_probs(cs);
 }
 
-size_t mirostat1_k(struct cset *cs, float mu, int32_t n_vocab)
+size_t sample_mirostat1_k(struct cset *cs, float mu, int32_t n_vocab)
 {
     const size_t m = 100;
-    cset_prefix(cs, m, ORDER_LOGIT);
-    cset_probs(cs);
+    sample_cset_prefix(cs, m, ORDER_LOGIT);
+    sample_cset_probs(cs);
     float sum_tb = 0, sum_tt = 0;
     for (size_t i = 0; i + 1 < m && i + 1 < cs->n; i++) {
         float t = logf((float)(i + 2) / (float)(i + 1));
@@ -575,7 +575,7 @@ void sample_mirostat2(struct cset *cs, float mu)
 {
     if (cs->n == 0)
         return;
-    cset_probs(cs);
+    sample_cset_probs(cs);
     size_t m = 0, sorted = 0;
     for (size_t i = 0; i < cs->n; i++) {
         if (!(-log2f(cs->c[i].p) > mu)) {
@@ -584,12 +584,12 @@ void sample_mirostat2(struct cset *cs, float mu)
         }
     }
     if (m == 0) {
-        cset_prefix(cs, 1, ORDER_LOGIT);
+        sample_cset_prefix(cs, 1, ORDER_LOGIT);
         m = 1;
     } else {
         cs->n_sorted = sorted;
     }
     cs->n = cs->n_virtual = m;
     cs->probs_valid = false; /* renormalize over what is left */
-    cset_probs(cs);
+    sample_cset_probs(cs);
 }

@@ -167,8 +167,8 @@ static void run_chain(struct sampler *s, int32_t from, int32_t to)
 static void collect_full(struct sampler *s, size_t need)
 {
     int32_t n_vocab = s->sv->n_vocab;
-    if (cset_collect_near(&s->cs, s->work, n_vocab, s->t_eff, NEAR_EPS) < need)
-        cset_collect_top(&s->cs, s->work, n_vocab, need);
+    if (sample_cset_collect_near(&s->cs, s->work, n_vocab, s->t_eff, NEAR_EPS) < need)
+        sample_cset_collect_top(&s->cs, s->work, n_vocab, need);
 }
 
 /* probs_all = softmax(work * scale), vectorized over the whole vocabulary. */
@@ -189,7 +189,7 @@ static int32_t probs_from_all(struct sampler *s)
     run_chain(s, 0, s->start_at);
     for (size_t i = 0; i < cs->n; i++)
         cs->c[i].p = s->probs_all[cs->c[i].id];
-    cset_set_probs_valid(cs);
+    sample_cset_set_probs_valid(cs);
     return s->start_at;
 }
 
@@ -223,7 +223,7 @@ static double collect_above(struct sampler *s, float tau)
 static bool start_top_p(struct sampler *s)
 {
     softmax_all(s, 1.0f / s->t_prior);
-    float pmax = max_of(s->probs_all, s->sv->n_vocab);
+    float pmax = sample_max_of(s->probs_all, s->sv->n_vocab);
     if (!(pmax > 0))
         return false;
     /* lower the threshold until the mass above it holds top_p, with room */
@@ -237,7 +237,7 @@ static bool start_top_p(struct sampler *s)
             break;
     }
     run_chain(s, 0, s->start_at); /* the temperatures before it */
-    cset_set_probs_valid(&s->cs); /* p over the whole vocabulary, as top_p needs */
+    sample_cset_set_probs_valid(&s->cs); /* p over the whole vocabulary, as top_p needs */
     run_step(s, SAMPLER_TOP_P);
     return s->cs.n_virtual < (size_t)s->sv->n_vocab; /* it did cut inside the set */
 }
@@ -248,7 +248,7 @@ static void start_min_p(struct sampler *s, size_t need)
 {
     int32_t n_vocab = s->sv->n_vocab;
     const float *w = s->work;
-    float thr = max_of(w, n_vocab) + s->t_prior * logf(s->p.min_p);
+    float thr = sample_max_of(w, n_vocab) + s->t_prior * logf(s->p.min_p);
     thr -= 1e-4f * (fabsf(thr) > 1 ? fabsf(thr) : 1);
     struct cand *c = s->cs.c;
     size_t n = 0;
@@ -257,7 +257,7 @@ static void start_min_p(struct sampler *s, size_t need)
         n += (size_t)((w[i] >= thr) & (w[i] > -INFINITY));
     }
     if (n < need) {
-        cset_collect_top(&s->cs, w, n_vocab, need);
+        sample_cset_collect_top(&s->cs, w, n_vocab, need);
         return;
     }
     s->cs.n = s->cs.n_virtual = n;
@@ -274,11 +274,11 @@ static void start_mirostat2(struct sampler *s)
     softmax_all(s, 1.0f / s->p.temperature);
     collect_above(s, exp2f(-s->mu) * (1 - 1e-5f));
     if (cs->n == 0) {
-        cset_collect_top(cs, s->work, s->sv->n_vocab, 1);
+        sample_cset_collect_top(cs, s->work, s->sv->n_vocab, 1);
         sample_temperature(cs, s->p.temperature);
     } else {
         sample_temperature(cs, s->p.temperature);
-        cset_set_probs_valid(cs); /* p over the whole vocabulary */
+        sample_cset_set_probs_valid(cs); /* p over the whole vocabulary */
     }
     sample_mirostat2(cs, s->mu);
 }
@@ -288,19 +288,19 @@ static void start_mirostat1(struct sampler *s)
 {
     struct cset *cs = &s->cs;
     int32_t n_vocab = s->sv->n_vocab;
-    cset_collect_top(cs, s->work, n_vocab, 100);
+    sample_cset_collect_top(cs, s->work, n_vocab, 100);
     sample_temperature(cs, s->p.temperature);
-    size_t k = mirostat1_k(cs, s->mu, n_vocab);
+    size_t k = sample_mirostat1_k(cs, s->mu, n_vocab);
     if (k == 0 || k > cs->n) { /* everything, or more than we have */
         if (k == 0)
             collect_full(s, 1);
         else
-            cset_collect_top(cs, s->work, n_vocab, k);
+            sample_cset_collect_top(cs, s->work, n_vocab, k);
         sample_temperature(cs, s->p.temperature);
     }
     if (k > 0)
         sample_top_k(cs, (int32_t)(k < INT32_MAX ? k : INT32_MAX), 1);
-    cset_probs(cs);
+    sample_cset_probs(cs);
 }
 
 /* Collect the candidates and run the chain (or mirostat) on them. Returns
@@ -324,7 +324,7 @@ static size_t build_and_run(struct sampler *s)
     int32_t from = 0;
     if (s->start == START_TOP_K) {
         size_t k = (size_t)p->top_k > s->min_keep ? (size_t)p->top_k : s->min_keep;
-        cset_collect_top(cs, s->work, s->sv->n_vocab, k);
+        sample_cset_collect_top(cs, s->work, s->sv->n_vocab, k);
     } else if (s->start == START_MIN_P) {
         start_min_p(s, need);
     } else if (s->start == START_TOP_P && start_top_p(s)) {
@@ -336,7 +336,7 @@ static size_t build_and_run(struct sampler *s)
     if (cs->n == 0)
         return 0;
     run_chain(s, from, p->n_samplers);
-    cset_probs(cs);
+    sample_cset_probs(cs);
     return cs->n;
 }
 
@@ -346,7 +346,7 @@ static int32_t draw(struct sampler *s)
 {
     struct cset *cs = &s->cs;
     for (int tries = 0; tries <= GRAMMAR_MAX_REJECTS; tries++) {
-        ptrdiff_t i = cset_draw(cs, rng_uniform(&s->rng));
+        ptrdiff_t i = sample_cset_draw(cs, rng_uniform(&s->rng));
         if (i < 0)
             return -1;
         int32_t t = cs->c[i].id;
@@ -398,17 +398,17 @@ static int32_t sample_chain(struct sampler *s)
 static int32_t sample_greedy(struct sampler *s)
 {
     int32_t n_vocab = s->sv->n_vocab;
-    int32_t t = argmax_of(s->work, n_vocab);
+    int32_t t = sample_argmax_of(s->work, n_vocab);
     if (t < 0 || s->grammar == NULL || token_allowed(s, t))
         return t;
     struct cset *cs = &s->cs;
-    cset_collect_top(cs, s->work, n_vocab, GRAMMAR_GREEDY_TRIES);
-    cset_prefix(cs, cs->n, ORDER_LOGIT);
+    sample_cset_collect_top(cs, s->work, n_vocab, GRAMMAR_GREEDY_TRIES);
+    sample_cset_prefix(cs, cs->n, ORDER_LOGIT);
     for (size_t i = 0; i < cs->n; i++)
         if (token_allowed(s, cs->c[i].id))
             return cs->c[i].id;
     grammar_mask(s);
-    return argmax_of(s->work, n_vocab);
+    return sample_argmax_of(s->work, n_vocab);
 }
 
 static void write_probs(struct sampler *s, struct sampler_prob *probs, int32_t *n_written)
@@ -416,13 +416,13 @@ static void write_probs(struct sampler *s, struct sampler_prob *probs, int32_t *
     struct cset *cs = &s->cs;
     size_t k = (size_t)s->p.n_probs;
     if (s->all_probs) { /* the best k of the whole vocabulary */
-        cset_collect_top(cs, s->work, s->sv->n_vocab, k);
+        sample_cset_collect_top(cs, s->work, s->sv->n_vocab, k);
         for (size_t i = 0; i < cs->n; i++)
             cs->c[i].p = s->probs_all[cs->c[i].id];
     }
     if (k > cs->n)
         k = cs->n;
-    cset_prefix(cs, k, ORDER_LOGIT);
+    sample_cset_prefix(cs, k, ORDER_LOGIT);
     for (size_t i = 0; i < k; i++)
         probs[i] = (struct sampler_prob){cs->c[i].id, cs->c[i].p};
     if (n_written)

@@ -1162,7 +1162,7 @@ static void test_partial_selection(void **state)
         size_t m = 0;
         while (m < n) {
             m += 1 + lcg(&rs) % 300;
-            cset_prefix(&cs, m, ORDER_LOGIT);
+            sample_cset_prefix(&cs, m, ORDER_LOGIT);
             size_t k = m < n ? m : n;
             assert_int_equal(cs.n_sorted, k);
             for (size_t i = 0; i < k; i++)
@@ -1174,8 +1174,8 @@ static void test_partial_selection(void **state)
             row[i] = (float)(lcg(&rs) % 1000);
         size_t k = 1 + lcg(&rs) % 100;
         cs.c = c;
-        cset_collect_top(&cs, row, (int32_t)n, k);
-        cset_prefix(&cs, cs.n, ORDER_LOGIT);
+        sample_cset_collect_top(&cs, row, (int32_t)n, k);
+        sample_cset_prefix(&cs, cs.n, ORDER_LOGIT);
         for (size_t i = 0; i < n; i++)
             r[i] = (struct rcand){(int32_t)i, row[i], 0, 0};
         qsort(r, n, sizeof(*r), by_logit);
