@@ -14,8 +14,13 @@
  * Every token's arithmetic is the same whatever else is in the batch: the
  * matmul is batch-invariant, the ops work row by row, and attention walks a
  * query's own sequence in position order.
+ *
+ * Each sequence's token record (seq_tok) has the cache's length: a decode
+ * writes the batch's tokens at their positions once the cache has grown,
+ * and every engine_seq_* call changes the record and the pages together.
  */
 #include "engine/engine.h"
+#include "engine/engine_internal.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -26,6 +31,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/err.h"
+#include "base/vec.h"
 #include "tensor/attn.h"
 #include "tensor/cpu/kernels.h"
 #include "tensor/f16.h"
@@ -50,6 +57,8 @@ struct engine {
     int32_t n_last;                      /* tokens in the last decoded batch */
     int32_t *seq_next;                   /* per sequence: next position (scratch) */
     int32_t *seq_grow;                   /* per sequence: tokens in this batch (scratch) */
+    int32_t **seq_tok;                   /* per sequence: its tokens (length: the cache's) */
+    size_t *seq_tok_cap;
     /* attention scratch, one slice per thread */
     int n_att_threads;
     float *att_scores;                   /* n_ctx floats per thread */
@@ -185,6 +194,8 @@ static int alloc_buffers(struct engine *e)
     e->out_row = malloc(nb * sizeof(int32_t));
     e->seq_next = malloc((size_t)e->p.n_seq_max * sizeof(int32_t));
     e->seq_grow = malloc((size_t)e->p.n_seq_max * sizeof(int32_t));
+    e->seq_tok = calloc((size_t)e->p.n_seq_max, sizeof(*e->seq_tok));
+    e->seq_tok_cap = calloc((size_t)e->p.n_seq_max, sizeof(*e->seq_tok_cap));
     e->n_att_threads = thread_pool_size(e->pool);
     e->att_scores = alloc_f32((size_t)e->n_att_threads * (size_t)e->p.n_ctx);
     e->att_vrow = alloc_f32((size_t)e->n_att_threads * (size_t)hp->head_dim_v);
@@ -192,7 +203,7 @@ static int alloc_buffers(struct engine *e)
     e->qconv_size = (type_row_size(qt, hp->head_dim_k) + 63) / 64 * 64;
     e->att_qconv = aligned_alloc(64, (size_t)e->n_att_threads * e->qconv_size);
     bool ok = e->x && e->h && e->q && e->kk && e->vv && e->att && e->o && e->g && e->u &&
-              e->hout && e->logits && e->out_row && e->seq_next && e->seq_grow && e->att_scores &&
+              e->hout && e->logits && e->out_row && e->seq_next && e->seq_grow && e->seq_tok && e->seq_tok_cap && e->att_scores &&
               e->att_vrow && e->att_qconv;
     return ok && alloc_tiles(e) == 0 ? 0 : -1;
 }
@@ -284,6 +295,10 @@ void engine_free(struct engine *e)
     free(e->out_row);
     free(e->seq_next);
     free(e->seq_grow);
+    for (int32_t s = 0; e->seq_tok && s < e->p.n_seq_max; s++)
+        free(e->seq_tok[s]);
+    free(e->seq_tok);
+    free(e->seq_tok_cap);
     free(e);
 }
 
@@ -318,6 +333,9 @@ static int check_batch(struct engine *e, const struct batch *b, int32_t *n_out, 
     }
     if (*n_out > e->p.n_outputs_max)
         return errf(err, n, "%d tokens ask for logits, at most %d can", *n_out, e->p.n_outputs_max);
+    for (int32_t s = 0; s < e->p.n_seq_max; s++)
+        if (e->seq_grow[s] > 0 && engine_seq_reserve(e, s, e->seq_next[s]) == NULL)
+            return errf(err, n, "out of memory for the tokens of sequence %d", s);
     return 0;
 }
 
@@ -741,14 +759,19 @@ static int32_t forward(struct engine *e, const struct batch *b, char *err, size_
     e->n_last = 0;
     if (check_batch(e, b, &n_out, err, err_size) != 0 || grow_cache(e, err, err_size) != 0)
         return -1;
+    for (int32_t i = 0; i < b->n_tokens; i++)
+        e->seq_tok[b->seq_id[i]][b->pos[i]] = b->token[i];
     int nth = b->n_tokens == 1 ? e->p.n_threads : e->p.n_threads_batch;
     matmul_ctx_set_threads(e->mm, nth);
     int32_t n = b->n_tokens;
     if (e->att_tiles)
         group_by_seq(e, b);
     if (op_get_rows(e->x, e->m->tok_embd.type, e->m->tok_embd.data, hp->n_vocab, hp->n_embd,
-                    b->token, n) != 0)
+                    b->token, n) != 0) {
+        for (int32_t s = 0; s < e->p.n_seq_max; s++)
+            kv_cache_seq_rm(e->kv, s, e->seq_next[s] - e->seq_grow[s]);
         return errf(err, err_size, "cannot read token embeddings");
+    }
     if (hp->embd_scale != 1.0f)
         op_scale(e->x, e->x, hp->embd_scale, (int64_t)n * hp->n_embd);
     for (int32_t il = 0; il < hp->n_layer; il++) {
@@ -782,7 +805,18 @@ int engine_decode_embd(struct engine *e, const struct batch *b, float *out, char
 
 int32_t engine_n_embd(const struct engine *e) { return e->m->hp.n_embd; }
 
-int engine_kv_discard(struct engine *e, int32_t seq, int32_t p0, int32_t n, char *err, size_t err_size)
+const float *engine_logits(const struct engine *e, int32_t i)
+{
+    if (i < 0 || i >= e->n_last || e->out_row[i] < 0)
+        return NULL;
+    return e->logits + (size_t)e->out_row[i] * e->m->hp.n_vocab;
+}
+
+int32_t engine_n_vocab(const struct engine *e) { return e->m->hp.n_vocab; }
+int32_t engine_n_ctx(const struct engine *e) { return e->p.n_ctx; }
+const struct model *engine_model(const struct engine *e) { return e->m; }
+
+static int kv_discard(struct engine *e, int32_t seq, int32_t p0, int32_t n, char *err, size_t err_size)
 {
     const struct model_hparams *hp = &e->m->hp;
     int32_t len = kv_cache_seq_len(e->kv, seq);
@@ -806,14 +840,105 @@ int engine_kv_discard(struct engine *e, int32_t seq, int32_t p0, int32_t n, char
     return 0;
 }
 
-const float *engine_logits(const struct engine *e, int32_t i)
+/* ------------------------------------------------------------ sequences */
+
+struct kv_cache *engine_cache(struct engine *e) { return e->kv; }
+
+static bool seq_ok(const struct engine *e, int32_t seq) { return seq >= 0 && seq < e->p.n_seq_max; }
+
+int32_t *engine_seq_reserve(struct engine *e, int32_t seq, int32_t n)
 {
-    if (i < 0 || i >= e->n_last || e->out_row[i] < 0)
+    if (!seq_ok(e, seq) || n < 0)
         return NULL;
-    return e->logits + (size_t)e->out_row[i] * e->m->hp.n_vocab;
+    if (vec_reserve((void **)&e->seq_tok[seq], &e->seq_tok_cap[seq], (size_t)(n ? n : 1),
+                    sizeof(int32_t)) != 0)
+        return NULL;
+    return e->seq_tok[seq];
 }
 
-int32_t engine_n_vocab(const struct engine *e) { return e->m->hp.n_vocab; }
-int32_t engine_n_ctx(const struct engine *e) { return e->p.n_ctx; }
-struct kv_cache *engine_kv(struct engine *e) { return e->kv; }
-const struct model *engine_model(const struct engine *e) { return e->m; }
+int32_t engine_ctx_for_seqs(int32_t n_seqs, int32_t n_ctx_seq)
+{
+    int64_t ps = KV_DEFAULT_PAGE_SIZE;
+    if (n_seqs < 0 || n_ctx_seq < 0)
+        return -1;
+    int64_t per_seq = ((int64_t)n_ctx_seq + ps - 1) / ps * ps + ps;
+    int64_t n = per_seq * n_seqs;
+    return n > INT32_MAX ? -1 : (int32_t)n;
+}
+
+int32_t engine_seq_len(const struct engine *e, int32_t seq) { return kv_cache_seq_len(e->kv, seq); }
+
+const int32_t *engine_seq_tokens(const struct engine *e, int32_t seq)
+{
+    static const int32_t none[1];
+    if (!seq_ok(e, seq))
+        return NULL;
+    return e->seq_tok[seq] ? e->seq_tok[seq] : none;
+}
+
+int32_t engine_seq_common_prefix(const struct engine *e, int32_t seq, const int32_t *tokens, int32_t n)
+{
+    int32_t len = engine_seq_len(e, seq), i = 0;
+    const int32_t *t = e->seq_tok && seq_ok(e, seq) ? e->seq_tok[seq] : NULL;
+    while (t && i < len && i < n && t[i] == tokens[i])
+        i++;
+    return i;
+}
+
+int engine_seq_keep(struct engine *e, int32_t seq, int32_t n, char *err, size_t err_size)
+{
+    if (!seq_ok(e, seq))
+        return err_set(err, err_size, "sequence id %d is out of range (0..%d)", seq, e->p.n_seq_max - 1);
+    int32_t len = kv_cache_seq_len(e->kv, seq);
+    if (n < 0 || n > len)
+        return err_set(err, err_size, "cannot keep %d positions of sequence %d: it holds %d", n, seq, len);
+    kv_cache_seq_rm(e->kv, seq, n);
+    return 0;
+}
+
+int engine_seq_copy(struct engine *e, int32_t src, int32_t dst, int32_t n, char *err, size_t err_size)
+{
+    if (!seq_ok(e, src) || !seq_ok(e, dst))
+        return err_set(err, err_size, "cannot copy sequence %d to %d: ids are 0..%d", src, dst,
+                       e->p.n_seq_max - 1);
+    int32_t len = kv_cache_seq_len(e->kv, src);
+    if (n < 0 || n > len)
+        return err_set(err, err_size, "cannot copy %d positions of sequence %d: it holds %d", n, src, len);
+    if (src == dst) {
+        kv_cache_seq_rm(e->kv, dst, n);
+        return 0;
+    }
+    if (engine_seq_reserve(e, dst, n) == NULL)
+        return err_set(err, err_size, "out of memory for the tokens of sequence %d", dst);
+    if (kv_cache_seq_cp(e->kv, src, dst) != 0)
+        return err_set(err, err_size, "cannot copy sequence %d to %d", src, dst);
+    kv_cache_seq_rm(e->kv, dst, n);
+    if (n > 0)
+        memcpy(e->seq_tok[dst], e->seq_tok[src], (size_t)n * sizeof(int32_t));
+    return 0;
+}
+
+void engine_seq_clear(struct engine *e, int32_t seq)
+{
+    if (seq < 0)
+        kv_cache_clear(e->kv);
+    else
+        kv_cache_seq_rm(e->kv, seq, 0);
+}
+
+int engine_seq_discard(struct engine *e, int32_t seq, int32_t p0, int32_t n, char *err, size_t err_size)
+{
+    int32_t len = kv_cache_seq_len(e->kv, seq);
+    if (kv_discard(e, seq, p0, n, err, err_size) != 0)
+        return -1;
+    if (n > 0)
+        memmove(e->seq_tok[seq] + p0, e->seq_tok[seq] + p0 + n, (size_t)(len - p0 - n) * sizeof(int32_t));
+    return 0;
+}
+
+void engine_kv_usage(const struct engine *e, int32_t *used, int32_t *size)
+{
+    int32_t ps = kv_cache_page_size(e->kv), np = kv_cache_n_pages(e->kv);
+    *used = (np - kv_cache_free_pages(e->kv)) * ps;
+    *size = np * ps;
+}

@@ -9,8 +9,16 @@
  * own sequence: evaluated alone, in a prompt chunk or beside other sequences,
  * its logits are bit-identical (batch invariance).
  *
+ * The engine owns the sequences: each one's token ids and their KV pages are
+ * kept together (engine_seq_*), so a caller never keeps a token list in step
+ * with the cache by hand. Every decoded token is recorded in its sequence;
+ * copying, truncating, shifting, clearing, saving and restoring a sequence
+ * move its tokens and its pages at once.
+ *
  * All buffers and the thread pool are made by engine_create; decoding
- * allocates nothing.
+ * allocates nothing but, now and then, room for a sequence's token record.
+ *
+ * Threads: an engine is used by one thread at a time.
  */
 #ifndef CLLM_ENGINE_ENGINE_H
 #define CLLM_ENGINE_ENGINE_H
@@ -19,7 +27,6 @@
 #include <stdint.h>
 
 #include "engine/batch.h"
-#include "engine/kv_cache.h"
 #include "model/model.h"
 
 struct engine_params {
@@ -56,18 +63,54 @@ int engine_decode(struct engine *e, const struct batch *b, char *err, size_t err
 int engine_decode_embd(struct engine *e, const struct batch *b, float *out, char *err, size_t err_size);
 int32_t engine_n_embd(const struct engine *e);
 
-/* Context shift: remove positions [p0, p0 + n) of seq and move the later
- * ones down by n, re-applying RoPE to their keys for the new positions (as
- * llama.cpp's K-shift does). The sequence then continues at len - n. Returns
- * 0, or -1 with a message for a bad range. Invalidates the last logits. */
-int engine_kv_discard(struct engine *e, int32_t seq, int32_t p0, int32_t n, char *err, size_t err_size);
 
 /* Logits (n_vocab floats) of token i of the last decoded batch; NULL if that
  * token did not ask for logits. */
 const float *engine_logits(const struct engine *e, int32_t i);
 int32_t engine_n_vocab(const struct engine *e);
 int32_t engine_n_ctx(const struct engine *e);
-struct kv_cache *engine_kv(struct engine *e);
 const struct model *engine_model(const struct engine *e);
+
+/* ------------------------------------------------------------ sequences */
+
+/* engine_params.n_ctx for n_seqs sequences of up to n_ctx_seq positions
+ * each: whole KV pages for every sequence plus a spare page each (copy on
+ * write, context shift). -1 if that does not fit in an int32_t. */
+int32_t engine_ctx_for_seqs(int32_t n_seqs, int32_t n_ctx_seq);
+
+/* Positions (tokens) seq holds; 0 for a bad sequence id. */
+int32_t engine_seq_len(const struct engine *e, int32_t seq);
+/* Its tokens, engine_seq_len entries (the token at position p is [p]);
+ * valid until the sequence next changes. NULL for a bad id. */
+const int32_t *engine_seq_tokens(const struct engine *e, int32_t seq);
+/* How many of tokens[0..n) seq already holds at their positions. */
+int32_t engine_seq_common_prefix(const struct engine *e, int32_t seq, const int32_t *tokens, int32_t n);
+/* Keep the first n positions of seq, drop the rest (0: clear it). Returns
+ * 0, or -1 with a message for a bad id or n > its length. */
+int engine_seq_keep(struct engine *e, int32_t seq, int32_t n, char *err, size_t err_size);
+/* Make dst the first n positions of src (dst's old contents are dropped):
+ * the KV pages are shared, copied only when one of the two appends into a
+ * shared page. Returns 0, or -1 with a message (bad ids, n > src's length,
+ * no memory); dst is then as before. */
+int engine_seq_copy(struct engine *e, int32_t src, int32_t dst, int32_t n, char *err, size_t err_size);
+/* Drop seq (seq < 0: every sequence). */
+void engine_seq_clear(struct engine *e, int32_t seq);
+/* Context shift: remove positions [p0, p0 + n) of seq, tokens and keys and
+ * values, and move the later ones down by n, re-applying RoPE to their keys
+ * for the new positions (as llama.cpp's K-shift does). The sequence then
+ * continues at len - n. Returns 0, or -1 with a message for a bad range or
+ * no free page. Invalidates the last logits. */
+int engine_seq_discard(struct engine *e, int32_t seq, int32_t p0, int32_t n, char *err, size_t err_size);
+/* Write seq (its tokens and their KV rows in every layer) to path. Returns
+ * the bytes written, or -1 with a message (the file is then removed). The
+ * file records the model's shape and cache types: a file from another
+ * model or with other cache types is refused when read. */
+int64_t engine_seq_save(struct engine *e, int32_t seq, const char *path, char *err, size_t err_size);
+/* Replace seq with the sequence in path. Returns the bytes read, or -1 with
+ * a message (seq is then empty). */
+int64_t engine_seq_load(struct engine *e, int32_t seq, const char *path, char *err, size_t err_size);
+
+/* KV cache use: positions in pages taken (*used) and in all (*size). */
+void engine_kv_usage(const struct engine *e, int32_t *used, int32_t *size);
 
 #endif

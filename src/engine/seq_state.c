@@ -1,6 +1,10 @@
 /*
- * seq_state.c - save and restore one sequence's tokens and KV rows (see
- * seq_state.h).
+ * seq_state.c - engine_seq_save / engine_seq_load: one sequence's tokens
+ * (from the engine's own record) and KV rows written to a file and read
+ * back, for the server's slot save / restore (see engine.h).
+ *
+ * Every count in a file is checked against the file's size before anything
+ * is read into the cache.
  *
  * File layout (little-endian):
  *   "CLLMSEQ1"                       8 bytes
@@ -8,32 +12,22 @@
  *   i32 tokens[n_tokens]
  *   for each layer: K rows of the n_tokens positions, then V rows
  */
-#include "engine/seq_state.h"
+#include "engine/engine_internal.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-#include "engine/kv_cache.h"
+#include "base/err.h"
 
 static const char MAGIC[8] = {'C', 'L', 'L', 'M', 'S', 'E', 'Q', '1'};
 enum { HDR_WORDS = 7 };
 
-static int64_t fail(char *err, size_t n, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, n, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 static void header_of(struct engine *e, uint32_t n_tokens, uint32_t h[HDR_WORDS])
 {
     const struct model_hparams *hp = &engine_model(e)->hp;
-    struct kv_cache *kv = engine_kv(e);
+    struct kv_cache *kv = engine_cache(e);
     h[0] = (uint32_t)hp->n_layer;
     h[1] = (uint32_t)(hp->n_head_kv * hp->head_dim_k);
     h[2] = (uint32_t)(hp->n_head_kv * hp->head_dim_v);
@@ -60,16 +54,16 @@ static int copy_rows(struct kv_cache *kv, int32_t il, int32_t seq, int32_t n, FI
     return 0;
 }
 
-int64_t seq_state_save(struct engine *e, int32_t seq, const int32_t *tokens, int32_t n,
-                       const char *path, char *err, size_t err_size)
+int64_t engine_seq_save(struct engine *e, int32_t seq, const char *path, char *err, size_t err_size)
 {
-    struct kv_cache *kv = engine_kv(e);
-    if (n < 0 || n > kv_cache_seq_len(kv, seq))
-        return fail(err, err_size, "sequence %d holds %d positions, not %d", seq,
-                    kv_cache_seq_len(kv, seq), n);
+    struct kv_cache *kv = engine_cache(e);
+    const int32_t *tokens = engine_seq_tokens(e, seq);
+    if (!tokens)
+        return err_set(err, err_size, "sequence id %d is out of range", seq);
+    int32_t n = engine_seq_len(e, seq);
     FILE *f = fopen(path, "wb");
     if (!f)
-        return fail(err, err_size, "cannot create the file");
+        return err_set(err, err_size, "cannot create the file");
     uint32_t h[HDR_WORDS];
     header_of(e, (uint32_t)n, h);
     int bad = fwrite(MAGIC, sizeof MAGIC, 1, f) != 1 || fwrite(h, sizeof h, 1, f) != 1 ||
@@ -79,64 +73,56 @@ int64_t seq_state_save(struct engine *e, int32_t seq, const int32_t *tokens, int
     int64_t size = bad ? -1 : (int64_t)ftell(f);
     if (fclose(f) != 0 || bad) {
         remove(path);
-        return fail(err, err_size, "cannot write the file (disk full?)");
+        return err_set(err, err_size, "cannot write the file (disk full?)");
     }
     return size;
 }
 
-static int64_t load_body(struct engine *e, int32_t seq, FILE *f, int64_t file_size, int32_t **tokens,
-                         int32_t *n_tokens, char *err, size_t err_size)
+static int64_t load_body(struct engine *e, int32_t seq, FILE *f, int64_t file_size, char *err,
+                         size_t err_size)
 {
-    struct kv_cache *kv = engine_kv(e);
+    struct kv_cache *kv = engine_cache(e);
     char magic[8];
     uint32_t h[HDR_WORDS], want[HDR_WORDS];
     if (fread(magic, sizeof magic, 1, f) != 1 || memcmp(magic, MAGIC, sizeof MAGIC) != 0 ||
         fread(h, sizeof h, 1, f) != 1)
-        return fail(err, err_size, "not a cllm slot file");
+        return err_set(err, err_size, "not a cllm slot file");
     header_of(e, h[6], want);
     if (memcmp(h, want, sizeof h - sizeof h[6]) != 0)
-        return fail(err, err_size, "the file was saved from another model or with other cache types");
+        return err_set(err, err_size, "the file was saved from another model or with other cache types");
     uint64_t n = h[6];
     uint64_t need = sizeof MAGIC + sizeof h + n * sizeof(int32_t) +
                     n * h[0] * (kv_cache_k_row_size(kv) + kv_cache_v_row_size(kv));
     if (need != (uint64_t)file_size)
-        return fail(err, err_size, "the file is %lld bytes, its header says %llu", (long long)file_size,
+        return err_set(err, err_size, "the file is %lld bytes, its header says %llu", (long long)file_size,
                     (unsigned long long)need);
     if (n > (uint64_t)kv_cache_room(kv, seq))
-        return fail(err, err_size, "%llu tokens do not fit in the slot", (unsigned long long)n);
-    int32_t *t = malloc((n ? n : 1) * sizeof *t);
+        return err_set(err, err_size, "%llu tokens do not fit in the slot", (unsigned long long)n);
+    int32_t *t = engine_seq_reserve(e, seq, (int32_t)n);
     if (!t)
-        return fail(err, err_size, "out of memory");
-    if (fread(t, sizeof *t, n, f) != n || kv_cache_seq_grow(kv, seq, (int32_t)n) != 0) {
-        free(t);
-        return fail(err, err_size, "cannot read the tokens");
-    }
-    for (uint32_t il = 0; il < h[0]; il++) {
-        if (copy_rows(kv, (int32_t)il, seq, (int32_t)n, f, 1) != 0) {
-            free(t);
-            return fail(err, err_size, "cannot read the cache rows");
-        }
-    }
-    *tokens = t;
-    *n_tokens = (int32_t)n;
+        return err_set(err, err_size, "out of memory");
+    if (fread(t, sizeof *t, n, f) != n || kv_cache_seq_grow(kv, seq, (int32_t)n) != 0)
+        return err_set(err, err_size, "cannot read the tokens");
+    for (uint32_t il = 0; il < h[0]; il++)
+        if (copy_rows(kv, (int32_t)il, seq, (int32_t)n, f, 1) != 0)
+            return err_set(err, err_size, "cannot read the cache rows");
     return file_size;
 }
 
-int64_t seq_state_load(struct engine *e, int32_t seq, const char *path, int32_t **tokens,
-                       int32_t *n_tokens, char *err, size_t err_size)
+int64_t engine_seq_load(struct engine *e, int32_t seq, const char *path, char *err, size_t err_size)
 {
-    struct kv_cache *kv = engine_kv(e);
-    *tokens = NULL;
-    *n_tokens = 0;
+    struct kv_cache *kv = engine_cache(e);
+    if (!engine_seq_tokens(e, seq))
+        return err_set(err, err_size, "sequence id %d is out of range", seq);
+    kv_cache_seq_rm(kv, seq, 0);
     struct stat st;
     FILE *f = fopen(path, "rb");
     if (!f || fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
         if (f)
             fclose(f);
-        return fail(err, err_size, "cannot open the file");
+        return err_set(err, err_size, "cannot open the file");
     }
-    kv_cache_seq_rm(kv, seq, 0);
-    int64_t r = load_body(e, seq, f, (int64_t)st.st_size, tokens, n_tokens, err, err_size);
+    int64_t r = load_body(e, seq, f, (int64_t)st.st_size, err, err_size);
     fclose(f);
     if (r < 0)
         kv_cache_seq_rm(kv, seq, 0);

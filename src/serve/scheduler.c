@@ -2,12 +2,18 @@
  * scheduler.c - slots, the task queue and the batching loop (see
  * scheduler.h).
  *
- * One lock guards the queue, the slots and the counters. The loop thread
- * holds it except while the engine computes a batch and while it sleeps, so
- * /slots and /metrics see consistent slots and wait at most one sampling
- * step. Task callbacks are called with the lock held: they must not call
- * back into the scheduler.
+ * The loop thread owns the slots, the tasks it has taken from the queue and
+ * the engine: it reads and changes them without a lock. The lock guards only
+ * what other threads touch: the incoming queue, the stop flag, and the
+ * slots' published view and counters (copied in once per step, before each
+ * decode). A task that ends is freed only after the next publication, so
+ * the `info` and `stopping_word` pointers of the published view stay valid
+ * while the lock is held.
+ *
+ * Events go to each task's queue (events.h) with that queue's own mutex;
+ * nothing is formatted here beyond the slot text's detokenized pieces.
  */
+#define _GNU_SOURCE
 #include "serve/scheduler.h"
 
 #include <math.h>
@@ -18,17 +24,17 @@
 #include <string.h>
 #include <time.h>
 
-#include "engine/seq_state.h"
+#include "base/clock.h"
+#include "base/err.h"
 #include "serve/slot_text.h"
 #include "tokenizer/tokenizer.h"
 
 enum slot_state { SLOT_IDLE, SLOT_PROMPT, SLOT_GEN };
 
 struct slot {
-    int32_t id;
+    int32_t id;               /* also its engine sequence */
     enum slot_state state;
     struct sched_task *task;
-    struct tok_list cache;    /* the tokens whose keys/values sequence `id` holds */
     int32_t *prompt;          /* the task's prompt after the system prefix and truncation */
     int32_t n_prompt;
     int32_t i_prompt;         /* next prompt token to evaluate */
@@ -40,7 +46,6 @@ struct slot {
     bool truncated;
     struct slot_text text;
     struct sampler_prob *sprobs;
-    struct sched_token_prob *probs;
     double t_start, t_prompt_done;
     uint64_t last_used;
 };
@@ -50,32 +55,34 @@ struct sched {
     const struct vocab *v;
     struct sched_params p;
     int32_t slot_ctx;
+    /* the loop thread's own */
     struct slot *slots;
     struct batch batch;
+    struct sched_task *pending_head, *pending_tail; /* taken from the queue, waiting for a slot */
+    struct sched_task *ended;  /* finished tasks, freed after the next publication */
+    uint64_t use_counter;
+    uint32_t rr;               /* rotates which prompt gets the batch first */
+    int32_t n_sys;             /* the system prompt: sequence n_slots holds its tokens */
+    float *embd_buf;           /* n_batch x n_embd: one batch's hidden states */
+    struct sched_stats st;     /* counters, published with the slots */
+    bool profile;              /* CLLM_SCHED_PROFILE: log the loop's overhead at the end */
+    double t_locked_ms;        /* (profile) time the loop held the lock */
+    double cpu_sched_ms;       /* (profile) the loop thread's CPU time outside engine_decode */
+    /* guarded by lock */
     pthread_mutex_t lock;
     pthread_cond_t wake;
-    pthread_t thread;
-    bool thread_started;
     bool stop;
     struct sched_task *queue_head, *queue_tail;
+    int32_t n_queued;
     int64_t next_id;
-    uint64_t use_counter;
-    uint32_t rr;              /* rotates which prompt gets the batch first */
-    /* the system prompt, held in sequence n_slots */
-    int32_t *sys;
-    int32_t n_sys;
-    float *embd_buf; /* n_batch x n_embd: one batch's hidden states */
-    struct sched_stats st;
+    struct sched_slot_info *pub; /* per slot, as last published */
+    struct sched_stats pub_st;
+    /* set once */
+    pthread_t thread;
+    bool thread_started;
 };
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-/* ------------------------------------------------------------ tasks */
+/* ------------------------------------------------------------ tasks and events */
 
 struct sched_task *sched_task_new(enum sched_task_kind kind)
 {
@@ -90,6 +97,13 @@ struct sched_task *sched_task_new(enum sched_task_kind kind)
     return t;
 }
 
+void sched_task_set_events(struct sched_task *t, struct sched_events *q)
+{
+    struct sched_events *old = t->events;
+    t->events = sched_events_ref(q);
+    sched_events_unref(old);
+}
+
 void sched_task_free(struct sched_task *t)
 {
     if (!t)
@@ -100,34 +114,98 @@ void sched_task_free(struct sched_task *t)
     free(t->stop);
     sampler_free(t->sampler);
     free(t->path);
+    free(t->info);
+    sched_events_unref(t->events);
     free(t);
 }
 
-static void task_error(struct sched_task *t, int code, const char *fmt, ...)
+static bool task_cancelled(const struct sched_task *t)
 {
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    struct sched_event ev = {.kind = SCHED_EV_ERROR, .error = msg, .error_code = code};
-    t->on_event(t->ud, &ev);
+    return t->events && sched_events_cancelled(t->events);
 }
 
-static void task_end(struct sched_task *t)
+/* A new event for t, with an empty text; NULL out of memory. */
+static struct sched_event *event_new(const struct sched_task *t, enum sched_event_kind kind)
 {
-    if (t->release)
-        t->release(t->ud);
-    sched_task_free(t);
+    struct sched_event *ev = calloc(1, sizeof *ev);
+    if (!ev)
+        return NULL;
+    ev->kind = kind;
+    ev->index = t->index;
+    ev->token_prob = -1;
+    ev->text = strdup("");
+    if (kind == SCHED_EV_DONE)
+        ev->result.stopping_word = strdup("");
+    if (!ev->text || (kind == SCHED_EV_DONE && !ev->result.stopping_word)) {
+        sched_event_free(ev);
+        return NULL;
+    }
+    return ev;
+}
+
+static void post(struct sched_task *t, struct sched_event *ev)
+{
+    if (!ev)
+        return; /* out of memory: the event is lost */
+    if (t->events)
+        sched_events_push(t->events, ev);
+    else
+        sched_event_free(ev);
+}
+
+/* Replace ev's text with a copy of text[0..len). */
+static int event_set_text(struct sched_event *ev, const char *text, size_t len)
+{
+    char *c = malloc(len + 1);
+    if (!c)
+        return -1;
+    memcpy(c, text, len);
+    c[len] = '\0';
+    free(ev->text);
+    ev->text = c;
+    ev->len = len;
+    return 0;
+}
+
+static void post_done(struct sched_task *t, const struct sched_result *r)
+{
+    struct sched_event *ev = event_new(t, SCHED_EV_DONE);
+    if (ev) {
+        char *sw = ev->result.stopping_word;
+        ev->result = *r;
+        ev->result.stopping_word = sw;
+        ev->result.embd = NULL;
+    }
+    post(t, ev);
+}
+
+static void post_error(struct sched_task *t, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void post_error(struct sched_task *t, int code, const char *fmt, ...)
+{
+    struct sched_event *ev = event_new(t, SCHED_EV_ERROR);
+    if (ev) {
+        va_list ap;
+        va_start(ap, fmt);
+        if (vasprintf(&ev->error, fmt, ap) < 0)
+            ev->error = NULL;
+        va_end(ap);
+        ev->error_code = code;
+        if (!ev->error) {
+            sched_event_free(ev);
+            ev = NULL;
+        }
+    }
+    post(t, ev);
+}
+
+/* The task is over: freed after the next publication (see the top). */
+static void task_end(struct sched *s, struct sched_task *t)
+{
+    t->next = s->ended;
+    s->ended = t;
 }
 
 /* ------------------------------------------------------------ slots */
-
-static void slot_reset_cache(struct sched *s, struct slot *sl)
-{
-    kv_cache_seq_rm(engine_kv(s->e), sl->id, 0);
-    sl->cache.n = 0;
-}
 
 static void slot_clear_task(struct slot *sl)
 {
@@ -141,18 +219,19 @@ static void slot_clear_task(struct slot *sl)
 
 static void slot_fail(struct sched *s, struct slot *sl, int code, const char *msg)
 {
-    task_error(sl->task, code, "%s", msg);
-    task_end(sl->task);
+    post_error(sl->task, code, "%s", msg);
+    task_end(s, sl->task);
     slot_clear_task(sl);
-    slot_reset_cache(s, sl);
+    engine_seq_clear(s->e, sl->id);
 }
 
 static void slot_finish(struct sched *s, struct slot *sl)
 {
     struct sched_task *t = sl->task;
-    double t_end = now_ms();
+    double t_end = clock_ms();
     size_t len;
     const char *rest = slot_text_finish(&sl->text, &len);
+    struct sched_event *ev = event_new(t, SCHED_EV_DONE);
     struct sched_result r = {
         .id_slot = sl->id,
         .n_prompt = sl->n_prompt,
@@ -163,22 +242,29 @@ static void slot_finish(struct sched *s, struct slot *sl)
         .stopped_limit = sl->text.stopped_limit,
         .stopped_word = sl->text.stopped_word,
         .truncated = sl->truncated,
-        .stopping_word = sl->text.stopping_word ? sl->text.stopping_word : "",
         .prompt_ms = sl->t_prompt_done - sl->t_start,
         .predicted_ms = sl->n_decoded > 0 ? t_end - sl->t_prompt_done : 0,
     };
     s->st.t_predicted_ms += r.predicted_ms;
-    struct sched_event ev = {.kind = SCHED_EV_DONE, .text = rest, .len = len, .result = &r};
-    t->on_event(t->ud, &ev);
-    task_end(t);
+    if (ev) {
+        free(ev->result.stopping_word);
+        r.stopping_word = strdup(sl->text.stopping_word ? sl->text.stopping_word : "");
+        ev->result = r;
+        if (!r.stopping_word || (rest && len > 0 && event_set_text(ev, rest, len) != 0)) {
+            sched_event_free(ev);
+            ev = NULL;
+        }
+    }
+    post(t, ev);
+    task_end(s, t);
     slot_clear_task(sl);
     sl->last_used = ++s->use_counter;
 }
 
-/* A task whose client went away: stop quietly (its cache stays usable). */
-static void slot_cancel(struct slot *sl, struct sched *s)
+/* A task whose consumer went away: stop quietly (its cache stays usable). */
+static void slot_cancel(struct sched *s, struct slot *sl)
 {
-    task_end(sl->task);
+    task_end(s, sl->task);
     slot_clear_task(sl);
     sl->last_used = ++s->use_counter;
 }
@@ -197,7 +283,7 @@ static void truncate_prompt(struct sched *s, struct slot *sl, int32_t n_keep)
 {
     int32_t n = sl->n_prompt, n_ctx = s->slot_ctx;
     if (n_keep < 0 || n_keep > n_ctx - 4)
-        n_keep = n_keep < 0 ? n_ctx - 4 : n_keep > n_ctx - 4 ? n_ctx - 4 : n_keep;
+        n_keep = n_ctx - 4;
     if (n_keep > n)
         n_keep = n;
     int32_t n_block = (n_ctx - n_keep) / 2;
@@ -208,77 +294,63 @@ static void truncate_prompt(struct sched *s, struct slot *sl, int32_t n_keep)
     sl->truncated = true;
 }
 
-/* Another slot whose cache shares a longer prefix with this slot's prompt
- * lends it: its sequence is copied (pages shared, copy on write) and cut to
- * the common part. Batch invariance makes those keys and values exactly the
- * ones this slot would compute. Returns the tokens now reusable. */
-static size_t borrow_prefix(struct sched *s, struct slot *sl, size_t keep)
+/* Another slot whose sequence shares a longer prefix with this slot's
+ * prompt lends it: the engine copies the sequence (pages shared, copy on
+ * write) cut to the common part. Batch invariance makes those keys and
+ * values exactly the ones this slot would compute. Returns the tokens now
+ * reusable. */
+static int32_t borrow_prefix(struct sched *s, struct slot *sl, int32_t keep)
 {
-    struct slot *best = NULL;
-    size_t best_n = keep;
+    int32_t best = -1, best_n = keep;
     for (int32_t i = 0; i < s->p.n_slots; i++) {
-        struct slot *o = &s->slots[i];
-        if (o == sl || o->cache.n <= best_n)
+        if (i == sl->id || engine_seq_len(s->e, i) <= best_n)
             continue;
-        size_t c = common_prefix(o->cache.v, o->cache.n, sl->prompt, (size_t)sl->n_prompt);
+        int32_t c = engine_seq_common_prefix(s->e, i, sl->prompt, sl->n_prompt);
         if (c > best_n) {
-            best = o;
+            best = i;
             best_n = c;
         }
     }
-    if (!best || kv_cache_seq_cp(engine_kv(s->e), best->id, sl->id) != 0)
+    if (best < 0 || engine_seq_copy(s->e, best, sl->id, best_n, NULL, 0) != 0)
         return keep;
-    sl->cache.n = 0;
-    for (size_t i = 0; i < best_n; i++)
-        tok_list_push(&sl->cache, best->cache.v[i]);
-    kv_cache_seq_rm(engine_kv(s->e), sl->id, (int32_t)best_n);
     return best_n;
 }
 
 /* Put the system prefix and the task's prompt into the slot, reuse what its
- * cache shares with them, and get it ready to evaluate the rest. */
+ * sequence shares with them, and get it ready to evaluate the rest. */
 static int slot_start(struct sched *s, struct slot *sl, struct sched_task *t, char *err, size_t err_size)
 {
-    struct kv_cache *kv = engine_kv(s->e);
     size_t n = (size_t)s->n_sys + t->n_prompt;
+    const int32_t *sys = engine_seq_tokens(s->e, s->p.n_slots);
     sl->prompt = malloc((n ? n : 1) * sizeof *sl->prompt);
-    if (!sl->prompt) {
-        snprintf(err, err_size, "out of memory");
-        return -1;
-    }
+    sl->task = t;
+    if (!sl->prompt)
+        return err_set(err, err_size, "out of memory");
     if (s->n_sys > 0)
-        memcpy(sl->prompt, s->sys, (size_t)s->n_sys * sizeof *sl->prompt);
+        memcpy(sl->prompt, sys, (size_t)s->n_sys * sizeof *sl->prompt);
     if (t->n_prompt > 0)
         memcpy(sl->prompt + s->n_sys, t->prompt, t->n_prompt * sizeof *sl->prompt);
     sl->n_prompt = (int32_t)n;
-    sl->task = t;
     sl->truncated = false;
-    if (n == 0) {
-        snprintf(err, err_size, "the prompt is empty");
-        return -1;
-    }
+    if (n == 0)
+        return err_set(err, err_size, "the prompt is empty");
     if (sl->n_prompt >= s->slot_ctx)
         truncate_prompt(s, sl, t->n_keep < 0 ? -1 : t->n_keep + s->n_sys);
 
-    size_t keep = t->cache_prompt ? common_prefix(sl->cache.v, sl->cache.n, sl->prompt, (size_t)sl->n_prompt) : 0;
+    int32_t keep = t->cache_prompt ? engine_seq_common_prefix(s->e, sl->id, sl->prompt, sl->n_prompt) : 0;
     if (t->cache_prompt || t->follow >= 0)
         keep = borrow_prefix(s, sl, keep);
-    if (keep < (size_t)s->n_sys && s->n_sys > 0 && common_prefix(s->sys, (size_t)s->n_sys, sl->prompt,
-                                                                 (size_t)sl->n_prompt) == (size_t)s->n_sys) {
-        kv_cache_seq_cp(kv, s->p.n_slots, sl->id);
-        sl->cache.n = 0;
-        for (int32_t i = 0; i < s->n_sys; i++)
-            tok_list_push(&sl->cache, s->sys[i]);
-        keep = (size_t)s->n_sys;
-    }
-    if (keep == (size_t)sl->n_prompt)
+    if (keep < s->n_sys && common_prefix(sys, (size_t)s->n_sys, sl->prompt, (size_t)sl->n_prompt) == (size_t)s->n_sys &&
+        engine_seq_copy(s->e, s->p.n_slots, sl->id, s->n_sys, NULL, 0) == 0)
+        keep = s->n_sys;
+    if (keep == sl->n_prompt)
         keep--; /* evaluate the last prompt token again for its logits */
-    kv_cache_seq_rm(kv, sl->id, (int32_t)keep);
-    sl->cache.n = keep;
+    if (engine_seq_keep(s->e, sl->id, keep, err, err_size) != 0)
+        return -1;
 
-    sl->i_prompt = (int32_t)keep;
-    sl->n_cached = (int32_t)keep;
-    sl->n_evaluated = sl->n_prompt - (int32_t)keep;
+    sl->i_prompt = keep;
+    sl->n_cached = keep;
+    sl->n_evaluated = sl->n_prompt - keep;
     sl->n_decoded = 0;
     int32_t lim = t->n_predict;
     if (s->p.n_predict >= 0 && (lim < 0 || lim > s->p.n_predict))
@@ -286,21 +358,15 @@ static int slot_start(struct sched *s, struct slot *sl, struct sched_task *t, ch
     sl->n_remain = lim;
     if (t->sampler)
         sampler_set_history(t->sampler, sl->prompt, (size_t)sl->n_prompt);
-    if (slot_text_start(&sl->text, s->v, (const char *const *)t->stop, t->n_stop) != 0) {
-        snprintf(err, err_size, "out of memory");
-        return -1;
-    }
+    if (slot_text_start(&sl->text, s->v, (const char *const *)t->stop, t->n_stop) != 0)
+        return err_set(err, err_size, "out of memory");
     int32_t np = t->n_probs > 0 ? t->n_probs : 0;
     free(sl->sprobs);
-    free(sl->probs);
     sl->sprobs = np ? malloc((size_t)np * sizeof *sl->sprobs) : NULL;
-    sl->probs = np ? malloc((size_t)np * sizeof *sl->probs) : NULL;
-    if (np && (!sl->sprobs || !sl->probs)) {
-        snprintf(err, err_size, "out of memory");
-        return -1;
-    }
+    if (np && !sl->sprobs)
+        return err_set(err, err_size, "out of memory");
     sl->state = SLOT_PROMPT;
-    sl->t_start = now_ms();
+    sl->t_start = clock_ms();
     sl->i_batch = -1;
     return 0;
 }
@@ -310,41 +376,52 @@ static int slot_start(struct sched *s, struct slot *sl, struct sched_task *t, ch
 static void run_slot_op(struct sched *s, struct slot *sl, struct sched_task *t)
 {
     char err[256];
-    double t0 = now_ms();
+    double t0 = clock_ms();
     struct sched_result r = {.id_slot = sl->id};
     if (t->kind == SCHED_SLOT_SAVE) {
-        int64_t nb = seq_state_save(s->e, sl->id, sl->cache.v, (int32_t)sl->cache.n, t->path, err,
-                                    sizeof err);
+        int64_t nb = engine_seq_save(s->e, sl->id, t->path, err, sizeof err);
         if (nb < 0) {
-            task_error(t, 500, "cannot save slot %d: %s", sl->id, err);
-            task_end(t);
+            post_error(t, 500, "cannot save slot %d: %s", sl->id, err);
+            task_end(s, t);
             return;
         }
-        r.n_tokens = (int32_t)sl->cache.n;
+        r.n_tokens = engine_seq_len(s->e, sl->id);
         r.n_bytes = (uint64_t)nb;
     } else if (t->kind == SCHED_SLOT_RESTORE) {
-        int32_t *tokens, n;
-        int64_t nb = seq_state_load(s->e, sl->id, t->path, &tokens, &n, err, sizeof err);
-        sl->cache.n = 0;
+        int64_t nb = engine_seq_load(s->e, sl->id, t->path, err, sizeof err);
         if (nb < 0) {
-            task_error(t, 400, "cannot restore slot %d: %s", sl->id, err);
-            task_end(t);
+            post_error(t, 400, "cannot restore slot %d: %s", sl->id, err);
+            task_end(s, t);
             return;
         }
-        for (int32_t i = 0; i < n; i++)
-            tok_list_push(&sl->cache, tokens[i]);
-        free(tokens);
-        r.n_tokens = n;
+        r.n_tokens = engine_seq_len(s->e, sl->id);
         r.n_bytes = (uint64_t)nb;
     } else {
-        r.n_tokens = (int32_t)sl->cache.n;
-        slot_reset_cache(s, sl);
+        r.n_tokens = engine_seq_len(s->e, sl->id);
+        engine_seq_clear(s->e, sl->id);
     }
-    r.op_ms = now_ms() - t0;
-    struct sched_event ev = {.kind = SCHED_EV_DONE, .result = &r};
-    t->on_event(t->ud, &ev);
-    task_end(t);
+    r.op_ms = clock_ms() - t0;
+    post_done(t, &r);
+    task_end(s, t);
     sl->last_used = ++s->use_counter;
+}
+
+/* Pool one batch's hidden states (rows for positions i0..) into out. */
+static void pool_rows(const struct sched *s, enum sched_pooling pooling, int32_t i0, int32_t n, float *out)
+{
+    int32_t n_embd = engine_n_embd(s->e);
+    for (int32_t j = 0; j < s->batch.n_tokens; j++) {
+        int32_t pos = i0 + j;
+        const float *row = s->embd_buf + (size_t)j * n_embd;
+        float *dst = pooling == POOL_NONE ? out + (size_t)pos * n_embd : out;
+        if (pooling == POOL_MEAN) {
+            for (int32_t k = 0; k < n_embd; k++)
+                dst[k] += row[k] / (float)n;
+        } else if (pooling == POOL_NONE || (pooling == POOL_CLS && pos == 0) ||
+                   (pooling == POOL_LAST && pos == n - 1)) {
+            memcpy(dst, row, (size_t)n_embd * sizeof *dst);
+        }
+    }
 }
 
 /* An embedding: evaluate the prompt in the slot's sequence (its cache is
@@ -353,10 +430,11 @@ static void run_embed(struct sched *s, struct slot *sl, struct sched_task *t)
 {
     char err[256];
     int32_t n = (int32_t)t->n_prompt, n_embd = engine_n_embd(s->e);
-    slot_reset_cache(s, sl);
+    engine_seq_clear(s->e, sl->id);
+    sl->last_used = ++s->use_counter;
     if (n == 0 || n > s->slot_ctx) {
-        task_error(t, 400, "the input has %d tokens; it must have 1 to %d (the slot context)", n, s->slot_ctx);
-        task_end(t);
+        post_error(t, 400, "the input has %d tokens; it must have 1 to %d (the slot context)", n, s->slot_ctx);
+        task_end(s, t);
         return;
     }
     int32_t n_rows = t->pooling == POOL_NONE ? n : 1;
@@ -368,32 +446,24 @@ static void run_embed(struct sched *s, struct slot *sl, struct sched_task *t)
         for (int32_t i = i0; i < n && s->batch.n_tokens < s->batch.capacity; i++)
             batch_add(&s->batch, t->prompt[i], i, sl->id, false);
         rc = engine_decode_embd(s->e, &s->batch, s->embd_buf, err, sizeof err);
-        for (int32_t j = 0; rc == 0 && j < s->batch.n_tokens; j++) {
-            int32_t pos = i0 + j;
-            const float *row = s->embd_buf + (size_t)j * n_embd;
-            float *dst = t->pooling == POOL_NONE ? out + (size_t)pos * n_embd : out;
-            if (t->pooling == POOL_MEAN) {
-                for (int32_t k = 0; k < n_embd; k++)
-                    dst[k] += row[k] / (float)n;
-            } else if (t->pooling == POOL_NONE || (t->pooling == POOL_CLS && pos == 0) ||
-                       (t->pooling == POOL_LAST && pos == n - 1)) {
-                memcpy(dst, row, (size_t)n_embd * sizeof *dst);
-            }
-        }
+        if (rc == 0)
+            pool_rows(s, t->pooling, i0, n, out);
     }
-    slot_reset_cache(s, sl);
+    engine_seq_clear(s->e, sl->id);
     s->st.n_prompt_tokens += (uint64_t)n;
+    struct sched_event *ev = rc == 0 ? event_new(t, SCHED_EV_DONE) : NULL;
     if (rc != 0) {
-        task_error(t, 500, "cannot compute the embedding: %s", err);
-    } else {
+        post_error(t, 500, "cannot compute the embedding: %s", err);
+    } else if (ev) {
         struct sched_result r = {.id_slot = sl->id, .n_prompt = n, .n_evaluated = n, .embd = out,
-                                 .n_embd = n_embd, .n_rows = n_rows};
-        struct sched_event ev = {.kind = SCHED_EV_DONE, .result = &r};
-        t->on_event(t->ud, &ev);
+                                 .n_embd = n_embd, .n_rows = n_rows,
+                                 .stopping_word = ev->result.stopping_word};
+        ev->result = r;
+        out = NULL;
+        post(t, ev);
     }
     free(out);
-    task_end(t);
-    sl->last_used = ++s->use_counter;
+    task_end(s, t);
 }
 
 /* Evaluate the system prompt into its own sequence (all slots idle). */
@@ -401,17 +471,12 @@ static void run_system_prompt(struct sched *s, struct sched_task *t)
 {
     char err[256];
     int32_t sys_seq = s->p.n_slots;
-    struct kv_cache *kv = engine_kv(s->e);
-    for (int32_t i = 0; i < s->p.n_slots; i++)
-        slot_reset_cache(s, &s->slots[i]);
-    kv_cache_seq_rm(kv, sys_seq, 0);
-    free(s->sys);
-    s->sys = NULL;
+    engine_seq_clear(s->e, -1);
     s->n_sys = 0;
     if (t->n_prompt >= (size_t)s->slot_ctx) {
-        task_error(t, 400, "the system prompt (%zu tokens) does not fit the slot context (%d)", t->n_prompt,
+        post_error(t, 400, "the system prompt (%zu tokens) does not fit the slot context (%d)", t->n_prompt,
                    s->slot_ctx);
-        task_end(t);
+        task_end(s, t);
         return;
     }
     for (size_t i = 0; i < t->n_prompt;) {
@@ -419,19 +484,16 @@ static void run_system_prompt(struct sched *s, struct sched_task *t)
         for (; i < t->n_prompt && s->batch.n_tokens < s->batch.capacity; i++)
             batch_add(&s->batch, t->prompt[i], (int32_t)i, sys_seq, false);
         if (engine_decode(s->e, &s->batch, err, sizeof err) != 0) {
-            kv_cache_seq_rm(kv, sys_seq, 0);
-            task_error(t, 500, "cannot evaluate the system prompt: %s", err);
-            task_end(t);
+            engine_seq_clear(s->e, sys_seq);
+            post_error(t, 500, "cannot evaluate the system prompt: %s", err);
+            task_end(s, t);
             return;
         }
     }
-    s->sys = t->prompt;
     s->n_sys = (int32_t)t->n_prompt;
-    t->prompt = NULL;
     struct sched_result r = {.id_slot = -1, .n_tokens = s->n_sys};
-    struct sched_event ev = {.kind = SCHED_EV_DONE, .result = &r};
-    t->on_event(t->ud, &ev);
-    task_end(t);
+    post_done(t, &r);
+    task_end(s, t);
 }
 
 /* ------------------------------------------------------------ admission */
@@ -445,7 +507,8 @@ static bool all_idle(const struct sched *s)
 }
 
 /* The idle slot for a task: its own, or the one sharing the longest prefix
- * with the prompt, else the least recently used. NULL: wait. */
+ * with the prompt (after the system prompt), else the least recently used.
+ * NULL: wait. */
 static struct slot *pick_slot(struct sched *s, const struct sched_task *t)
 {
     if (t->id_slot >= 0)
@@ -457,8 +520,10 @@ static struct slot *pick_slot(struct sched *s, const struct sched_task *t)
         if (sl->state != SLOT_IDLE)
             continue;
         size_t c = 0;
-        if (t->cache_prompt && t->n_prompt > 0 && sl->cache.n > (size_t)s->n_sys)
-            c = common_prefix(sl->cache.v + s->n_sys, sl->cache.n - (size_t)s->n_sys, t->prompt, t->n_prompt);
+        int32_t len = engine_seq_len(s->e, sl->id);
+        if (t->cache_prompt && t->n_prompt > 0 && len > s->n_sys)
+            c = common_prefix(engine_seq_tokens(s->e, sl->id) + s->n_sys, (size_t)(len - s->n_sys), t->prompt,
+                              t->n_prompt);
         if (!best || c > best_common || (c == best_common && sl->last_used < best->last_used)) {
             best = sl;
             best_common = c;
@@ -479,34 +544,34 @@ static bool leader_busy_with_prompt(const struct sched *s, const struct sched_ta
     return false;
 }
 
-static void unlink_task(struct sched *s, struct sched_task *prev, struct sched_task *t)
+static void unlink_pending(struct sched *s, struct sched_task *prev, struct sched_task *t)
 {
     if (prev)
         prev->next = t->next;
     else
-        s->queue_head = t->next;
-    if (s->queue_tail == t)
-        s->queue_tail = prev;
+        s->pending_head = t->next;
+    if (s->pending_tail == t)
+        s->pending_tail = prev;
     t->next = NULL;
 }
 
-/* Start what can start, in arrival order; drop tasks whose client left. */
+/* Start what can start, in arrival order; drop tasks whose consumer left. */
 static void admit(struct sched *s)
 {
-    struct sched_task *prev = NULL, *t = s->queue_head;
+    struct sched_task *prev = NULL, *t = s->pending_head;
     int32_t n_waiting = 0;
     while (t) {
         struct sched_task *next = t->next;
-        if (t->is_cancelled && t->is_cancelled(t->ud)) {
-            unlink_task(s, prev, t);
-            task_end(t);
+        if (task_cancelled(t)) {
+            unlink_pending(s, prev, t);
+            task_end(s, t);
             t = next;
             continue;
         }
         if (t->kind == SCHED_SYSTEM_PROMPT) {
             if (!all_idle(s))
                 break; /* everything after it waits too */
-            unlink_task(s, prev, t);
+            unlink_pending(s, prev, t);
             run_system_prompt(s, t);
             t = next;
             continue;
@@ -518,7 +583,7 @@ static void admit(struct sched *s)
             t = next;
             continue;
         }
-        unlink_task(s, prev, t);
+        unlink_pending(s, prev, t);
         if (t->kind == SCHED_EMBED) {
             run_embed(s, sl, t);
         } else if (t->kind != SCHED_COMPLETION) {
@@ -540,18 +605,15 @@ static void admit(struct sched *s)
 /* The slot's context is full: keep n_keep tokens, drop half of the rest. */
 static int context_shift(struct sched *s, struct slot *sl, char *err, size_t err_size)
 {
-    int32_t n_past = (int32_t)sl->cache.n;
+    int32_t n_past = engine_seq_len(s->e, sl->id);
     int32_t n_keep = sl->task->n_keep < 0 ? sl->n_prompt : sl->task->n_keep + s->n_sys;
     if (n_keep < 1 && s->v->add_bos)
         n_keep = 1;
     if (n_keep > n_past - 2)
         n_keep = n_past - 2;
     int32_t n_discard = (n_past - n_keep) / 2;
-    if (engine_kv_discard(s->e, sl->id, n_keep, n_discard, err, err_size) != 0)
+    if (engine_seq_discard(s->e, sl->id, n_keep, n_discard, err, err_size) != 0)
         return -1;
-    memmove(sl->cache.v + n_keep, sl->cache.v + n_keep + n_discard,
-            (size_t)(n_past - n_keep - n_discard) * sizeof *sl->cache.v);
-    sl->cache.n -= (size_t)n_discard;
     sl->truncated = true;
     return 0;
 }
@@ -567,11 +629,11 @@ static void build_batch(struct sched *s)
         sl->n_in_batch = 0;
         if (sl->state != SLOT_GEN)
             continue;
-        if ((int32_t)sl->cache.n + 1 >= s->slot_ctx && context_shift(s, sl, err, sizeof err) != 0) {
+        if (engine_seq_len(s->e, sl->id) + 1 >= s->slot_ctx && context_shift(s, sl, err, sizeof err) != 0) {
             slot_fail(s, sl, 500, err);
             continue;
         }
-        sl->i_batch = batch_add(b, sl->next_token, (int32_t)sl->cache.n, sl->id, true);
+        sl->i_batch = batch_add(b, sl->next_token, engine_seq_len(s->e, sl->id), sl->id, true);
     }
     uint32_t start = s->rr++;
     for (int32_t k = 0; k < s->p.n_slots && b->n_tokens < b->capacity; k++) {
@@ -613,18 +675,33 @@ static float softmax_prob(const float *logits, int32_t n, int32_t token)
     return (float)(exp((double)(logits[token] - mx)) / sum);
 }
 
-static void emit_token(struct sched *s, struct slot *sl, const float *logits, int32_t token, int32_t n_probs,
+static void post_token(struct sched *s, struct slot *sl, const float *logits, int32_t token, int32_t n_probs,
                        const char *text, size_t len)
 {
-    float p = -1;
-    for (int32_t i = 0; i < n_probs && p < 0; i++)
-        if (sl->probs[i].token == token)
-            p = sl->probs[i].prob;
-    if (n_probs > 0 && p < 0)
-        p = softmax_prob(logits, engine_n_vocab(s->e), token);
-    struct sched_event ev = {.kind = SCHED_EV_TOKEN, .text = text, .len = len, .token = token,
-                             .probs = n_probs > 0 ? sl->probs : NULL, .n_probs = n_probs, .token_prob = p};
-    sl->task->on_event(sl->task->ud, &ev);
+    struct sched_event *ev = event_new(sl->task, SCHED_EV_TOKEN);
+    if (!ev)
+        return;
+    ev->token = token;
+    if (n_probs > 0) {
+        ev->probs = malloc((size_t)n_probs * sizeof *ev->probs);
+        if (!ev->probs) {
+            sched_event_free(ev);
+            return;
+        }
+        for (int32_t i = 0; i < n_probs; i++) {
+            ev->probs[i] = (struct sched_token_prob){sl->sprobs[i].token, sl->sprobs[i].prob};
+            if (ev->probs[i].token == token && ev->token_prob < 0)
+                ev->token_prob = ev->probs[i].prob;
+        }
+        ev->n_probs = n_probs;
+        if (ev->token_prob < 0)
+            ev->token_prob = softmax_prob(logits, engine_n_vocab(s->e), token);
+    }
+    if (len > 0 && event_set_text(ev, text, len) != 0) {
+        sched_event_free(ev);
+        return;
+    }
+    post(sl->task, ev);
 }
 
 /* Sample from the slot's logits and take the token. */
@@ -640,15 +717,13 @@ static void slot_sample(struct sched *s, struct slot *sl)
         return;
     }
     sampler_accept(t->sampler, tok);
-    for (int32_t i = 0; i < n_probs; i++)
-        sl->probs[i] = (struct sched_token_prob){sl->sprobs[i].token, sl->sprobs[i].prob};
     sl->n_decoded++;
     s->st.n_predicted_tokens++;
     if (sl->n_remain > 0)
         sl->n_remain--;
     size_t len = 0;
     const char *text = slot_text_push(&sl->text, tok, &len);
-    emit_token(s, sl, logits, tok, n_probs, text ? text : "", text ? len : 0);
+    post_token(s, sl, logits, tok, n_probs, text ? text : "", text ? len : 0);
     if (!sl->text.stopped_eos && !sl->text.stopped_word) {
         if (sl->n_remain == 0)
             sl->text.stopped_limit = true;
@@ -668,16 +743,13 @@ static void after_decode(struct sched *s)
     for (int32_t i = 0; i < s->p.n_slots; i++) {
         struct slot *sl = &s->slots[i];
         if (sl->state == SLOT_GEN && sl->i_batch >= 0) {
-            tok_list_push(&sl->cache, sl->next_token);
             slot_sample(s, sl);
         } else if (sl->state == SLOT_PROMPT && sl->n_in_batch > 0) {
-            for (int32_t j = 0; j < sl->n_in_batch; j++)
-                tok_list_push(&sl->cache, sl->prompt[sl->i_prompt + j]);
             sl->i_prompt += sl->n_in_batch;
             s->st.n_prompt_tokens += (uint64_t)sl->n_in_batch;
             if (sl->i_prompt < sl->n_prompt)
                 continue;
-            sl->t_prompt_done = now_ms();
+            sl->t_prompt_done = clock_ms();
             s->st.t_prompt_ms += sl->t_prompt_done - sl->t_start;
             if (sl->n_remain == 0) {
                 sl->text.stopped_limit = true;
@@ -693,68 +765,164 @@ static void drop_cancelled(struct sched *s)
 {
     for (int32_t i = 0; i < s->p.n_slots; i++) {
         struct slot *sl = &s->slots[i];
-        if (sl->state != SLOT_IDLE && sl->task->is_cancelled && sl->task->is_cancelled(sl->task->ud))
-            slot_cancel(sl, s);
+        if (sl->state != SLOT_IDLE && task_cancelled(sl->task))
+            slot_cancel(s, sl);
     }
 }
 
-/* The KV cache changes only on this thread (engine_decode runs without the
- * lock), so its usage is read here and published in the stats. */
-static void update_kv_stats(struct sched *s)
+/* ------------------------------------------------------------ the loop */
+
+/* CPU time of the calling thread (for CLLM_SCHED_PROFILE: unlike clock_ms,
+ * it does not count the time the thread waited for a core). */
+static double thread_cpu_ms(void)
 {
-    struct kv_cache *kv = engine_kv(s->e);
-    s->st.kv_tokens = (kv_cache_n_pages(kv) - kv_cache_free_pages(kv)) * kv_cache_page_size(kv);
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Move the submitted tasks to the loop's own list (lock held). */
+static void take_queue(struct sched *s)
+{
+    if (!s->queue_head)
+        return;
+    if (s->pending_tail)
+        s->pending_tail->next = s->queue_head;
+    else
+        s->pending_head = s->queue_head;
+    s->pending_tail = s->queue_tail;
+    s->queue_head = s->queue_tail = NULL;
+    s->pub_st.n_deferred += s->n_queued; /* until the next publication counts them */
+    s->n_queued = 0;
+}
+
+static void slot_view(const struct sched *s, const struct slot *sl, struct sched_slot_info *si)
+{
+    bool busy = sl->state != SLOT_IDLE;
+    *si = (struct sched_slot_info){
+        .id = sl->id,
+        .processing = busy,
+        .task_id = busy ? sl->task->id : -1,
+        .info = busy ? sl->task->info : NULL,
+        .n_ctx = s->slot_ctx,
+        .n_past = engine_seq_len(s->e, sl->id),
+        .n_decoded = busy ? sl->n_decoded : 0,
+        .n_remain = busy ? sl->n_remain : -1,
+        .has_next_token = busy,
+        .stopped_eos = busy && sl->text.stopped_eos,
+        .stopped_limit = busy && sl->text.stopped_limit,
+        .stopped_word = busy && sl->text.stopped_word,
+        .stopping_word = busy && sl->text.stopping_word ? sl->text.stopping_word : "",
+    };
+}
+
+/* Show the slots and counters to other threads, then free the tasks that
+ * ended (no published view points into them any more). */
+static void publish(struct sched *s)
+{
+    engine_kv_usage(s->e, &s->st.kv_tokens, &s->st.kv_size);
+    int32_t busy = 0;
+    for (int32_t i = 0; i < s->p.n_slots; i++)
+        busy += s->slots[i].state != SLOT_IDLE;
+    s->st.n_processing = busy;
+    s->st.n_idle = s->p.n_slots - busy;
+    pthread_mutex_lock(&s->lock);
+    double t0 = s->profile ? clock_ms() : 0;
+    for (int32_t i = 0; i < s->p.n_slots; i++)
+        slot_view(s, &s->slots[i], &s->pub[i]);
+    s->pub_st = s->st;
+    if (s->profile)
+        s->t_locked_ms += clock_ms() - t0;
+    pthread_mutex_unlock(&s->lock);
+    while (s->ended) {
+        struct sched_task *t = s->ended;
+        s->ended = t->next;
+        sched_task_free(t);
+    }
+}
+
+/* Nothing to do: sleep until a task comes (or now and then, to drop
+ * cancelled ones). */
+static void wait_for_work(struct sched *s)
+{
+    pthread_mutex_lock(&s->lock);
+    if (!s->stop && !s->queue_head) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 50 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&s->wake, &s->lock, &ts);
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void shut_down(struct sched *s)
+{
+    for (int32_t i = 0; i < s->p.n_slots; i++)
+        if (s->slots[i].state != SLOT_IDLE)
+            slot_fail(s, &s->slots[i], 503, "the server is shutting down");
+    pthread_mutex_lock(&s->lock);
+    take_queue(s);
+    pthread_mutex_unlock(&s->lock);
+    while (s->pending_head) {
+        struct sched_task *t = s->pending_head;
+        unlink_pending(s, NULL, t);
+        post_error(t, 503, "the server is shutting down");
+        task_end(s, t);
+    }
+    s->st.n_deferred = 0;
+    publish(s);
 }
 
 static void *loop_main(void *arg)
 {
     struct sched *s = arg;
     char err[256];
-    pthread_mutex_lock(&s->lock);
-    while (!s->stop) {
+    double t_after = 0, c_after = 0; /* time spent after the last decode */
+    for (;;) {
+        double t0 = clock_ms(), c0 = s->profile ? thread_cpu_ms() : 0;
+        pthread_mutex_lock(&s->lock);
+        double tl = s->profile ? clock_ms() : 0;
+        bool stop = s->stop;
+        take_queue(s);
+        if (s->profile)
+            s->t_locked_ms += clock_ms() - tl;
+        pthread_mutex_unlock(&s->lock);
+        if (stop)
+            break;
         admit(s);
         drop_cancelled(s);
         build_batch(s);
-        update_kv_stats(s);
         int32_t busy = 0;
         for (int32_t i = 0; i < s->p.n_slots; i++)
             busy += s->slots[i].state != SLOT_IDLE;
-        s->st.n_processing = busy;
+        publish(s);
         if (s->batch.n_tokens == 0) {
-            if (busy == 0) {
-                struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                ts.tv_nsec += 50 * 1000000L; /* wake now and then to drop cancelled queued tasks */
-                if (ts.tv_nsec >= 1000000000L) {
-                    ts.tv_sec++;
-                    ts.tv_nsec -= 1000000000L;
-                }
-                pthread_cond_timedwait(&s->wake, &s->lock, &ts);
-            }
+            t_after = c_after = 0;
+            if (busy == 0)
+                wait_for_work(s);
             continue;
         }
-        pthread_mutex_unlock(&s->lock);
+        double t1 = clock_ms();
+        s->st.t_sched_ms += t_after + (t1 - t0);
+        if (s->profile)
+            s->cpu_sched_ms += c_after + (thread_cpu_ms() - c0);
         int rc = engine_decode(s->e, &s->batch, err, sizeof err);
-        pthread_mutex_lock(&s->lock);
+        double t2 = clock_ms(), c2 = s->profile ? thread_cpu_ms() : 0;
         s->st.n_decode_calls++;
         s->st.n_busy_slots += (uint64_t)busy;
         if (rc != 0)
             fail_batch(s, err);
         else
             after_decode(s);
-        update_kv_stats(s);
+        t_after = clock_ms() - t2;
+        c_after = s->profile ? thread_cpu_ms() - c2 : 0;
+        /* the publication at the top of the next step shows this one's results */
     }
-    /* stopping: fail whatever is left */
-    for (int32_t i = 0; i < s->p.n_slots; i++)
-        if (s->slots[i].state != SLOT_IDLE)
-            slot_fail(s, &s->slots[i], 503, "the server is shutting down");
-    while (s->queue_head) {
-        struct sched_task *t = s->queue_head;
-        s->queue_head = t->next;
-        task_error(t, 503, "the server is shutting down");
-        task_end(t);
-    }
-    pthread_mutex_unlock(&s->lock);
+    shut_down(s);
     return NULL;
 }
 
@@ -764,12 +932,12 @@ struct sched *sched_create(struct engine *e, const struct vocab *v, const struct
                            char *err, size_t err_size)
 {
     if (p->n_slots < 1 || p->n_ctx / p->n_slots < 8) {
-        snprintf(err, err_size, "%d slots need a context of at least %d tokens", p->n_slots, 8 * p->n_slots);
+        err_set(err, err_size, "%d slots need a context of at least %d tokens", p->n_slots, 8 * p->n_slots);
         return NULL;
     }
     struct sched *s = calloc(1, sizeof *s);
     if (!s) {
-        snprintf(err, err_size, "out of memory");
+        err_set(err, err_size, "out of memory");
         return NULL;
     }
     s->e = e;
@@ -777,25 +945,31 @@ struct sched *sched_create(struct engine *e, const struct vocab *v, const struct
     s->p = *p;
     s->slot_ctx = p->n_ctx / p->n_slots;
     s->slots = calloc((size_t)p->n_slots, sizeof *s->slots);
+    s->pub = calloc((size_t)p->n_slots, sizeof *s->pub);
     int32_t cap = p->n_batch > 0 ? p->n_batch : 512;
     s->embd_buf = malloc((size_t)cap * (size_t)engine_n_embd(e) * sizeof *s->embd_buf);
-    if (!s->slots || !s->embd_buf || batch_init(&s->batch, cap) != 0) {
+    if (!s->slots || !s->pub || !s->embd_buf || batch_init(&s->batch, cap) != 0) {
         free(s->slots);
+        free(s->pub);
         free(s->embd_buf);
         free(s);
-        snprintf(err, err_size, "out of memory");
+        err_set(err, err_size, "out of memory");
         return NULL;
     }
+    const char *prof = getenv("CLLM_SCHED_PROFILE");
+    s->profile = prof && *prof && strcmp(prof, "0") != 0;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->wake, NULL);
     for (int32_t i = 0; i < p->n_slots; i++) {
         s->slots[i].id = i;
         s->slots[i].i_batch = -1;
+        slot_view(s, &s->slots[i], &s->pub[i]);
     }
-    pthread_mutex_init(&s->lock, NULL);
-    pthread_cond_init(&s->wake, NULL);
-    s->st.kv_size = kv_cache_n_pages(engine_kv(e)) * kv_cache_page_size(engine_kv(e));
+    engine_kv_usage(e, &s->st.kv_tokens, &s->st.kv_size);
     s->st.n_idle = p->n_slots;
+    s->pub_st = s->st;
     if (pthread_create(&s->thread, NULL, loop_main, s) != 0) {
-        snprintf(err, err_size, "cannot start the scheduler thread");
+        err_set(err, err_size, "cannot start the scheduler thread");
         sched_free(s);
         return NULL;
     }
@@ -813,15 +987,21 @@ void sched_free(struct sched *s)
     pthread_mutex_unlock(&s->lock);
     if (s->thread_started)
         pthread_join(s->thread, NULL);
+    if (s->profile && s->st.n_decode_calls > 0)
+        fprintf(stderr,
+                "scheduler: %llu steps, %.1f ms outside engine_decode (%.1f us per step), "
+                "%.1f us CPU per step, lock held %.3f ms (%.2f us per step)\n",
+                (unsigned long long)s->st.n_decode_calls, s->st.t_sched_ms,
+                1e3 * s->st.t_sched_ms / (double)s->st.n_decode_calls,
+                1e3 * s->cpu_sched_ms / (double)s->st.n_decode_calls, s->t_locked_ms,
+                1e3 * s->t_locked_ms / (double)s->st.n_decode_calls);
     for (int32_t i = 0; i < s->p.n_slots; i++) {
-        tok_list_free(&s->slots[i].cache);
         slot_text_free(&s->slots[i].text);
         free(s->slots[i].prompt);
         free(s->slots[i].sprobs);
-        free(s->slots[i].probs);
     }
     free(s->slots);
-    free(s->sys);
+    free(s->pub);
     free(s->embd_buf);
     batch_free(&s->batch);
     pthread_cond_destroy(&s->wake);
@@ -833,30 +1013,28 @@ int64_t sched_submit(struct sched *s, struct sched_task *t)
 {
     pthread_mutex_lock(&s->lock);
     t->id = s->next_id++;
-    t->t_queued = now_ms();
+    t->t_queued = clock_ms();
     t->next = NULL;
-    if (s->stop) {
-        task_error(t, 503, "the server is shutting down");
-        task_end(t);
-        pthread_mutex_unlock(&s->lock);
-        return -1;
+    int code = s->stop ? 503 : t->id_slot >= s->p.n_slots ? 400 : 0;
+    if (code == 0) {
+        if (s->queue_tail)
+            s->queue_tail->next = t;
+        else
+            s->queue_head = t;
+        s->queue_tail = t;
+        s->n_queued++;
+        pthread_cond_signal(&s->wake);
     }
-    if (t->id_slot >= s->p.n_slots) {
-        task_error(t, 400, "id_slot %d is out of range (the server has %d slots)", t->id_slot, s->p.n_slots);
-        task_end(t);
-        pthread_mutex_unlock(&s->lock);
-        return -1;
-    }
-    if (s->queue_tail)
-        s->queue_tail->next = t;
-    else
-        s->queue_head = t;
-    s->queue_tail = t;
-    s->st.n_deferred++;
     int64_t id = t->id;
-    pthread_cond_signal(&s->wake);
     pthread_mutex_unlock(&s->lock);
-    return id;
+    if (code == 0)
+        return id;
+    if (code == 503)
+        post_error(t, 503, "the server is shutting down");
+    else
+        post_error(t, 400, "id_slot %d is out of range (the server has %d slots)", t->id_slot, s->p.n_slots);
+    sched_task_free(t);
+    return -1;
 }
 
 int32_t sched_n_slots(const struct sched *s) { return s->p.n_slots; }
@@ -865,36 +1043,15 @@ int32_t sched_slot_ctx(const struct sched *s) { return s->slot_ctx; }
 void sched_visit_slots(struct sched *s, void (*fn)(void *ud, const struct sched_slot_info *si), void *ud)
 {
     pthread_mutex_lock(&s->lock);
-    for (int32_t i = 0; i < s->p.n_slots; i++) {
-        const struct slot *sl = &s->slots[i];
-        bool busy = sl->state != SLOT_IDLE;
-        struct sched_slot_info si = {
-            .id = sl->id,
-            .processing = busy,
-            .task_id = busy ? sl->task->id : -1,
-            .info = busy ? sl->task->info : NULL,
-            .n_ctx = s->slot_ctx,
-            .n_past = (int32_t)sl->cache.n,
-            .n_decoded = busy ? sl->n_decoded : 0,
-            .n_remain = busy ? sl->n_remain : -1,
-            .has_next_token = busy,
-            .stopped_eos = busy && sl->text.stopped_eos,
-            .stopped_limit = busy && sl->text.stopped_limit,
-            .stopped_word = busy && sl->text.stopped_word,
-            .stopping_word = busy && sl->text.stopping_word ? sl->text.stopping_word : "",
-        };
-        fn(ud, &si);
-    }
+    for (int32_t i = 0; i < s->p.n_slots; i++)
+        fn(ud, &s->pub[i]);
     pthread_mutex_unlock(&s->lock);
 }
 
 void sched_get_stats(struct sched *s, struct sched_stats *st)
 {
     pthread_mutex_lock(&s->lock);
-    *st = s->st; /* kv_tokens as the loop last saw it: the engine may be computing now */
-    st->n_processing = 0;
-    for (int32_t i = 0; i < s->p.n_slots; i++)
-        st->n_processing += s->slots[i].state != SLOT_IDLE;
-    st->n_idle = s->p.n_slots - st->n_processing;
+    *st = s->pub_st;
+    st->n_deferred += s->n_queued;
     pthread_mutex_unlock(&s->lock);
 }

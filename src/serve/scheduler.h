@@ -13,8 +13,17 @@
  * a slot's context is full, the tokens after n_keep are halved (context
  * shift) and the result says `truncated`.
  *
- * The loop runs on its own thread and reports to each task through its
- * callbacks, from that thread. It knows nothing of HTTP or JSON.
+ * The KV cache and each sequence's tokens belong to the engine (engine_seq_*):
+ * slot i is engine sequence i, the system prompt sequence n_slots.
+ *
+ * The loop runs on its own thread and posts each task's events (token ids,
+ * probabilities, final text pieces, the result) to the task's queue
+ * (events.h); the consumer formats them on its own thread. It knows nothing
+ * of HTTP or JSON.
+ *
+ * Threads: sched_submit, sched_visit_slots and sched_get_stats may be called
+ * from any thread; one lock guards the task queue and the slots' published
+ * view, held only for short copies.
  */
 #ifndef CLLM_SERVE_SCHEDULER_H
 #define CLLM_SERVE_SCHEDULER_H
@@ -25,6 +34,7 @@
 
 #include "engine/engine.h"
 #include "sample/sampler.h"
+#include "serve/events.h"
 #include "tokenizer/vocab.h"
 
 enum sched_task_kind {
@@ -37,50 +47,6 @@ enum sched_task_kind {
 };
 
 enum sched_pooling { POOL_NONE, POOL_MEAN, POOL_CLS, POOL_LAST };
-
-struct sched_token_prob {
-    int32_t token;
-    float prob;
-};
-
-/* The outcome of a task, passed with SCHED_EV_DONE. */
-struct sched_result {
-    int32_t id_slot;
-    /* completions */
-    int32_t n_prompt;    /* prompt tokens (after truncation) */
-    int32_t n_cached;    /* of which reused from the slot's cache */
-    int32_t n_evaluated; /* of which evaluated now */
-    int32_t n_decoded;   /* tokens generated */
-    bool stopped_eos, stopped_limit, stopped_word, truncated;
-    const char *stopping_word; /* "" unless stopped_word */
-    double prompt_ms, predicted_ms;
-    /* embeddings: n_rows x n_embd floats (n_rows = 1 unless pooling is none) */
-    const float *embd;
-    int32_t n_embd, n_rows;
-    /* slot save / restore / erase */
-    int32_t n_tokens;   /* saved, restored or erased */
-    uint64_t n_bytes;   /* written or read */
-    double op_ms;
-};
-
-enum sched_event_kind { SCHED_EV_TOKEN, SCHED_EV_DONE, SCHED_EV_ERROR };
-
-struct sched_event {
-    enum sched_event_kind kind;
-    /* TOKEN: text that is now final (may be empty while held back for a
-     * possible stop word or an unfinished UTF-8 character); DONE: the last
-     * of the text (the held-back part that was not a stop word). */
-    const char *text;
-    size_t len;
-    int32_t token; /* TOKEN */
-    const struct sched_token_prob *probs; /* TOKEN with n_probs > 0 */
-    int32_t n_probs;
-    float token_prob;  /* TOKEN with n_probs > 0: the chosen token's probability (from
-                          probs when it is there, else a softmax of the raw logits) */
-    const struct sched_result *result; /* DONE */
-    const char *error;                 /* ERROR */
-    int error_code;                    /* ERROR: an HTTP-like status (400, 404, 500, 503) */
-};
 
 struct sched_task {
     enum sched_task_kind kind;
@@ -100,23 +66,24 @@ struct sched_task {
     struct sampler *sampler; /* owned */
     /* slot operations: the file (already checked to be inside the save dir) */
     char *path;
-    /* Callbacks, from the scheduler thread. release is called exactly once,
-     * after the last event; then the task is freed. */
-    void (*on_event)(void *ud, const struct sched_event *ev);
-    bool (*is_cancelled)(void *ud);
-    void (*release)(void *ud);
-    void *ud;
-    /* Opaque to the scheduler: what /slots shows for the slot's task. */
-    const void *info;
+    /* where this task's events go: the task holds a reference (taken by
+     * sched_task_set_events or by the submitter), dropped after its final
+     * event (or when the task is freed) */
+    struct sched_events *events;
+    int32_t index;          /* copied into each event */
+    /* opaque text /slots shows for the running task; owned, may be NULL */
+    char *info;
     /* set by the scheduler */
     int64_t id;
     double t_queued;
     struct sched_task *next;
 };
 
-/* A new task with everything zero and id_slot, n_predict, n_keep = -1. */
+/* A new task with everything zero and id_slot, n_predict, follow = -1. */
 struct sched_task *sched_task_new(enum sched_task_kind kind);
-/* Free a task that was never submitted. */
+/* Send the task's events to q (takes a reference; drops the one held before). */
+void sched_task_set_events(struct sched_task *t, struct sched_events *q);
+/* Free a task that was never submitted (and drop its queue reference). */
 void sched_task_free(struct sched_task *t);
 
 struct sched_params {
@@ -136,7 +103,9 @@ struct sched *sched_create(struct engine *e, const struct vocab *v, const struct
 /* Stop the loop: tasks still queued or running get SCHED_EV_ERROR (503). */
 void sched_free(struct sched *s);
 
-/* Queue a task (the scheduler owns it from now on). Returns its id. */
+/* Queue a task (the scheduler owns it from now on). Returns its id, or -1
+ * when it was refused at once (shutting down: 503; id_slot out of range:
+ * 400; the error event is already in its queue). */
 int64_t sched_submit(struct sched *s, struct sched_task *t);
 
 int32_t sched_n_slots(const struct sched *s);
@@ -147,7 +116,7 @@ struct sched_slot_info {
     int32_t id;
     bool processing;
     int64_t task_id;
-    const void *info;     /* the task's info (NULL when idle) */
+    const char *info;     /* the task's info (NULL when idle) */
     int32_t n_ctx;
     int32_t n_past;       /* tokens in the slot's cache */
     int32_t n_decoded;
@@ -157,7 +126,8 @@ struct sched_slot_info {
     const char *stopping_word;
 };
 /* Call fn for every slot, under the scheduler's lock (keep fn short; the
- * pointers are valid only during the call). */
+ * pointers are valid only during the call). What fn sees is the slots as
+ * the loop last published them (once per step, before each decode). */
 void sched_visit_slots(struct sched *s, void (*fn)(void *ud, const struct sched_slot_info *si),
                        void *ud);
 
@@ -173,6 +143,8 @@ struct sched_stats {
     int32_t n_processing;        /* slots busy */
     int32_t n_deferred;          /* tasks waiting for a slot */
     int32_t n_idle;
+    double t_sched_ms;           /* loop time outside engine_decode in steps that decoded
+                                    (divide by n_decode_calls: overhead per step) */
 };
 void sched_get_stats(struct sched *s, struct sched_stats *st);
 

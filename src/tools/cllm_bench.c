@@ -251,7 +251,7 @@ static int decode(struct bench *B)
 /* p prompt tokens of sequence 0 in batches of n_batch. */
 static int run_pp(struct bench *B, int p, int n_batch)
 {
-    kv_cache_clear(engine_kv(B->e));
+    engine_seq_clear(B->e, -1);
     for (int s = 0; s < p; s += n_batch) {
         int end = s + n_batch < p ? s + n_batch : p;
         batch_clear(&B->b);
@@ -266,7 +266,7 @@ static int run_pp(struct bench *B, int p, int n_batch)
 /* n steps of n_seqs tokens each (one per sequence, positions 0..n-1). */
 static int run_tg(struct bench *B, int n, int n_seqs)
 {
-    kv_cache_clear(engine_kv(B->e));
+    engine_seq_clear(B->e, -1);
     for (int k = 0; k < n; k++) {
         batch_clear(&B->b);
         for (int s = 0; s < n_seqs; s++) {
@@ -324,19 +324,15 @@ int main(int argc, char **argv)
     if (max_np > n_batch)
         n_batch = max_np;
 
-    /* Room for the largest test: every sequence takes whole pages. */
-    int32_t page = KV_DEFAULT_PAGE_SIZE;
-    int64_t need = o.p;
-    int64_t tg_need = (int64_t)max_np * ((o.n + page - 1) / page) * page;
-    if (tg_need > need)
-        need = tg_need;
-    if (need > INT32_MAX / 2) {
+    /* Room for the largest test: pp in one sequence, tg in max_np. */
+    int32_t ctx_pp = engine_ctx_for_seqs(1, o.p), ctx_tg = engine_ctx_for_seqs(max_np, o.n);
+    if (ctx_pp < 0 || ctx_tg < 0 || ctx_tg > INT32_MAX / 2) {
         fprintf(stderr, "cllm-bench: -n x -np is too large\n");
         model_free(m);
         return 2;
     }
     struct engine_params ep = {
-        .n_ctx = o.c > 0 ? o.c : (int32_t)((need + page - 1) / page * page),
+        .n_ctx = o.c > 0 ? o.c : (ctx_pp > ctx_tg ? ctx_pp : ctx_tg),
         .n_batch = n_batch,
         .n_seq_max = max_np,
         .n_outputs_max = max_np, /* pp wants one token's logits per batch, tg x N N */

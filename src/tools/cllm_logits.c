@@ -150,7 +150,7 @@ static int run_perplexity(struct engine *e, struct batch *b, const int32_t *ids,
         memcpy(c, ids + (size_t)k * chunk, (size_t)chunk * sizeof(int32_t));
         if (bos >= 0)
             c[0] = bos;
-        kv_cache_clear(engine_kv(e));
+        engine_seq_clear(e, -1);
         rc = eval_ids(e, b, c, chunk, chunk, logits);
         for (int32_t j = chunk / 2; rc == 0 && j < chunk - 1; j++, scored++)
             total -= log_softmax_at(logits + (size_t)j * nv, nv, c[j + 1]);

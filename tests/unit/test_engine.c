@@ -6,7 +6,9 @@
  *    token, (b) as one prompt, (c) in batches beside three other sequences
  *    are bit-identical;
  *  - bad batches (token id, sequence id, position, too many tokens) and a
- *    full KV cache are errors that leave the cache as it was.
+ *    full KV cache are errors that leave the cache as it was;
+ *  - sequences (engine_seq_*): the tokens the engine records stay in step
+ *    with the KV pages through decode, copy, keep, shift and clear.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,6 +23,7 @@
 #include <math.h>
 
 #include "engine/engine.h"
+#include "engine/engine_internal.h"
 #include "tensor/f16.h"
 
 static struct model *load(const char *name)
@@ -133,7 +136,7 @@ static void invariance(const char *name, enum tensor_type kv_type)
         if (memcmp(ref + (size_t)i * nv, engine_logits(e, i), (size_t)nv * sizeof(float)) != 0)
             fail_msg("%s: position %d differs between token-by-token and one prompt", name, i);
     /* (c) chunks of 5 interleaved with three other sequences, in sequence 2 of 0..3 */
-    kv_cache_clear(engine_kv(e));
+    engine_seq_clear(e, -1);
     int32_t seqs[4] = { 2, 0, 1, 3 };
     for (int32_t start = 0; start < N; start += 5) {
         batch_clear(&b);
@@ -193,9 +196,10 @@ static void shift_check(const char *name)
     for (int i = 0; i < 5; i++)
         batch_add(&b, kept[i], i, 1, i == 4);
     assert_int_equal(engine_decode(e, &b, err, sizeof(err)), 0);
-    assert_int_equal(engine_kv_discard(e, 0, 2, 3, err, sizeof(err)), 0);
-    struct kv_cache *kv = engine_kv(e);
-    assert_int_equal(kv_cache_seq_len(kv, 0), 5);
+    assert_int_equal(engine_seq_discard(e, 0, 2, 3, err, sizeof(err)), 0);
+    struct kv_cache *kv = engine_cache(e);
+    assert_int_equal(engine_seq_len(e, 0), 5);
+    assert_memory_equal(engine_seq_tokens(e, 0), kept, sizeof kept); /* the tokens moved too */
     size_t krow = kv_cache_k_row_size(kv), vrow = kv_cache_v_row_size(kv);
     for (int32_t pos = 0; pos < 5; pos++) {
         const uint16_t *k0 = kv_cache_k(kv, 0, 0, pos), *k1 = kv_cache_k(kv, 0, 1, pos);
@@ -210,7 +214,7 @@ static void shift_check(const char *name)
     batch_clear(&b);
     batch_add(&b, 261, 5, 0, true);
     assert_int_equal(engine_decode(e, &b, err, sizeof(err)), 0);
-    assert_int_equal(engine_kv_discard(e, 0, 4, 3, err, sizeof(err)), -1);
+    assert_int_equal(engine_seq_discard(e, 0, 4, 3, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "cannot discard [4, 7) of sequence 0"));
     batch_free(&b);
     engine_free(e);
@@ -262,7 +266,7 @@ static void test_bad_batches(void **state)
         batch_add(&b, 1, i, 0, true);
     assert_int_equal(engine_decode(e, &b, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "5 tokens ask for logits, at most 4 can"));
-    assert_int_equal(kv_cache_seq_len(engine_kv(e), 0), 0);
+    assert_int_equal(engine_seq_len(e, 0), 0);
     assert_null(engine_logits(e, 0));
 
     /* fill the cache: 64 positions + one spare page per sequence slot = 6 pages of 32.
@@ -277,7 +281,7 @@ static void test_bad_batches(void **state)
             assert_int_equal(engine_decode(e, &b, err, sizeof(err)), 0);
         }
     }
-    assert_int_equal(kv_cache_free_pages(engine_kv(e)), 1);
+    assert_int_equal(kv_cache_free_pages(engine_cache(e)), 1);
     /* sequence 2 can take the last page, sequence 3 then none: all-or-nothing */
     batch_clear(&b);
     for (int i = 0; i < 8; i++)
@@ -287,11 +291,11 @@ static void test_bad_batches(void **state)
     assert_int_equal(engine_decode(e, &b, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "KV cache is full"));
     for (int s = 0; s < 4; s++)
-        assert_int_equal(kv_cache_seq_len(engine_kv(e), s), lens[s]);
-    assert_int_equal(kv_cache_free_pages(engine_kv(e)), 1);
+        assert_int_equal(engine_seq_len(e, s), lens[s]);
+    assert_int_equal(kv_cache_free_pages(engine_cache(e)), 1);
 
     /* one sequence may not hold more than n_ctx positions, even with pages free */
-    kv_cache_clear(engine_kv(e));
+    engine_seq_clear(e, -1);
     int32_t pos = 0;
     for (int round = 0; round < 4; round++) {
         batch_clear(&b);
@@ -303,10 +307,136 @@ static void test_bad_batches(void **state)
     batch_add(&b, 1, pos, 0, true);
     assert_int_equal(engine_decode(e, &b, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "sequence 0 is full: it holds 64 positions, the context size is 64"));
-    assert_int_equal(kv_cache_seq_len(engine_kv(e), 0), 64);
+    assert_int_equal(engine_seq_len(e, 0), 64);
     batch_free(&b);
     engine_free(e);
     model_free(m);
+}
+
+/* The engine's record of each sequence's tokens follows every change of its pages. */
+static void test_seq_tokens(void **state)
+{
+    (void)state;
+    struct model *m = load("stories260K.gguf");
+    if (m == NULL)
+        skip();
+    struct engine_params p = engine_default_params();
+    p.n_ctx = 128;
+    p.n_seq_max = 3;
+    p.n_batch = 16;
+    p.n_threads = 1;
+    char err[256];
+    struct engine *e = engine_create(m, &p, err, sizeof(err));
+    assert_non_null(e);
+    const int32_t toks[10] = { 1, 403, 407, 261, 378, 432, 383, 286, 261, 376 };
+    struct batch b;
+    batch_init(&b, 16);
+    assert_int_equal(engine_seq_len(e, 0), 0);
+    assert_null(engine_seq_tokens(e, 3));
+    assert_null(engine_seq_tokens(e, -1));
+    /* two sequences in one batch, then seq 0 alone */
+    for (int i = 0; i < 6; i++)
+        batch_add(&b, toks[i], i, 0, false);
+    for (int i = 0; i < 3; i++)
+        batch_add(&b, toks[9 - i], i, 1, i == 2);
+    assert_int_equal(engine_decode(e, &b, err, sizeof(err)), 0);
+    batch_clear(&b);
+    for (int i = 6; i < 10; i++)
+        batch_add(&b, toks[i], i, 0, i == 9);
+    assert_int_equal(engine_decode(e, &b, err, sizeof(err)), 0);
+    assert_int_equal(engine_seq_len(e, 0), 10);
+    assert_memory_equal(engine_seq_tokens(e, 0), toks, sizeof toks);
+    const int32_t rev[3] = { 376, 261, 286 };
+    assert_int_equal(engine_seq_len(e, 1), 3);
+    assert_memory_equal(engine_seq_tokens(e, 1), rev, sizeof rev);
+    int32_t used, size;
+    engine_kv_usage(e, &used, &size);
+    assert_int_equal(used, 64); /* one page each */
+    assert_true(size >= 128);
+
+    /* a failed decode records nothing */
+    batch_clear(&b);
+    batch_add(&b, 5, 10, 0, false);
+    batch_add(&b, 9999, 11, 0, true);
+    assert_int_equal(engine_decode(e, &b, err, sizeof(err)), -1);
+    assert_int_equal(engine_seq_len(e, 0), 10);
+
+    /* common prefix */
+    const int32_t probe[5] = { 1, 403, 407, 7, 378 };
+    assert_int_equal(engine_seq_common_prefix(e, 0, probe, 5), 3);
+    assert_int_equal(engine_seq_common_prefix(e, 0, toks, 4), 4);
+    assert_int_equal(engine_seq_common_prefix(e, 2, toks, 4), 0);
+
+    /* copy the first 5 of seq 0 into seq 1: pages shared, tokens copied */
+    assert_int_equal(engine_seq_copy(e, 0, 1, 5, err, sizeof(err)), 0);
+    assert_int_equal(engine_seq_len(e, 1), 5);
+    assert_memory_equal(engine_seq_tokens(e, 1), toks, 5 * sizeof(int32_t));
+    struct kv_cache *kv = engine_cache(e);
+    assert_int_equal(kv_cache_page_of(kv, 1, 0), kv_cache_page_of(kv, 0, 0));
+    assert_int_equal(kv_cache_page_refs(kv, kv_cache_page_of(kv, 0, 0)), 2);
+    /* seq 1 goes on with another token (copy on write); seq 0 is unchanged and
+     * both give the logits a fresh sequence gives */
+    batch_clear(&b);
+    batch_add(&b, 300, 5, 1, true);
+    assert_int_equal(engine_decode(e, &b, err, sizeof(err)), 0);
+    int32_t nv = engine_n_vocab(e);
+    float *l1 = malloc((size_t)nv * sizeof(float));
+    memcpy(l1, engine_logits(e, 0), (size_t)nv * sizeof(float));
+    assert_int_not_equal(kv_cache_page_of(kv, 1, 0), kv_cache_page_of(kv, 0, 0));
+    assert_memory_equal(engine_seq_tokens(e, 0), toks, sizeof toks);
+    const int32_t want1[6] = { 1, 403, 407, 261, 378, 300 };
+    assert_memory_equal(engine_seq_tokens(e, 1), want1, sizeof want1);
+    batch_clear(&b);
+    for (int i = 0; i < 6; i++)
+        batch_add(&b, want1[i], i, 2, i == 5);
+    assert_int_equal(engine_decode(e, &b, err, sizeof(err)), 0);
+    assert_memory_equal(l1, engine_logits(e, 5), (size_t)nv * sizeof(float));
+    free(l1);
+
+    /* keep */
+    assert_int_equal(engine_seq_keep(e, 0, 11, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "cannot keep 11 positions of sequence 0: it holds 10"));
+    assert_int_equal(engine_seq_keep(e, 3, 0, err, sizeof(err)), -1);
+    assert_int_equal(engine_seq_keep(e, 0, 4, err, sizeof(err)), 0);
+    assert_int_equal(engine_seq_len(e, 0), 4);
+    assert_int_equal(engine_seq_common_prefix(e, 0, toks, 10), 4);
+    /* copy errors leave dst as it was */
+    assert_int_equal(engine_seq_copy(e, 0, 1, 5, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "cannot copy 5 positions of sequence 0: it holds 4"));
+    assert_int_equal(engine_seq_copy(e, 0, 3, 1, err, sizeof(err)), -1);
+    assert_int_equal(engine_seq_len(e, 1), 6);
+    /* copy onto itself keeps n; copy of 0 positions empties dst */
+    assert_int_equal(engine_seq_copy(e, 1, 1, 2, err, sizeof(err)), 0);
+    assert_int_equal(engine_seq_len(e, 1), 2);
+    assert_int_equal(engine_seq_copy(e, 0, 1, 0, err, sizeof(err)), 0);
+    assert_int_equal(engine_seq_len(e, 1), 0);
+    /* discard moves the tokens */
+    assert_int_equal(engine_seq_discard(e, 2, 1, 2, err, sizeof(err)), 0);
+    const int32_t want2[4] = { 1, 261, 378, 300 };
+    assert_int_equal(engine_seq_len(e, 2), 4);
+    assert_memory_equal(engine_seq_tokens(e, 2), want2, sizeof want2);
+    assert_int_equal(engine_seq_discard(e, 5, 0, 1, err, sizeof(err)), -1);
+    /* clear */
+    engine_seq_clear(e, 2);
+    assert_int_equal(engine_seq_len(e, 2), 0);
+    assert_int_equal(engine_seq_len(e, 0), 4);
+    engine_seq_clear(e, -1);
+    assert_int_equal(engine_seq_len(e, 0), 0);
+    engine_kv_usage(e, &used, &size);
+    assert_int_equal(used, 0);
+    batch_free(&b);
+    engine_free(e);
+    model_free(m);
+}
+
+static void test_ctx_for_seqs(void **state)
+{
+    (void)state;
+    assert_int_equal(engine_ctx_for_seqs(9, 1000), 9 * (1024 + 32));
+    assert_int_equal(engine_ctx_for_seqs(1, 32), 64);
+    assert_int_equal(engine_ctx_for_seqs(1, 0), 32);
+    assert_int_equal(engine_ctx_for_seqs(100000, 100000), -1);
+    assert_int_equal(engine_ctx_for_seqs(-1, 8), -1);
 }
 
 int main(void)
@@ -319,6 +449,8 @@ int main(void)
         cmocka_unit_test(test_context_shift_llama),
         cmocka_unit_test(test_context_shift_gemma),
         cmocka_unit_test(test_bad_batches),
+        cmocka_unit_test(test_seq_tokens),
+        cmocka_unit_test(test_ctx_for_seqs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

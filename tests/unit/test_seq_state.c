@@ -1,8 +1,9 @@
 /*
- * test_seq_state.c - saving a sequence to a file and restoring it into
- * another gives the same next-token logits, bit for bit; bad files (missing,
- * wrong magic, truncated, padded, another model's) are refused with a
- * message and leave the sequence empty.
+ * test_seq_state.c - saving a sequence to a file (engine_seq_save) and
+ * restoring it into another (engine_seq_load) gives the same tokens, as the
+ * engine records them, and the same next-token logits, bit for bit; bad
+ * files (missing, wrong magic, truncated, padded, another model's) are
+ * refused with a message and leave the sequence empty.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "engine/seq_state.h"
+#include "engine/engine.h"
 
 static struct model *load(const char *name)
 {
@@ -85,13 +86,12 @@ static void test_round_trip(void **state)
     char path[256], err[256];
     tmp_path(path, sizeof path, "rt");
     decode_prompt(e, 0, PROMPT, NP);
-    int64_t nb = seq_state_save(e, 0, PROMPT, NP, path, err, sizeof err);
+    int64_t nb = engine_seq_save(e, 0, path, err, sizeof err);
     assert_true(nb > 0);
-    int32_t *toks, n;
-    assert_int_equal(seq_state_load(e, 1, path, &toks, &n, err, sizeof err), nb);
-    assert_int_equal(n, NP);
-    assert_memory_equal(toks, PROMPT, sizeof PROMPT);
-    free(toks);
+    decode_prompt(e, 1, PROMPT, 3); /* replaced by the load */
+    assert_int_equal(engine_seq_load(e, 1, path, err, sizeof err), nb);
+    assert_int_equal(engine_seq_len(e, 1), NP);
+    assert_memory_equal(engine_seq_tokens(e, 1), PROMPT, sizeof PROMPT);
     float *a = next_logits(e, 0, 300, NP);
     float *b = next_logits(e, 1, 300, NP);
     assert_memory_equal(a, b, (size_t)engine_n_vocab(e) * sizeof(float));
@@ -127,12 +127,10 @@ static char *read_all(const char *path, size_t *n)
 static void expect_refused(struct engine *e, const char *path)
 {
     char err[256] = "";
-    int32_t *toks = (int32_t *)1, n = 7;
-    assert_int_equal(seq_state_load(e, 1, path, &toks, &n, err, sizeof err), -1);
+    decode_prompt(e, 1, PROMPT, 3);
+    assert_int_equal(engine_seq_load(e, 1, path, err, sizeof err), -1);
     assert_true(strlen(err) > 0);
-    assert_null(toks);
-    assert_int_equal(n, 0);
-    assert_int_equal(kv_cache_seq_len(engine_kv(e), 1), 0);
+    assert_int_equal(engine_seq_len(e, 1), 0);
 }
 
 static void test_bad_files(void **state)
@@ -143,7 +141,7 @@ static void test_bad_files(void **state)
     tmp_path(path, sizeof path, "good");
     tmp_path(bad, sizeof bad, "bad");
     decode_prompt(e, 0, PROMPT, NP);
-    assert_true(seq_state_save(e, 0, PROMPT, NP, path, err, sizeof err) > 0);
+    assert_true(engine_seq_save(e, 0, path, err, sizeof err) > 0);
     size_t n;
     char *good = read_all(path, &n);
 
@@ -171,8 +169,11 @@ static void test_bad_files(void **state)
     write_bytes(bad, good, n);
     expect_refused(e, bad);
 
-    /* a sequence shorter than asked cannot be saved */
-    assert_int_equal(seq_state_save(e, 0, PROMPT, NP + 5, bad, err, sizeof err), -1);
+    /* bad sequence ids; an unwritable path */
+    assert_int_equal(engine_seq_save(e, 2, bad, err, sizeof err), -1);
+    assert_non_null(strstr(err, "sequence id 2"));
+    assert_int_equal(engine_seq_load(e, -1, path, err, sizeof err), -1);
+    assert_int_equal(engine_seq_save(e, 0, "/nonexistent/dir/x.bin", err, sizeof err), -1);
     free(good);
     remove(path);
     remove(bad);
