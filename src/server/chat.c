@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/err.h"
+#include "base/file.h"
 #include "chat/chat_template.h"
 #include "gguf/gguf.h"
 #include "server/log.h"
@@ -25,25 +27,14 @@ int chat_init(struct server *s, char *err, size_t err_size)
     size_t len = 0;
     char *copy = NULL;
     if (s->p->chat_template_file) {
-        FILE *f = fopen(s->p->chat_template_file, "rb");
-        long n = -1;
-        if (f && fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-            (copy = calloc(1, (size_t)n + 1)) && fread(copy, 1, (size_t)n, f) != (size_t)n) {
-            free(copy);
-            copy = NULL;
-        }
-        if (f)
-            fclose(f);
-        if (!copy) {
-            snprintf(err, err_size, "--chat-template-file: cannot read '%s'", s->p->chat_template_file);
-            return -1;
-        }
+        char msg[512];
+        if (!(copy = file_read(s->p->chat_template_file, 0, NULL, msg, sizeof msg)))
+            return err_set(err, err_size, "--chat-template-file: %s", msg);
     } else if (gguf_get_str(s->model->gguf, "tokenizer.chat_template", &src, &len) == 0 && src) {
         copy = strndup(src, len);
     }
     if (s->p->jinja && !copy && !s->p->chat_template) {
-        snprintf(err, err_size, "--jinja: the model has no chat template (tokenizer.chat_template)");
-        return -1;
+        return err_set(err, err_size, "--jinja: the model has no chat template (tokenizer.chat_template)");
     }
     char msg[512];
     struct chat_template *t = chat_template_load(copy, s->p->chat_template, s->p->jinja,
@@ -51,8 +42,7 @@ int chat_init(struct server *s, char *err, size_t err_size)
                                                  token_text(s->vocab, s->vocab->eos), msg, sizeof msg);
     free(copy);
     if (!t) {
-        snprintf(err, err_size, "chat template: %s", msg);
-        return -1;
+        return err_set(err, err_size, "chat template: %s", msg);
     }
     s->chat = t;
     log_info("chat template: %s", chat_template_name(t));

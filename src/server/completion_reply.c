@@ -1,10 +1,15 @@
 /*
- * completion_reply.c - gathering the events of a request's choices into its
- * answer (see completion_reply.h).
+ * completion_reply.c - a request's choices in flight and their answer (see
+ * completion_reply.h).
  *
- * Every callback comes from the scheduler under its lock, so a group's
- * state needs no lock of its own. The group lives until its last task is
- * released.
+ * Threads and lifetime. The scheduler thread only pushes raw events into the
+ * request's queue; the queue's notify wakes the HTTP stream (a pull stream,
+ * http.h). Everything else here - popping the events, the token pieces,
+ * logprobs, the JSON and SSE text - runs in the stream's produce callback on
+ * a libmicrohttpd thread, one call at a time, so the group needs no lock.
+ * The group lives as long as the stream: the stream's release callback
+ * (exactly once, when the connection is over) cancels the queue, so that the
+ * scheduler drops the tasks still running, and frees the group.
  */
 #include "server/completion_reply.h"
 
@@ -14,72 +19,56 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/sbuf.h"
+#include "grammar/grammar.h"
 #include "server/server_internal.h"
 
 struct choice {
-    char *content;
-    size_t len, cap;
-    json_t *probs;   /* native: completion_probabilities; OpenAI: logprobs entries */
+    struct sbuf content; /* non-streaming: the text so far */
+    json_t *probs;       /* non-streaming: native completion_probabilities, or OpenAI logprobs entries */
     struct sched_result r;
     char *stopping_word;
     bool done, started;
 };
 
-struct group;
-
-struct member {
-    struct group *g;
-    int index;
-};
-
 struct group {
     struct server *srv;
-    struct http_stream *out;
-    struct reply_options o;
-    bool stream;
+    struct sched_events *q;
+    enum request_api api;
+    bool stream, logprobs, include_usage;
+    int n_choices, n_done;
     int32_t n_probs;
-    int n_released, n_done;
-    bool failed;
-    json_t *settings, *prompt, *info;
+    json_t *settings, *prompt;
     char *model;
     char id[48];
     long long created;
-    struct member *members;
     struct choice *ch;
+    /* what one produce call has made */
+    struct sbuf sse;
+    int end_status;   /* 0 until the answer is complete or failed */
+    char *end_body;   /* plain answers: the body */
+    size_t end_len;
 };
+
+static bool native(const struct group *g)
+{
+    return g->api == REQ_API_NATIVE || g->api == REQ_API_INFILL;
+}
 
 static void group_free(struct group *g)
 {
-    for (int i = 0; i < g->o.n_choices; i++) {
-        free(g->ch[i].content);
+    for (int i = 0; g->ch && i < g->n_choices; i++) {
+        sbuf_free(&g->ch[i].content);
         free(g->ch[i].stopping_word);
         json_decref(g->ch[i].probs);
     }
-    if (g->out)
-        http_stream_unref(g->out);
     json_decref(g->settings);
     json_decref(g->prompt);
-    json_decref(g->info);
+    sbuf_free(&g->sse);
+    free(g->end_body);
     free(g->model);
-    free(g->members);
     free(g->ch);
     free(g);
-}
-
-static void append(struct choice *c, const char *s, size_t n)
-{
-    if (c->len + n + 1 > c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 256;
-        while (cap < c->len + n + 1)
-            cap *= 2;
-        char *nb = realloc(c->content, cap);
-        if (!nb)
-            return;
-        c->content = nb;
-        c->cap = cap;
-    }
-    memcpy(c->content + c->len, s, n);
-    c->len += n;
 }
 
 /* ------------------------------------------------------------ pieces */
@@ -93,7 +82,7 @@ static int64_t piece(struct server *s, int32_t tok, char *buf, size_t size)
 static json_t *piece_json(struct server *s, int32_t tok)
 {
     char buf[256];
-    return json_text(buf, (size_t)piece(s, tok, buf, sizeof buf));
+    return srv_json_text(buf, (size_t)piece(s, tok, buf, sizeof buf));
 }
 
 static json_t *bytes_json(struct server *s, int32_t tok)
@@ -134,22 +123,15 @@ static json_t *chat_logprob(struct server *s, const struct sched_event *ev, int3
 
 /* ------------------------------------------------------------ SSE */
 
+/* "data: {json}\n\n" into this call's output (obj's reference taken). */
 static void sse_data(struct group *g, json_t *obj)
 {
-    size_t len;
-    char *s = json_dump(obj, &len);
-    json_decref(obj);
-    if (!s)
+    if (!obj)
         return;
-    char *line = malloc(len + 9);
-    if (line) {
-        memcpy(line, "data: ", 6);
-        memcpy(line + 6, s, len);
-        memcpy(line + 6 + len, "\n\n", 2);
-        http_stream_write(g->out, line, len + 8);
-        free(line);
-    }
-    free(s);
+    sbuf_puts(&g->sse, "data: ");
+    srv_json_append(&g->sse, obj);
+    sbuf_puts(&g->sse, "\n\n");
+    json_decref(obj);
 }
 
 static const char *finish_reason(const struct sched_result *r)
@@ -159,8 +141,8 @@ static const char *finish_reason(const struct sched_result *r)
 
 static json_t *oai_envelope(struct group *g, json_t *choices)
 {
-    const char *object = g->o.fmt == FMT_OAI_CHAT ? (g->stream ? "chat.completion.chunk" : "chat.completion")
-                                                  : "text_completion";
+    const char *object = g->api == REQ_API_OAI_CHAT ? (g->stream ? "chat.completion.chunk" : "chat.completion")
+                                                    : "text_completion";
     return json_pack("{s:s,s:s,s:I,s:s,s:o,s:s}", "id", g->id, "object", object, "created",
                      (json_int_t)g->created, "model", g->model, "choices", choices, "system_fingerprint", "cllm");
 }
@@ -171,18 +153,17 @@ static void oai_chunk(struct group *g, int i, const char *text, size_t len, json
 {
     json_t *c = json_object();
     json_object_set_new(c, "index", json_integer(i));
-    if (g->o.fmt == FMT_OAI_CHAT) {
+    if (g->api == REQ_API_OAI_CHAT) {
         json_t *delta = json_object();
         if (!g->ch[i].started)
             json_object_set_new(delta, "role", json_string("assistant"));
         if (len > 0 || !finish)
-            json_object_set_new(delta, "content", json_text(text, len));
+            json_object_set_new(delta, "content", srv_json_text(text, len));
         json_object_set_new(c, "delta", delta);
-        json_object_set_new(c, "logprobs", lp ? json_pack("{s:[o]}", "content", lp) : json_null());
     } else {
-        json_object_set_new(c, "text", json_text(text, len));
-        json_object_set_new(c, "logprobs", lp ? json_pack("{s:[o]}", "content", lp) : json_null());
+        json_object_set_new(c, "text", srv_json_text(text, len));
     }
+    json_object_set_new(c, "logprobs", lp ? json_pack("{s:[o]}", "content", lp) : json_null());
     json_object_set_new(c, "finish_reason", finish ? json_string(finish) : json_null());
     g->ch[i].started = true;
     sse_data(g, oai_envelope(g, json_pack("[o]", c)));
@@ -204,7 +185,7 @@ static json_t *native_final(struct group *g, const struct choice *c, const char 
 {
     const struct sched_result *r = &c->r;
     json_t *j = json_object();
-    json_object_set_new(j, "content", json_text(content, len));
+    json_object_set_new(j, "content", srv_json_text(content, len));
     json_object_set_new(j, "id_slot", json_integer(r->id_slot));
     json_object_set_new(j, "stop", json_true());
     json_object_set_new(j, "model", json_string(g->srv->model_name));
@@ -217,7 +198,7 @@ static json_t *native_final(struct group *g, const struct choice *c, const char 
     json_object_set_new(j, "stopped_word", json_boolean(r->stopped_word));
     json_object_set_new(j, "stopped_limit", json_boolean(r->stopped_limit));
     const char *sw = c->stopping_word ? c->stopping_word : "";
-    json_object_set_new(j, "stopping_word", json_text(sw, strlen(sw)));
+    json_object_set_new(j, "stopping_word", srv_json_text(sw, strlen(sw)));
     json_object_set_new(j, "tokens_cached", json_integer(r->n_cached));
     json_object_set_new(j, "timings", timings_json(r));
     if (g->n_probs > 0 && !g->stream)
@@ -228,7 +209,7 @@ static json_t *native_final(struct group *g, const struct choice *c, const char 
 static json_t *usage_json(struct group *g)
 {
     json_int_t completion = 0;
-    for (int i = 0; i < g->o.n_choices; i++)
+    for (int i = 0; i < g->n_choices; i++)
         completion += g->ch[i].r.n_decoded;
     json_int_t prompt = g->ch[0].r.n_prompt;
     return json_pack("{s:I,s:I,s:I}", "prompt_tokens", prompt, "completion_tokens", completion, "total_tokens",
@@ -262,13 +243,13 @@ static json_t *legacy_logprobs(const json_t *entries)
 static json_t *oai_final(struct group *g)
 {
     json_t *choices = json_array();
-    for (int i = 0; i < g->o.n_choices; i++) {
+    for (int i = 0; i < g->n_choices; i++) {
         struct choice *c = &g->ch[i];
-        json_t *text = json_text(c->content ? c->content : "", c->len);
-        json_t *lp = !g->o.logprobs ? json_null()
-                     : g->o.fmt == FMT_OAI_CHAT ? json_pack("{s:O}", "content", c->probs)
-                                                : legacy_logprobs(c->probs);
-        json_t *o = g->o.fmt == FMT_OAI_CHAT
+        json_t *text = srv_json_text(sbuf_str(&c->content), c->content.len);
+        json_t *lp = !g->logprobs ? json_null()
+                     : g->api == REQ_API_OAI_CHAT ? json_pack("{s:O}", "content", c->probs)
+                                                  : legacy_logprobs(c->probs);
+        json_t *o = g->api == REQ_API_OAI_CHAT
                         ? json_pack("{s:i,s:{s:s,s:o},s:o,s:s}", "index", i, "message", "role", "assistant",
                                     "content", text, "logprobs", lp, "finish_reason", finish_reason(&c->r))
                         : json_pack("{s:i,s:o,s:o,s:s}", "index", i, "text", text, "logprobs", lp,
@@ -281,169 +262,196 @@ static json_t *oai_final(struct group *g)
     return j;
 }
 
-/* Everything is done: the answer (non-streaming) or the stream's end. */
+/* Every choice is done: the answer (non-streaming) or the stream's end. */
 static void group_complete(struct group *g)
 {
+    g->end_status = 200;
     if (g->stream) {
-        if (g->o.fmt != FMT_NATIVE) {
-            if (g->o.include_usage) {
+        if (!native(g)) {
+            if (g->include_usage) {
                 json_t *j = oai_envelope(g, json_array());
                 json_object_set_new(j, "usage", usage_json(g));
                 sse_data(g, j);
             }
-            static const char done[] = "data: [DONE]\n\n";
-            http_stream_write(g->out, done, sizeof done - 1);
+            sbuf_puts(&g->sse, "data: [DONE]\n\n");
         }
-        http_stream_finish(g->out, 200, NULL, NULL, 0);
         return;
     }
-    json_t *j = g->o.fmt == FMT_NATIVE ? native_final(g, &g->ch[0], g->ch[0].content ? g->ch[0].content : "",
-                                                      g->ch[0].len)
-                                       : oai_final(g);
-    size_t len;
-    char *body = json_dump(j, &len);
+    json_t *j = native(g) ? native_final(g, &g->ch[0], sbuf_str(&g->ch[0].content), g->ch[0].content.len)
+                          : oai_final(g);
+    g->end_body = srv_json_dump(j, &g->end_len);
     json_decref(j);
-    if (body)
-        http_stream_finish(g->out, 200, "application/json; charset=utf-8", body, len);
-    else
-        http_stream_finish(g->out, 500, NULL, "{}", 2);
-    free(body);
+    if (!g->end_body)
+        g->end_status = 500;
 }
 
 /* ------------------------------------------------------------ events */
 
-static void on_token(struct group *g, int i, const struct sched_event *ev)
+static void on_token(struct group *g, const struct sched_event *ev)
 {
-    struct choice *c = &g->ch[i];
+    struct choice *c = &g->ch[ev->index];
     json_t *pj = NULL;
     if (ev->n_probs > 0)
-        pj = g->o.fmt == FMT_NATIVE ? native_probs(g->srv, ev) : chat_logprob(g->srv, ev, g->n_probs);
+        pj = native(g) ? native_probs(g->srv, ev) : chat_logprob(g->srv, ev, g->n_probs);
     if (!g->stream) {
-        append(c, ev->text, ev->len);
+        sbuf_append(&c->content, ev->text, ev->len);
         if (pj)
             json_array_append_new(c->probs, pj);
         return;
     }
-    if (g->o.fmt != FMT_NATIVE) {
+    if (!native(g)) {
+        if (!g->logprobs) {
+            json_decref(pj);
+            pj = NULL;
+        }
         if (ev->len > 0 || pj || !c->started)
-            oai_chunk(g, i, ev->text, ev->len, g->o.logprobs ? pj : (json_decref(pj), NULL), NULL);
+            oai_chunk(g, ev->index, ev->text, ev->len, pj, NULL);
+        else
+            json_decref(pj);
         return;
     }
     if (ev->len == 0 && !pj)
         return;
-    json_t *j = json_pack("{s:o,s:b,s:b}", "content", json_text(ev->text, ev->len), "stop", 0, "multimodal", 0);
+    json_t *j = json_pack("{s:o,s:b,s:b}", "content", srv_json_text(ev->text, ev->len), "stop", 0, "multimodal", 0);
     if (pj)
         json_object_set_new(j, "completion_probabilities", json_pack("[o]", pj));
     sse_data(g, j);
 }
 
-static void on_done(struct group *g, int i, const struct sched_event *ev)
+static void on_done(struct group *g, struct sched_event *ev)
 {
-    struct choice *c = &g->ch[i];
-    c->r = *ev->result;
-    c->stopping_word = strdup(ev->result->stopping_word);
+    struct choice *c = &g->ch[ev->index];
+    if (c->done)
+        return;
+    c->r = ev->result;
+    c->stopping_word = ev->result.stopping_word; /* taken from the event */
+    ev->result.stopping_word = NULL;
     c->r.stopping_word = NULL;
+    c->r.embd = NULL;
     c->done = true;
     g->n_done++;
     if (!g->stream)
-        append(c, ev->text, ev->len);
-    else if (g->o.fmt == FMT_NATIVE)
+        sbuf_append(&c->content, ev->text, ev->len);
+    else if (native(g))
         sse_data(g, native_final(g, c, ev->text, ev->len));
     else
-        oai_chunk(g, i, ev->text, ev->len, NULL, finish_reason(&c->r));
-    if (g->n_done == g->o.n_choices && !g->failed)
+        oai_chunk(g, ev->index, ev->text, ev->len, NULL, finish_reason(&c->r));
+    if (g->n_done == g->n_choices)
         group_complete(g);
 }
 
+/* One choice failed: the whole answer is that error; the others stop. */
 static void on_error(struct group *g, const struct sched_event *ev)
 {
-    if (g->failed)
-        return;
-    g->failed = true;
-    size_t len;
-    char *body = error_body(ev->error_code, ev->error, &len);
+    sched_events_cancel(g->q);
+    const char *msg = ev->error ? ev->error : "error";
+    size_t len = 0;
+    char *body = srv_error_body(ev->error_code, msg, &len);
+    g->end_status = ev->error_code;
     if (g->stream) {
-        json_error_t je;
-        json_t *e = body ? json_loads(body, 0, &je) : NULL;
-        if (e)
-            sse_data(g, e);
-        http_stream_finish(g->out, ev->error_code, NULL, NULL, 0);
+        if (body) {
+            sbuf_puts(&g->sse, "data: ");
+            sbuf_append(&g->sse, body, len);
+            sbuf_puts(&g->sse, "\n\n");
+        }
+        free(body);
     } else {
-        http_stream_finish(g->out, ev->error_code, NULL, body ? body : "{}", body ? len : 2);
+        g->end_body = body;
+        g->end_len = len;
     }
-    free(body);
 }
 
-static void on_event(void *ud, const struct sched_event *ev)
+/* The stream's producer: drain the queue, format, hand over. */
+static void produce(void *ud, struct http_stream *out)
 {
-    struct member *m = ud;
-    if (ev->kind == SCHED_EV_TOKEN)
-        on_token(m->g, m->index, ev);
-    else if (ev->kind == SCHED_EV_DONE)
-        on_done(m->g, m->index, ev);
-    else
-        on_error(m->g, ev);
+    struct group *g = ud;
+    struct sched_event *ev;
+    while (!g->end_status && (ev = sched_events_pop(g->q))) {
+        if (ev->index < 0 || ev->index >= g->n_choices)
+            ; /* not ours */
+        else if (ev->kind == SCHED_EV_TOKEN)
+            on_token(g, ev);
+        else if (ev->kind == SCHED_EV_DONE)
+            on_done(g, ev);
+        else
+            on_error(g, ev);
+        sched_event_free(ev);
+    }
+    if (g->sse.len > 0) {
+        http_stream_write(out, sbuf_str(&g->sse), g->sse.len);
+        sbuf_clear(&g->sse);
+    }
+    if (g->end_status) {
+        if (g->end_body)
+            http_stream_finish(out, g->end_status, "application/json; charset=utf-8", g->end_body, g->end_len);
+        else
+            http_stream_finish(out, g->end_status, NULL, "{}", 2);
+    }
 }
 
-static bool is_cancelled(void *ud)
-{
-    struct member *m = ud;
-    return m->g->failed || http_stream_cancelled(m->g->out);
-}
-
+/* The connection is over (exactly once): stop what still runs, free all. */
 static void release(void *ud)
 {
-    struct member *m = ud;
-    struct group *g = m->g;
-    if (++g->n_released == g->o.n_choices)
-        group_free(g);
+    struct group *g = ud;
+    if (g->q) {
+        sched_events_cancel(g->q); /* no notify after this: the stream can go */
+        sched_events_unref(g->q);
+    }
+    group_free(g);
+}
+
+/* The queue's notify: from the scheduler thread, under the queue's mutex. */
+static void notify(void *ud)
+{
+    http_stream_wake(ud);
 }
 
 /* ------------------------------------------------------------ submission */
 
-static struct group *group_new(struct server *s, const struct completion_req *r, const struct reply_options *o)
+static struct group *group_new(struct server *s, const struct completion_req *r)
 {
     struct group *g = calloc(1, sizeof *g);
     if (!g)
         return NULL;
     g->srv = s;
-    g->o = *o;
+    g->api = r->api;
     g->stream = r->stream;
-    g->n_probs = r->n_probs;
-    g->members = calloc((size_t)o->n_choices, sizeof *g->members);
-    g->ch = calloc((size_t)o->n_choices, sizeof *g->ch);
-    g->out = http_stream_new(r->stream);
-    g->model = strdup(o->model ? o->model : s->model_name);
-    if (!g->members || !g->ch || !g->out || !g->model) {
+    g->logprobs = r->logprobs;
+    g->include_usage = r->include_usage;
+    g->n_choices = r->n_choices;
+    g->n_probs = r->sp.n_probs;
+    g->ch = calloc((size_t)g->n_choices, sizeof *g->ch);
+    g->model = strdup(s->model_name);
+    if (!g->ch || !g->model) {
         group_free(g);
         return NULL;
     }
-    for (int i = 0; i < o->n_choices; i++) {
-        g->members[i] = (struct member){g, i};
+    for (int i = 0; i < g->n_choices; i++)
         g->ch[i].probs = json_array();
-    }
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     g->created = (long long)ts.tv_sec;
-    snprintf(g->id, sizeof g->id, "%s-%lld%09ld", o->fmt == FMT_OAI_CHAT ? "chatcmpl" : "cmpl", (long long)ts.tv_sec,
-             ts.tv_nsec);
+    snprintf(g->id, sizeof g->id, "%s-%lld%09ld", g->api == REQ_API_OAI_CHAT ? "chatcmpl" : "cmpl",
+             (long long)ts.tv_sec, ts.tv_nsec);
     g->prompt = r->prompt_json ? json_incref(r->prompt_json) : NULL;
     return g;
 }
 
 /* The task of choice i (a copy of the prompt and stop strings for all but
  * the last, which takes r's). */
-static struct sched_task *make_task(struct group *g, struct completion_req *r, struct sampler *smp, int i)
+static struct sched_task *make_task(struct group *g, struct completion_req *r, struct sampler *smp, int i,
+                                    const char *info)
 {
     struct sched_task *t = sched_task_new(SCHED_COMPLETION);
     if (!t)
         return NULL;
-    bool last = i == g->o.n_choices - 1;
-    t->id_slot = g->o.n_choices == 1 ? r->id_slot : -1;
+    bool last = i == g->n_choices - 1;
+    t->id_slot = g->n_choices == 1 ? r->id_slot : -1;
     t->n_prompt = r->prompt.n;
     t->prompt = last ? r->prompt.v : malloc(r->prompt.n * sizeof *t->prompt);
     t->stop = last ? r->stop : calloc(r->n_stop ? r->n_stop : 1, sizeof *t->stop);
     t->n_stop = r->n_stop;
+    t->info = info ? strdup(info) : NULL;
     if (!last && (!t->prompt || !t->stop)) {
         t->n_stop = 0;
         sched_task_free(t);
@@ -453,7 +461,7 @@ static struct sched_task *make_task(struct group *g, struct completion_req *r, s
         r->prompt.v = NULL;
         r->prompt.n = r->prompt.cap = 0;
         r->stop = NULL;
-        r->n_stop = 0;
+        r->n_stop = r->stop_cap = 0;
     } else {
         memcpy(t->prompt, r->prompt.v, r->prompt.n * sizeof *t->prompt);
         for (size_t k = 0; k < r->n_stop; k++)
@@ -463,69 +471,83 @@ static struct sched_task *make_task(struct group *g, struct completion_req *r, s
     t->n_predict = r->n_predict;
     t->n_keep = r->n_keep;
     t->cache_prompt = r->cache_prompt;
-    t->n_probs = r->n_probs;
-    t->on_event = on_event;
-    t->is_cancelled = is_cancelled;
-    t->release = release;
-    t->ud = &g->members[i];
-    t->info = g->info;
+    t->n_probs = r->sp.n_probs;
+    t->index = i;
+    sched_task_set_events(t, g->q);
     return t;
 }
 
-void completion_submit(struct server *s, struct completion_req *r, const struct reply_options *o,
-                       struct http_reply *rep)
+/* The samplers of the n choices (all sharing r's compiled grammar), the
+ * settings echo and the /slots text. */
+static int make_samplers(struct server *s, const struct request_ctx *c, struct completion_req *r,
+                         struct sampler **smp, struct group *g, char **info, char *err, size_t n)
 {
-    char err[512];
-    int n = o->n_choices;
-    struct sampler **smp = calloc((size_t)n, sizeof *smp);
-    struct sched_task **tasks = calloc((size_t)n, sizeof *tasks);
-    struct group *g = smp && tasks ? group_new(s, r, o) : NULL;
-    bool ok = g != NULL;
-    uint32_t seed0 = 0;
-    for (int i = 0; ok && i < n; i++) {
+    for (int i = 0; i < r->n_choices; i++) {
         struct sampler_params sp = r->sp;
         if (i > 0 && sp.seed != SAMPLER_SEED_RANDOM)
-            sp.seed = seed0 + (uint32_t)i; /* distinct but reproducible choices */
-        if (!(smp[i] = sampler_create(s->sv, &sp, s->n_ctx_slot, err, sizeof err))) {
-            reply_error(rep, 400, "%s", err);
-            ok = false;
-            break;
-        }
-        if (i == 0) {
-            seed0 = sampler_seed(smp[0]);
-            g->settings = generation_settings(s, r, seed0);
-            g->info = json_pack("{s:O,s:o}", "settings", g->settings, "prompt",
-                                g->prompt ? json_incref(g->prompt) : json_string(""));
+            sp.seed = r->seed_used + (uint32_t)i; /* distinct but reproducible choices */
+        if (!(smp[i] = sampler_create(s->sv, &sp, s->n_ctx_slot, err, n)))
+            return -1;
+        if (i == 0)
+            r->seed_used = sampler_seed(smp[0]);
+    }
+    g->settings = request_settings_json(r, c);
+    json_t *j = json_pack("{s:O,s:o}", "settings", g->settings, "prompt",
+                          g->prompt ? json_incref(g->prompt) : json_string(""));
+    *info = j ? srv_json_dump(j, NULL) : NULL;
+    json_decref(j);
+    return 0;
+}
+
+void completion_submit(struct server *s, const struct request_ctx *c, struct completion_req *r,
+                       struct http_reply *rep)
+{
+    char err[512], *info = NULL;
+    int n = r->n_choices;
+    struct sampler **smp = calloc((size_t)n, sizeof *smp);
+    struct sched_task **tasks = calloc((size_t)n, sizeof *tasks);
+    struct group *g = smp && tasks ? group_new(s, r) : NULL;
+    struct http_stream *out = g ? http_stream_new(r->stream, produce, release, g) : NULL;
+    if (!out) {
+        if (g)
+            group_free(g);
+        srv_reply_error(rep, 500, "out of memory");
+        goto done;
+    }
+    /* from here the stream owns g (release frees it) */
+    if (!(g->q = sched_events_new(notify, out))) {
+        srv_reply_error(rep, 500, "out of memory");
+    } else if (make_samplers(s, c, r, smp, g, &info, err, sizeof err) != 0) {
+        srv_reply_error(rep, 400, "%s", err);
+    } else {
+        bool ok = true;
+        for (int i = 0; ok && i < n; i++) /* the last takes r's buffers, so it comes last */
+            if (!(tasks[i] = make_task(g, r, smp[i], i, info)))
+                ok = false;
+        if (ok) {
+            rep->stream = out;
+            int64_t leader = -1;
+            for (int i = 0; i < n; i++) {
+                tasks[i]->follow = leader;
+                int64_t id = sched_submit(s->sched, tasks[i]);
+                if (i == 0)
+                    leader = id;
+            }
+            out = NULL;
+        } else {
+            srv_reply_error(rep, 500, "out of memory");
         }
     }
-    for (int i = 0; ok && i < n; i++) /* the last takes r's buffers, so it comes last */
-        if (!(tasks[i] = make_task(g, r, smp[i], i))) {
-            reply_error(rep, 500, "out of memory");
-            ok = false;
-        }
-    if (!ok) {
+    if (out) { /* failed: nothing was submitted */
         for (int i = 0; i < n; i++) {
             if (tasks[i])
                 tasks[i]->sampler = NULL, sched_task_free(tasks[i]);
             sampler_free(smp[i]);
         }
-        if (g)
-            group_free(g);
-        else if (!rep->body)
-            reply_error(rep, 500, "out of memory");
-        free(smp);
-        free(tasks);
-        return;
+        http_stream_unref(out);
     }
-    http_stream_ref(g->out); /* the reply's reference */
-    rep->stream = g->out;
-    int64_t leader = -1;
-    for (int i = 0; i < n; i++) {
-        tasks[i]->follow = leader;
-        int64_t id = sched_submit(s->sched, tasks[i]);
-        if (i == 0)
-            leader = id;
-    }
+done:
+    free(info);
     free(smp);
     free(tasks);
 }

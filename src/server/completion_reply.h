@@ -1,29 +1,23 @@
 /*
- * completion_reply.h - one generation request in flight: n parallel
- * choices (scheduler tasks) whose events are gathered into one answer, in
- * llama.cpp's native /completion shape or OpenAI's text/chat completion
- * shapes, as a single JSON body or as Server-Sent Events.
+ * completion_reply.h - one generation request in flight: its n parallel
+ * choices (scheduler tasks) post raw token events to one queue; the HTTP
+ * side drains it on its own threads (a pull stream, http.h) and formats
+ * them as llama.cpp's native /completion answer or OpenAI's text/chat
+ * completion shapes, as one JSON body or as Server-Sent Events. Nothing
+ * here runs on the scheduler thread but the queue's wake-up.
  */
 #ifndef CLLM_SERVER_COMPLETION_REPLY_H
 #define CLLM_SERVER_COMPLETION_REPLY_H
 
-#include "server/completion_params.h"
 #include "server/http.h"
+#include "server/request.h"
 
-enum reply_format { FMT_NATIVE, FMT_OAI_TEXT, FMT_OAI_CHAT };
-
-struct reply_options {
-    enum reply_format fmt;
-    int n_choices;          /* OpenAI `n` (1 for native) */
-    bool include_usage;     /* stream_options.include_usage */
-    bool logprobs;          /* OpenAI logprobs wanted (n_probs >= 1 then) */
-    const char *model;      /* OpenAI `model` echoed back (NULL: the server's) */
-};
+struct server;
 
 /* Make the sampler(s) and task(s) for r and submit them; rep becomes the
  * stream (or a 400 error when the sampler rejects the parameters). r's
- * prompt and stop strings are taken over. */
-void completion_submit(struct server *s, struct completion_req *r, const struct reply_options *o,
+ * prompt and stop strings are taken over; r itself stays the caller's. */
+void completion_submit(struct server *s, const struct request_ctx *c, struct completion_req *r,
                        struct http_reply *rep);
 
 #endif

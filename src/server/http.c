@@ -3,17 +3,22 @@
  * queued at once or later through an http_stream, suspended connections
  * watched for hang-up.
  *
- * Suspend/resume protocol. Each stream has its own lock and a `suspended`
- * flag. The MHD thread suspends a connection only while holding the lock and
- * after seeing there is nothing to send; a producer appends or finishes
- * under the same lock and resumes the connection if the flag is set. So a
- * wake-up is never lost and a connection is never resumed twice.
+ * Pull protocol. A stream's produce callback runs on the connection's MHD
+ * thread (never two at once for one stream): first when the handler
+ * returns, then after each http_stream_wake. Each stream has its own lock,
+ * a `pending` flag (a wake not yet answered by a produce call) and a
+ * `suspended` flag. The MHD thread suspends a connection only while holding
+ * the lock, after seeing nothing to send and no pending wake; a wake sets
+ * `pending` under the same lock and resumes the connection if it was
+ * suspended. So a wake-up is never lost and a connection is never resumed
+ * twice.
  *
  * While suspended, MHD does not look at a connection, so a client that goes
  * away is not noticed; a watcher thread polls the sockets of suspended
- * connections for hang-up every few tens of milliseconds and cancels their
- * streams. The producer sees the cancel, finishes, and the connection is
- * resumed and closed by MHD.
+ * connections for hang-up every few tens of milliseconds, cancels their
+ * streams and resumes them; MHD then ends the connection, the last
+ * reference goes, and the producer's release callback (which stops the work
+ * behind the stream) runs exactly once.
  */
 #define _GNU_SOURCE
 #include "server/http.h"
@@ -30,21 +35,27 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/err.h"
+#include "base/sbuf.h"
+
 #define WATCH_INTERVAL_MS 40
 
 struct http_stream {
     pthread_mutex_t lock;
     atomic_int refs;
     bool sse;
-    char *buf; /* SSE bytes not yet sent: buf[off..len) */
-    size_t len, off, cap;
-    bool finished;
+    struct sbuf buf; /* SSE bytes not yet sent: buf.s[off..buf.len) */
+    size_t off;
+    bool finished, pending;
     int status;
     char *ctype;
     char *body;
     size_t body_len;
     bool suspended;
     atomic_bool cancelled;
+    void (*produce)(void *ud, struct http_stream *s);
+    void (*release)(void *ud);
+    void *ud;
     struct MHD_Connection *conn; /* while attached to a connection */
     int fd;
     struct http_server *srv;
@@ -64,15 +75,17 @@ struct http_server {
 
 /* What we keep per request. */
 struct conn_ctx {
-    char *body;
-    size_t len, cap;
+    struct sbuf body;
     bool too_large;
     struct http_stream *stream; /* the HTTP side's reference */
+    char *raw_url; /* the request target as sent (on_uri), for http_request.raw_url */
+    bool begun;    /* on_request has seen this request */
 };
 
 /* ---- streams ---- */
 
-struct http_stream *http_stream_new(bool sse)
+struct http_stream *http_stream_new(bool sse, void (*produce)(void *ud, struct http_stream *s),
+                                    void (*release)(void *ud), void *ud)
 {
     struct http_stream *s = calloc(1, sizeof *s);
     if (!s)
@@ -82,10 +95,14 @@ struct http_stream *http_stream_new(bool sse)
     atomic_init(&s->cancelled, false);
     s->sse = sse;
     s->fd = -1;
+    s->produce = produce;
+    s->release = release;
+    s->ud = ud;
+    s->pending = true; /* the first produce call */
     return s;
 }
 
-void http_stream_ref(struct http_stream *s)
+static void stream_ref(struct http_stream *s)
 {
     atomic_fetch_add(&s->refs, 1);
 }
@@ -94,8 +111,10 @@ void http_stream_unref(struct http_stream *s)
 {
     if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
         return;
+    if (s->release)
+        s->release(s->ud);
     pthread_mutex_destroy(&s->lock);
-    free(s->buf);
+    sbuf_free(&s->buf);
     free(s->ctype);
     free(s->body);
     free(s);
@@ -115,6 +134,14 @@ static void stream_wake(struct http_stream *s)
     }
 }
 
+void http_stream_wake(struct http_stream *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->pending = true;
+    stream_wake(s);
+    pthread_mutex_unlock(&s->lock);
+}
+
 bool http_stream_write(struct http_stream *s, const char *data, size_t len)
 {
     pthread_mutex_lock(&s->lock);
@@ -122,25 +149,15 @@ bool http_stream_write(struct http_stream *s, const char *data, size_t len)
         pthread_mutex_unlock(&s->lock);
         return false;
     }
-    if (s->off > 0 && s->off == s->len)
-        s->off = s->len = 0;
-    if (s->len + len > s->cap) {
-        size_t cap = s->cap ? s->cap : 4096;
-        while (cap < s->len + len)
-            cap *= 2;
-        char *nb = realloc(s->buf, cap);
-        if (!nb) {
-            pthread_mutex_unlock(&s->lock);
-            return false;
-        }
-        s->buf = nb;
-        s->cap = cap;
+    if (s->off > 0 && s->off == s->buf.len) {
+        sbuf_clear(&s->buf);
+        s->off = 0;
     }
-    memcpy(s->buf + s->len, data, len);
-    s->len += len;
-    stream_wake(s);
+    bool ok = sbuf_append(&s->buf, data, len) == 0;
+    if (ok)
+        stream_wake(s);
     pthread_mutex_unlock(&s->lock);
-    return true;
+    return ok;
 }
 
 void http_stream_finish(struct http_stream *s, int status, const char *content_type,
@@ -153,11 +170,12 @@ void http_stream_finish(struct http_stream *s, int status, const char *content_t
         if (!s->sse) {
             s->ctype = strdup(content_type ? content_type : "application/json");
             s->body = malloc(len + 1);
-            if (s->body) {
+            if (s->ctype && s->body) {
                 memcpy(s->body, body, len);
                 s->body_len = len;
             } else {
                 s->status = 500;
+                s->body_len = 0;
             }
         }
         stream_wake(s);
@@ -220,9 +238,14 @@ static void watch_once(struct http_server *h)
         who[n++] = s;
     }
     if (n > 0 && poll(pfd, (nfds_t)n, 0) > 0) {
-        for (int i = 0; i < n; i++)
-            if (pfd[i].revents & (POLLRDHUP | POLLHUP | POLLERR))
-                atomic_store(&who[i]->cancelled, true);
+        for (int i = 0; i < n; i++) {
+            if (!(pfd[i].revents & (POLLRDHUP | POLLHUP | POLLERR)))
+                continue;
+            pthread_mutex_lock(&who[i]->lock); /* MHD ends the connection once resumed */
+            atomic_store(&who[i]->cancelled, true);
+            stream_wake(who[i]);
+            pthread_mutex_unlock(&who[i]->lock);
+        }
     }
     pthread_mutex_unlock(&h->lock);
 }
@@ -268,21 +291,38 @@ static enum MHD_Result queue_buffer(struct MHD_Connection *c, int status, const 
     return ret;
 }
 
+/* Called with s->lock held: if a wake is pending, run produce without the
+ * lock and return true (the caller looks again). */
+static bool stream_produce(struct http_stream *s)
+{
+    if (!s->pending || !s->produce || s->finished || atomic_load(&s->cancelled))
+        return false;
+    s->pending = false;
+    pthread_mutex_unlock(&s->lock);
+    s->produce(s->ud, s);
+    pthread_mutex_lock(&s->lock);
+    return true;
+}
+
 static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     struct http_stream *s = cls;
     pthread_mutex_lock(&s->lock);
-    if (s->len > s->off) {
-        size_t n = s->len - s->off < max ? s->len - s->off : max;
-        memcpy(buf, s->buf + s->off, n);
-        s->off += n;
-        pthread_mutex_unlock(&s->lock);
-        return (ssize_t)n;
-    }
-    struct http_server *h = s->srv;
-    if (s->finished || atomic_load(&s->cancelled) || !s->conn || (h && atomic_load(&h->stopping))) {
-        pthread_mutex_unlock(&s->lock);
-        return MHD_CONTENT_READER_END_OF_STREAM;
+    for (;;) {
+        if (s->buf.len > s->off) {
+            size_t n = s->buf.len - s->off < max ? s->buf.len - s->off : max;
+            memcpy(buf, s->buf.s + s->off, n);
+            s->off += n;
+            pthread_mutex_unlock(&s->lock);
+            return (ssize_t)n;
+        }
+        struct http_server *h = s->srv;
+        if (s->finished || atomic_load(&s->cancelled) || !s->conn || (h && atomic_load(&h->stopping))) {
+            pthread_mutex_unlock(&s->lock);
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        }
+        if (!stream_produce(s))
+            break;
     }
     s->suspended = true;
     MHD_suspend_connection(s->conn);
@@ -297,7 +337,7 @@ static void sse_free(void *cls)
 
 static enum MHD_Result queue_sse(struct MHD_Connection *c, struct http_stream *s)
 {
-    http_stream_ref(s); /* held by the response until sse_free */
+    stream_ref(s); /* held by the response until sse_free */
     struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, sse_read, s,
                                                                sse_free);
     if (!r) {
@@ -317,6 +357,12 @@ static enum MHD_Result serve_plain_stream(struct http_server *h, struct MHD_Conn
                                           struct http_stream *s)
 {
     pthread_mutex_lock(&s->lock);
+    while (stream_produce(s))
+        ;
+    if (!s->finished && atomic_load(&s->cancelled) && !atomic_load(&h->stopping)) {
+        pthread_mutex_unlock(&s->lock);
+        return MHD_NO; /* the client hung up: close */
+    }
     if (!s->finished && atomic_load(&h->stopping)) {
         pthread_mutex_unlock(&s->lock);
         static const char msg[] =
@@ -336,23 +382,44 @@ static enum MHD_Result serve_plain_stream(struct http_server *h, struct MHD_Conn
 static enum MHD_Result take_upload(struct http_server *h, struct conn_ctx *cc, const char *data,
                                    size_t size)
 {
-    if (cc->too_large || cc->len + size > h->cfg.max_body) {
+    if (cc->too_large || cc->body.len + size > h->cfg.max_body) {
         cc->too_large = true;
         return MHD_YES;
     }
-    if (cc->len + size + 1 > cc->cap) {
-        size_t cap = cc->cap ? cc->cap : 1024;
-        while (cap < cc->len + size + 1)
-            cap *= 2;
-        char *nb = realloc(cc->body, cap);
-        if (!nb)
-            return MHD_NO;
-        cc->body = nb;
-        cc->cap = cap;
+    return sbuf_append(&cc->body, data, size) == 0 ? MHD_YES : MHD_NO;
+}
+
+/* A handler's status + body, with its extra "Name: value\r\n" lines. */
+static enum MHD_Result queue_reply(struct MHD_Connection *c, const struct http_reply *rep)
+{
+    int status = rep->status ? rep->status : 200;
+    const char *body = rep->body ? rep->body : "";
+    size_t len = rep->body ? rep->len : 0;
+    if (!rep->headers)
+        return queue_buffer(c, status, rep->content_type, body, len, MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", rep->content_type ? rep->content_type : "application/json");
+    MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
+    for (const char *line = rep->headers; *line;) {
+        size_t n = strcspn(line, "\r\n");
+        const char *colon = memchr(line, ':', n);
+        if (colon) {
+            char name[128], value[1024];
+            size_t vo = (size_t)(colon - line) + 1 + strspn(colon + 1, " ");
+            if ((size_t)(colon - line) < sizeof name && n >= vo && n - vo < sizeof value) {
+                snprintf(name, sizeof name, "%.*s", (int)(colon - line), line);
+                snprintf(value, sizeof value, "%.*s", (int)(n - vo), line + vo);
+                MHD_add_response_header(r, name, value);
+            }
+        }
+        line += n;
+        line += strspn(line, "\r\n");
     }
-    memcpy(cc->body + cc->len, data, size);
-    cc->len += size;
-    return MHD_YES;
+    enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, r);
+    MHD_destroy_response(r);
+    return ret;
 }
 
 static enum MHD_Result dispatch(struct http_server *h, struct MHD_Connection *c, struct conn_ctx *cc,
@@ -370,16 +437,13 @@ static enum MHD_Result dispatch(struct http_server *h, struct MHD_Connection *c,
         MHD_destroy_response(r);
         return ret;
     }
-    struct http_request req = {method, url, cc->body ? cc->body : "", cc->len, c};
-    if (cc->body)
-        cc->body[cc->len] = '\0';
+    struct http_request req = {method, url, sbuf_str(&cc->body), cc->body.len, c, cc->raw_url};
     struct http_reply rep = {0};
     h->cfg.handler(h->cfg.handler_ud, &req, &rep);
     if (!rep.stream) {
-        enum MHD_Result ret = queue_buffer(c, rep.status ? rep.status : 200, rep.content_type,
-                                           rep.body ? rep.body : "", rep.body ? rep.len : 0,
-                                           MHD_RESPMEM_MUST_COPY);
+        enum MHD_Result ret = queue_reply(c, &rep);
         free(rep.body);
+        free(rep.headers);
         return ret;
     }
     cc->stream = rep.stream;
@@ -389,16 +453,26 @@ static enum MHD_Result dispatch(struct http_server *h, struct MHD_Connection *c,
     return serve_plain_stream(h, c, rep.stream);
 }
 
+/* The request target before percent-decoding, kept in a new connection
+ * context (libmicrohttpd makes the return value the request's *con_cls). */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    struct conn_ctx *cc = calloc(1, sizeof *cc);
+    if (cc)
+        cc->raw_url = strdup(uri);
+    return cc;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
 {
     struct http_server *h = cls;
     struct conn_ctx *cc = *con_cls;
-    if (!cc) {
-        cc = calloc(1, sizeof *cc);
-        if (!cc)
+    if (!cc || !cc->begun) { /* the first call; cc may come from on_uri */
+        if (!cc && !(cc = calloc(1, sizeof *cc)))
             return MHD_NO;
+        cc->begun = true;
         *con_cls = cc;
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > h->cfg.max_body)
@@ -426,7 +500,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         stream_detach(h, cc->stream);
         http_stream_unref(cc->stream);
     }
-    free(cc->body);
+    sbuf_free(&cc->body);
+    free(cc->raw_url);
     free(cc);
     *con_cls = NULL;
 }
@@ -437,7 +512,7 @@ struct http_server *http_start(const struct http_config *cfg, char *err, size_t 
 {
     struct http_server *h = calloc(1, sizeof *h);
     if (!h) {
-        snprintf(err, err_size, "out of memory");
+        err_set(err, err_size, "out of memory");
         return NULL;
     }
     h->cfg = *cfg;
@@ -449,14 +524,14 @@ struct http_server *http_start(const struct http_config *cfg, char *err, size_t 
     addr.sin_family = AF_INET;
     addr.sin_port = htons((uint16_t)cfg->port);
     if (inet_pton(AF_INET, cfg->host, &addr.sin_addr) != 1) {
-        snprintf(err, err_size, "--host: '%s' is not an IPv4 address", cfg->host);
+        err_set(err, err_size, "--host: '%s' is not an IPv4 address", cfg->host);
         goto fail;
     }
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | (cfg->log_errors ? MHD_USE_ERROR_LOG : 0);
     bool tls = cfg->tls_key_pem && cfg->tls_cert_pem;
     if (tls) {
         if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
-            snprintf(err, err_size, "this libmicrohttpd was built without TLS");
+            err_set(err, err_size, "this libmicrohttpd was built without TLS");
             goto fail;
         }
         flags |= MHD_USE_TLS;
@@ -464,6 +539,7 @@ struct http_server *http_start(const struct http_config *cfg, char *err, size_t 
     struct MHD_OptionItem opts[] = {
         {MHD_OPTION_SOCK_ADDR, 0, &addr},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, h},
+        {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, h},
         {MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s > 0 ? cfg->timeout_s : 0, NULL},
         {MHD_OPTION_THREAD_POOL_SIZE, cfg->n_threads > 1 ? cfg->n_threads : 1, NULL},
         {MHD_OPTION_CONNECTION_MEMORY_LIMIT, 256 * 1024, NULL},
@@ -474,12 +550,12 @@ struct http_server *http_start(const struct http_config *cfg, char *err, size_t 
     h->d = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, on_request, h, MHD_OPTION_ARRAY,
                             opts, MHD_OPTION_END);
     if (!h->d) {
-        snprintf(err, err_size, "cannot listen on %s:%d (address in use, or bad TLS key/certificate?)",
+        err_set(err, err_size, "cannot listen on %s:%d (address in use, or bad TLS key/certificate?)",
                  cfg->host, cfg->port);
         goto fail;
     }
     if (pthread_create(&h->watcher, NULL, watcher_main, h) != 0) {
-        snprintf(err, err_size, "cannot start the hang-up watcher thread");
+        err_set(err, err_size, "cannot start the hang-up watcher thread");
         MHD_stop_daemon(h->d);
         goto fail;
     }

@@ -5,10 +5,14 @@
  * suspended.
  *
  * A handler gets a whole request (body read into memory, up to a limit) and
- * answers at once (status + body) or with an http_stream: a buffer another
- * thread fills later. A plain stream delivers its status and body when
- * finished; an SSE stream (text/event-stream) sends each write as it comes.
- * While waiting, the connection is suspended and holds no thread.
+ * answers at once (status + body) or with an http_stream whose producer is
+ * called back on the connection's thread whenever it is woken. A plain
+ * stream delivers its status and body when finished; an SSE stream
+ * (text/event-stream) sends each write as it comes. While waiting, the
+ * connection is suspended and holds no thread.
+ *
+ * Threads: handlers and producers run on libmicrohttpd's pool threads;
+ * http_stream_wake may come from any thread.
  *
  * This layer knows nothing of JSON or of the model.
  */
@@ -26,6 +30,7 @@ struct http_request {
     const char *body; /* NUL-terminated (the NUL is not counted in body_len) */
     size_t body_len;
     struct MHD_Connection *conn;
+    const char *raw_url; /* the target as sent, before percent-decoding (NULL: unknown) */
 };
 
 /* A request header or query-string argument, or NULL (a query argument
@@ -33,21 +38,32 @@ struct http_request {
 const char *http_header(const struct http_request *r, const char *name);
 const char *http_query(const struct http_request *r, const char *name);
 
-/* A response filled by another thread; reference counted (the HTTP layer
- * holds one reference, the producer another). */
+/* A response produced later, on the HTTP side's own threads (pull style).
+ * produce(ud, s) is called on the connection's libmicrohttpd thread, never
+ * two at once for one stream: once when the handler has returned, and again
+ * after each http_stream_wake. It adds to the response with
+ * http_stream_write (SSE) or ends it with http_stream_finish, and must not
+ * block. release(ud) is called exactly once, when the stream is freed (the
+ * connection is over: answered, hung up, or the server stopping), after the
+ * last produce call; it stops whatever feeds the stream and frees ud.
+ * Reference counted: the handler's reference passes to the HTTP layer with
+ * http_reply.stream; a handler that fails after making one unrefs it. */
 struct http_stream;
 
-struct http_stream *http_stream_new(bool sse);
-void http_stream_ref(struct http_stream *s);
+struct http_stream *http_stream_new(bool sse, void (*produce)(void *ud, struct http_stream *s),
+                                    void (*release)(void *ud), void *ud);
 void http_stream_unref(struct http_stream *s);
-/* Append bytes (SSE: sent as soon as the connection can take them).
- * Returns false if the client has gone (nothing appended). */
+/* Ask for another produce call. Any thread; quick; takes only the stream's
+ * own lock (so it may be called under the producer's other locks). */
+void http_stream_wake(struct http_stream *s);
+/* From produce: append bytes (SSE: sent as soon as the connection can take
+ * them). Returns false if the client has gone (nothing appended). */
 bool http_stream_write(struct http_stream *s, const char *data, size_t len);
-/* The end. Plain streams: the response's status, content type and body
- * (body is copied). SSE streams ignore them and just end the stream. */
+/* From produce: the end. Plain streams: the response's status, content type
+ * and body (body is copied). SSE streams ignore them and just end. */
 void http_stream_finish(struct http_stream *s, int status, const char *content_type,
                         const char *body, size_t len);
-/* The client hung up or the server is stopping: the producer should stop. */
+/* The client hung up or the server is stopping. */
 bool http_stream_cancelled(const struct http_stream *s);
 
 /* What a handler answers: either status + body (taken over, free()d by the
@@ -58,6 +74,7 @@ struct http_reply {
     char *body;
     size_t len;
     struct http_stream *stream;
+    char *headers; /* extra "Name: value\r\n" lines for status + body (taken over, free()d), or NULL */
 };
 
 typedef void (*http_handler)(void *ud, const struct http_request *req, struct http_reply *rep);

@@ -9,30 +9,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/err.h"
 #include "server/server_internal.h"
 
+/* One request: its n inputs' tasks post to one queue; the stream's producer
+ * (on an HTTP thread) turns each result into its vector, and answers when
+ * all are in. */
 struct embd_group {
     struct server *srv;
-    struct http_stream *out;
+    struct sched_events *q;
     bool oai, base64;
-    int n, n_done, n_released;
-    bool failed;
+    int n, n_done;
     json_t **vec;      /* per input: the embedding (array, or array of arrays) */
     int64_t n_tokens;
 };
 
-struct embd_member {
-    struct embd_group *g;
-    int index;
-};
-
 static void group_free(struct embd_group *g)
 {
-    for (int i = 0; i < g->n; i++)
+    for (int i = 0; g->vec && i < g->n; i++)
         json_decref(g->vec[i]);
     free(g->vec);
-    if (g->out)
-        http_stream_unref(g->out);
     free(g);
 }
 
@@ -79,7 +75,7 @@ static json_t *vector_json(const float *x, int32_t n, bool b64)
     return j;
 }
 
-static void finish(struct embd_group *g)
+static void finish(struct embd_group *g, struct http_stream *out)
 {
     json_t *body;
     if (g->oai) {
@@ -97,55 +93,69 @@ static void finish(struct embd_group *g)
             json_array_append_new(body, json_pack("{s:i,s:O}", "index", i, "embedding", g->vec[i]));
     }
     size_t len;
-    char *s = body ? json_dump(body, &len) : NULL;
+    char *s = body ? srv_json_dump(body, &len) : NULL;
     json_decref(body);
-    http_stream_finish(g->out, s ? 200 : 500, "application/json; charset=utf-8", s ? s : "{}", s ? len : 2);
+    http_stream_finish(out, s ? 200 : 500, "application/json; charset=utf-8", s ? s : "{}", s ? len : 2);
     free(s);
 }
 
-static void on_event(void *ud, const struct sched_event *ev)
+/* Store one input's result; 0, or -1 out of memory. */
+static int take_result(struct embd_group *g, const struct sched_event *ev)
 {
-    struct embd_member *m = ud;
-    struct embd_group *g = m->g;
-    if (g->failed)
-        return;
-    if (ev->kind == SCHED_EV_ERROR) {
-        g->failed = true;
-        size_t len;
-        char *b = error_body(ev->error_code, ev->error, &len);
-        http_stream_finish(g->out, ev->error_code, NULL, b ? b : "{}", b ? len : 2);
-        free(b);
-        return;
-    }
-    if (ev->kind != SCHED_EV_DONE)
-        return;
-    const struct sched_result *r = ev->result;
+    const struct sched_result *r = &ev->result;
+    json_t **slot = &g->vec[ev->index];
+    if (*slot)
+        return 0;
     if (r->n_rows == 1) {
-        g->vec[m->index] = vector_json(r->embd, r->n_embd, g->base64);
-    } else {
-        g->vec[m->index] = json_array();
+        *slot = vector_json(r->embd, r->n_embd, g->base64);
+    } else if ((*slot = json_array())) {
         for (int32_t k = 0; k < r->n_rows; k++)
-            json_array_append_new(g->vec[m->index],
-                                  vector_json(r->embd + (size_t)k * r->n_embd, r->n_embd, g->base64));
+            json_array_append_new(*slot, vector_json(r->embd + (size_t)k * r->n_embd, r->n_embd, g->base64));
     }
     g->n_tokens += r->n_prompt;
-    if (++g->n_done == g->n)
-        finish(g);
+    g->n_done++;
+    return *slot ? 0 : -1;
 }
 
-static bool is_cancelled(void *ud)
+static void produce(void *ud, struct http_stream *out)
 {
-    struct embd_member *m = ud;
-    return m->g->failed || http_stream_cancelled(m->g->out);
+    struct embd_group *g = ud;
+    struct sched_event *ev;
+    while (g->n_done < g->n && (ev = sched_events_pop(g->q))) {
+        int code = 0;
+        const char *msg = NULL;
+        if (ev->kind == SCHED_EV_ERROR)
+            code = ev->error_code, msg = ev->error ? ev->error : "error";
+        else if (ev->kind == SCHED_EV_DONE && ev->index >= 0 && ev->index < g->n && take_result(g, ev) != 0)
+            code = 500, msg = "out of memory";
+        if (code) {
+            size_t len;
+            char *b = srv_error_body(code, msg, &len);
+            http_stream_finish(out, code, NULL, b ? b : "{}", b ? len : 2);
+            free(b);
+            sched_event_free(ev);
+            sched_events_cancel(g->q);
+            return;
+        }
+        sched_event_free(ev);
+    }
+    if (g->n_done == g->n)
+        finish(g, out);
 }
 
 static void release(void *ud)
 {
-    struct embd_member *m = ud;
-    struct embd_group *g = m->g;
-    free(m);
-    if (++g->n_released == g->n)
-        group_free(g);
+    struct embd_group *g = ud;
+    if (g->q) {
+        sched_events_cancel(g->q);
+        sched_events_unref(g->q);
+    }
+    group_free(g);
+}
+
+static void notify(void *ud)
+{
+    http_stream_wake(ud);
 }
 
 /* Inputs: a string, token ids, or an array of strings / token-id arrays. */
@@ -155,11 +165,11 @@ static int collect_inputs(struct server *s, const json_t *in, struct tok_list **
                 (json_is_string(json_array_get(in, 0)) || json_is_array(json_array_get(in, 0)));
     size_t count = many ? json_array_size(in) : 1;
     if (!json_is_string(in) && !json_is_array(in)) {
-        snprintf(err, en, "the input must be a string, an array of strings, or token ids");
+        err_set(err, en, "the input must be a string, an array of strings, or token ids");
         return -1;
     }
     if (count > 256) {
-        snprintf(err, en, "at most 256 inputs per request");
+        err_set(err, en, "at most 256 inputs per request");
         return -1;
     }
     *lists = calloc(count ? count : 1, sizeof **lists);
@@ -173,12 +183,12 @@ static int collect_inputs(struct server *s, const json_t *in, struct tok_list **
         size_t k;
         const json_t *t;
         if (!json_is_array(x)) {
-            snprintf(err, en, "input %zu must be a string or an array of token ids", i);
+            err_set(err, en, "input %zu must be a string or an array of token ids", i);
             return -1;
         }
         json_array_foreach(x, k, t) {
             if (!json_is_integer(t) || json_integer_value(t) < 0 || json_integer_value(t) >= s->vocab->n_tokens) {
-                snprintf(err, en, "input %zu: element %zu is not a valid token id", i, k);
+                err_set(err, en, "input %zu: element %zu is not a valid token id", i, k);
                 return -1;
             }
             tok_list_push(&(*lists)[i], (int32_t)json_integer_value(t));
@@ -199,13 +209,59 @@ static enum sched_pooling pooling_of(const struct server *s)
     return POOL_NONE;
 }
 
+/* One task per input, all posting to one queue that the stream drains. */
+static void submit(struct server *s, struct tok_list *lists, int n, bool oai, bool b64, struct http_reply *rep)
+{
+    struct embd_group *g = calloc(1, sizeof *g);
+    struct sched_task **tasks = calloc((size_t)n, sizeof *tasks);
+    struct http_stream *out = NULL;
+    if (!g || !tasks || !(g->vec = calloc((size_t)n, sizeof *g->vec))) {
+        if (g)
+            group_free(g);
+        free(tasks);
+        srv_reply_error(rep, 500, "out of memory");
+        return;
+    }
+    *g = (struct embd_group){.srv = s, .oai = oai, .base64 = b64, .n = n, .vec = g->vec};
+    bool ok = (out = http_stream_new(false, produce, release, g)) != NULL; /* owns g from here */
+    if (!out)
+        group_free(g);
+    ok = ok && (g->q = sched_events_new(notify, out)) != NULL;
+    for (int i = 0; ok && i < n; i++) {
+        if (!(tasks[i] = sched_task_new(SCHED_EMBED))) {
+            ok = false;
+            break;
+        }
+        tasks[i]->prompt = lists[i].v;
+        tasks[i]->n_prompt = lists[i].n;
+        lists[i].v = NULL;
+        tasks[i]->pooling = pooling_of(s);
+        tasks[i]->index = i;
+        sched_task_set_events(tasks[i], g->q);
+    }
+    for (int i = 0; i < n; i++) {
+        if (ok)
+            sched_submit(s->sched, tasks[i]);
+        else if (tasks[i])
+            sched_task_free(tasks[i]);
+    }
+    if (ok) {
+        rep->stream = out;
+    } else {
+        if (out)
+            http_stream_unref(out);
+        srv_reply_error(rep, 500, "out of memory");
+    }
+    free(tasks);
+}
+
 static void embed(struct server *s, const struct http_request *req, struct http_reply *rep, bool oai)
 {
     if (!s->p->embeddings) {
-        reply_error(rep, 501, "This server does not support embeddings. Start it with `--embeddings`");
+        srv_reply_error(rep, 501, "This server does not support embeddings. Start it with `--embeddings`");
         return;
     }
-    json_t *b = parse_body(req, rep);
+    json_t *b = srv_parse_body(req, rep);
     if (!b)
         return;
     const json_t *in = json_object_get(b, oai ? "input" : "content");
@@ -215,41 +271,15 @@ static void embed(struct server *s, const struct http_request *req, struct http_
     struct tok_list *lists = NULL;
     int n = 0;
     char err[256];
-    struct embd_group *g = NULL;
     if (!in) {
-        reply_error(rep, 400, "'%s' is required", oai ? "input" : "content");
+        srv_reply_error(rep, 400, "'%s' is required", oai ? "input" : "content");
     } else if (fmt && strcmp(fmt, "float") != 0 && strcmp(fmt, "base64") != 0) {
-        reply_error(rep, 400, "'encoding_format' must be float or base64");
+        srv_reply_error(rep, 400, "'encoding_format' must be float or base64");
     } else if (collect_inputs(s, in, &lists, &n, err, sizeof err) != 0) {
-        reply_error(rep, 400, "%s", err);
-    } else if (!(g = calloc(1, sizeof *g)) || !(g->vec = calloc((size_t)n, sizeof *g->vec)) ||
-               !(g->out = http_stream_new(false))) {
-        reply_error(rep, 500, "out of memory");
+        srv_reply_error(rep, 400, "%s", err);
     } else {
-        g->srv = s;
-        g->oai = oai;
-        g->base64 = fmt && strcmp(fmt, "base64") == 0;
-        g->n = n;
-        http_stream_ref(g->out);
-        rep->stream = g->out;
-        for (int i = 0; i < n; i++) {
-            struct sched_task *t = sched_task_new(SCHED_EMBED);
-            struct embd_member *m = malloc(sizeof *m);
-            *m = (struct embd_member){g, i};
-            t->prompt = lists[i].v;
-            t->n_prompt = lists[i].n;
-            lists[i].v = NULL;
-            t->pooling = pooling_of(s);
-            t->on_event = on_event;
-            t->is_cancelled = is_cancelled;
-            t->release = release;
-            t->ud = m;
-            sched_submit(s->sched, t);
-        }
-        g = NULL;
+        submit(s, lists, n, oai, fmt && strcmp(fmt, "base64") == 0, rep);
     }
-    if (g)
-        group_free(g);
     for (int i = 0; i < n; i++)
         tok_list_free(&lists[i]);
     free(lists);

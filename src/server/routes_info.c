@@ -7,35 +7,67 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/err.h"
+#include "base/sbuf.h"
 #include "server/chat.h"
-#include "server/completion_params.h"
+#include "server/request.h"
 #include "server/server_internal.h"
 
-json_t *default_generation_settings(struct server *s)
+void srv_request_ctx(struct server *s, struct request_ctx *c)
 {
+    pthread_mutex_lock(&s->sys_lock);
+    bool has_sys = s->sys_prompt && *s->sys_prompt;
+    pthread_mutex_unlock(&s->sys_lock);
+    *c = (struct request_ctx){.vocab = s->vocab, .n_slots = sched_n_slots(s->sched), .n_ctx_slot = s->n_ctx_slot,
+                              .model_name = s->model_name, .bos = !has_sys, .spm_infill = s->p->spm_infill};
+}
+
+json_t *srv_default_settings(struct server *s)
+{
+    struct request_ctx c;
     struct completion_req r;
-    memset(&r, 0, sizeof r);
-    sampler_default_params(&r.sp);
+    srv_request_ctx(s, &c);
+    request_init(&r, REQ_API_NATIVE);
     r.n_predict = s->p->n_predict;
-    r.n_keep = 0;
-    r.id_slot = -1;
-    return generation_settings(s, &r, SAMPLER_SEED_RANDOM);
+    json_t *j = request_settings_json(&r, &c);
+    request_free(&r);
+    return j;
 }
 
 /* ------------------------------------------------------------ slots */
 
+/* A copy of the slots taken under the scheduler's lock (plain copies only:
+ * the JSON is made after the lock is released). */
+struct slot_copy {
+    struct sched_slot_info si;
+    char *info, *stopping_word;
+};
+
 struct slots_visit {
-    struct server *s;
-    json_t *arr;
-    json_t *defaults;
+    struct slot_copy *v;
+    int n, cap;
 };
 
 static void slot_visit(void *ud, const struct sched_slot_info *si)
 {
     struct slots_visit *sv = ud;
-    const json_t *info = si->info;
-    json_t *settings = info ? json_object_get(info, "settings") : sv->defaults;
+    if (sv->n == sv->cap)
+        return;
+    struct slot_copy *c = &sv->v[sv->n++];
+    c->si = *si;
+    c->info = si->info ? strdup(si->info) : NULL;
+    c->stopping_word = strdup(si->stopping_word ? si->stopping_word : "");
+}
+
+static json_t *slot_json(const struct slot_copy *c, const json_t *defaults)
+{
+    const struct sched_slot_info *si = &c->si;
+    json_error_t je;
+    json_t *info = c->info ? json_loads(c->info, 0, &je) : NULL;
+    const json_t *settings = info ? json_object_get(info, "settings") : defaults;
     json_t *j = json_deep_copy(settings);
+    if (!j)
+        j = json_object();
     json_object_set_new(j, "id", json_integer(si->id));
     json_object_set_new(j, "id_task", json_integer(si->task_id));
     json_object_set_new(j, "task_id", json_integer(si->task_id));
@@ -43,30 +75,44 @@ static void slot_visit(void *ud, const struct sched_slot_info *si)
     json_object_set_new(j, "is_processing", json_boolean(si->processing));
     json_object_set_new(j, "n_ctx", json_integer(si->n_ctx));
     json_object_set_new(j, "n_past", json_integer(si->n_past));
-    json_object_set_new(j, "prompt", info ? json_deep_copy(json_object_get(info, "prompt")) : json_string(""));
+    json_t *prompt = info ? json_object_get(info, "prompt") : NULL;
+    json_object_set_new(j, "prompt", prompt ? json_incref(prompt) : json_string(""));
+    const char *sw = c->stopping_word ? c->stopping_word : "";
     json_object_set_new(j, "next_token",
-                        json_pack("{s:b,s:i,s:i,s:b,s:b,s:b,s:s}", "has_next_token", si->has_next_token, "n_remain",
+                        json_pack("{s:b,s:i,s:i,s:b,s:b,s:b,s:o}", "has_next_token", si->has_next_token, "n_remain",
                                   si->n_remain, "n_decoded", si->n_decoded, "stopped_eos", si->stopped_eos,
                                   "stopped_limit", si->stopped_limit, "stopped_word", si->stopped_word,
-                                  "stopping_word", si->stopping_word));
-    json_array_append_new(sv->arr, j);
+                                  "stopping_word", srv_json_text(sw, strlen(sw))));
+    json_decref(info);
+    return j;
 }
 
-json_t *slots_json(struct server *s)
+json_t *srv_slots_json(struct server *s)
 {
-    struct slots_visit sv = {s, json_array(), default_generation_settings(s)};
+    int n = sched_n_slots(s->sched);
+    struct slots_visit sv = {calloc((size_t)n, sizeof *sv.v), 0, n};
+    json_t *arr = json_array();
+    if (!sv.v)
+        return arr;
     sched_visit_slots(s->sched, slot_visit, &sv);
-    json_decref(sv.defaults);
-    return sv.arr;
+    json_t *defaults = srv_default_settings(s);
+    for (int i = 0; i < sv.n; i++) {
+        json_array_append_new(arr, slot_json(&sv.v[i], defaults));
+        free(sv.v[i].info);
+        free(sv.v[i].stopping_word);
+    }
+    json_decref(defaults);
+    free(sv.v);
+    return arr;
 }
 
 void route_slots(struct server *s, const struct http_request *req, struct http_reply *rep)
 {
     if (!s->p->slots_endpoint) {
-        reply_error(rep, 501, "This server does not support slots endpoint.");
+        srv_reply_error(rep, 501, "This server does not support slots endpoint.");
         return;
     }
-    reply_json(rep, 200, slots_json(s));
+    srv_reply_json(rep, 200, srv_slots_json(s));
 }
 
 /* ------------------------------------------------------------ health */
@@ -81,11 +127,11 @@ void route_health(struct server *s, const struct http_request *req, struct http_
 {
     int state = atomic_load(&s->state);
     if (state == SERVER_LOADING) {
-        reply_json(rep, 503, json_pack("{s:s}", "status", "loading model"));
+        srv_reply_json(rep, 503, json_pack("{s:s}", "status", "loading model"));
         return;
     }
     if (state == SERVER_FAILED) {
-        reply_json(rep, 500, json_pack("{s:s}", "status", "error"));
+        srv_reply_json(rep, 500, json_pack("{s:s}", "status", "error"));
         return;
     }
     struct sched_stats st;
@@ -94,8 +140,8 @@ void route_health(struct server *s, const struct http_request *req, struct http_
     json_t *j = json_pack("{s:s,s:i,s:i}", "status", full ? "no slot available" : "ok", "slots_idle", st.n_idle,
                           "slots_processing", st.n_processing);
     if (query_flag(req, "include_slots") && s->p->slots_endpoint)
-        json_object_set_new(j, "slots", slots_json(s));
-    reply_json(rep, full && query_flag(req, "fail_on_no_slot") ? 503 : 200, j);
+        json_object_set_new(j, "slots", srv_slots_json(s));
+    srv_reply_json(rep, full && query_flag(req, "fail_on_no_slot") ? 503 : 200, j);
 }
 
 /* ------------------------------------------------------------ props */
@@ -107,74 +153,57 @@ void route_props(struct server *s, const struct http_request *req, struct http_r
                           s->sys_assistant_name ? s->sys_assistant_name : "", "user_name",
                           s->sys_anti_prompt ? s->sys_anti_prompt : "");
     pthread_mutex_unlock(&s->sys_lock);
-    json_object_set_new(j, "default_generation_settings", default_generation_settings(s));
+    json_object_set_new(j, "default_generation_settings", srv_default_settings(s));
     json_object_set_new(j, "total_slots", json_integer(sched_n_slots(s->sched)));
     json_object_set_new(j, "model_path", json_string(s->p->model));
     json_object_set_new(j, "chat_template", json_string(chat_name(s)));
     json_object_set_new(j, "n_ctx", json_integer(s->n_ctx_slot * sched_n_slots(s->sched)));
-    reply_json(rep, 200, j);
+    srv_reply_json(rep, 200, j);
 }
 
 /* ------------------------------------------------------------ metrics */
 
-static void metric(char **buf, size_t *len, size_t *cap, const char *name, const char *type, const char *help,
-                   double value)
+static void metric(struct sbuf *b, const char *name, const char *type, const char *help, double value)
 {
-    char line[512];
-    int n = snprintf(line, sizeof line, "# HELP llamacpp:%s %s\n# TYPE llamacpp:%s %s\nllamacpp:%s %.17g\n", name,
-                     help, name, type, name, value);
-    if (n < 0 || (size_t)n >= sizeof line)
-        return;
-    if (*len + (size_t)n + 1 > *cap) {
-        size_t nc = *cap ? *cap * 2 : 2048;
-        char *nb = realloc(*buf, nc);
-        if (!nb)
-            return;
-        *buf = nb;
-        *cap = nc;
-    }
-    memcpy(*buf + *len, line, (size_t)n + 1);
-    *len += (size_t)n;
+    sbuf_printf(b, "# HELP llamacpp:%s %s\n# TYPE llamacpp:%s %s\nllamacpp:%s %.17g\n", name, help, name, type, name,
+                value);
 }
 
 void route_metrics(struct server *s, const struct http_request *req, struct http_reply *rep)
 {
     if (!s->p->metrics) {
-        reply_error(rep, 501, "This server does not support metrics endpoint.");
+        srv_reply_error(rep, 501, "This server does not support metrics endpoint.");
         return;
     }
     struct sched_stats st;
     sched_get_stats(s->sched, &st);
-    char *b = NULL;
-    size_t len = 0, cap = 0;
-    metric(&b, &len, &cap, "prompt_tokens_total", "counter", "Number of prompt tokens processed.",
-           (double)st.n_prompt_tokens);
-    metric(&b, &len, &cap, "prompt_seconds_total", "counter", "Prompt process time", st.t_prompt_ms / 1e3);
-    metric(&b, &len, &cap, "tokens_predicted_total", "counter", "Number of generation tokens processed.",
+    struct sbuf b = SBUF_INIT;
+    metric(&b, "prompt_tokens_total", "counter", "Number of prompt tokens processed.", (double)st.n_prompt_tokens);
+    metric(&b, "prompt_seconds_total", "counter", "Prompt process time", st.t_prompt_ms / 1e3);
+    metric(&b, "tokens_predicted_total", "counter", "Number of generation tokens processed.",
            (double)st.n_predicted_tokens);
-    metric(&b, &len, &cap, "tokens_predicted_seconds_total", "counter", "Predict process time",
-           st.t_predicted_ms / 1e3);
-    metric(&b, &len, &cap, "n_decode_total", "counter", "Total number of engine decode calls.",
-           (double)st.n_decode_calls);
-    metric(&b, &len, &cap, "n_busy_slots_per_decode", "counter", "Average number of busy slots per decode call.",
+    metric(&b, "tokens_predicted_seconds_total", "counter", "Predict process time", st.t_predicted_ms / 1e3);
+    metric(&b, "n_decode_total", "counter", "Total number of engine decode calls.", (double)st.n_decode_calls);
+    metric(&b, "n_busy_slots_per_decode", "counter", "Average number of busy slots per decode call.",
            st.n_decode_calls ? (double)st.n_busy_slots / (double)st.n_decode_calls : 0.0);
-    metric(&b, &len, &cap, "prompt_tokens_seconds", "gauge", "Average prompt throughput in tokens/s.",
+    metric(&b, "prompt_tokens_seconds", "gauge", "Average prompt throughput in tokens/s.",
            st.t_prompt_ms > 0 ? (double)st.n_prompt_tokens * 1e3 / st.t_prompt_ms : 0.0);
-    metric(&b, &len, &cap, "predicted_tokens_seconds", "gauge", "Average generation throughput in tokens/s.",
+    metric(&b, "predicted_tokens_seconds", "gauge", "Average generation throughput in tokens/s.",
            st.t_predicted_ms > 0 ? (double)st.n_predicted_tokens * 1e3 / st.t_predicted_ms : 0.0);
-    metric(&b, &len, &cap, "kv_cache_usage_ratio", "gauge", "KV-cache usage. 1 means 100 percent usage.",
+    metric(&b, "kv_cache_usage_ratio", "gauge", "KV-cache usage. 1 means 100 percent usage.",
            st.kv_size > 0 ? (double)st.kv_tokens / st.kv_size : 0.0);
-    metric(&b, &len, &cap, "kv_cache_tokens", "gauge", "KV-cache tokens.", (double)st.kv_tokens);
-    metric(&b, &len, &cap, "requests_processing", "gauge", "Number of requests processing.",
-           (double)st.n_processing);
-    metric(&b, &len, &cap, "requests_deferred", "gauge", "Number of requests deferred.", (double)st.n_deferred);
-    if (!b) {
-        reply_error(rep, 500, "out of memory");
+    metric(&b, "kv_cache_tokens", "gauge", "KV-cache tokens.", (double)st.kv_tokens);
+    metric(&b, "requests_processing", "gauge", "Number of requests processing.", (double)st.n_processing);
+    metric(&b, "requests_deferred", "gauge", "Number of requests deferred.", (double)st.n_deferred);
+    size_t len;
+    char *text = sbuf_take(&b, &len);
+    if (!text) {
+        srv_reply_error(rep, 500, "out of memory");
         return;
     }
     rep->status = 200;
     rep->content_type = "text/plain; version=0.0.4";
-    rep->body = b;
+    rep->body = text;
     rep->len = len;
 }
 
@@ -182,21 +211,21 @@ void route_metrics(struct server *s, const struct http_request *req, struct http
 
 void route_tokenize(struct server *s, const struct http_request *req, struct http_reply *rep)
 {
-    json_t *body = parse_body(req, rep);
+    json_t *body = srv_parse_body(req, rep);
     if (!body)
         return;
     const json_t *content = json_object_get(body, "content");
     const json_t *add = json_object_get(body, "add_special");
     const json_t *pieces = json_object_get(body, "with_pieces");
     if (!json_is_string(content)) {
-        reply_error(rep, 400, "'content' must be a string");
+        srv_reply_error(rep, 400, "'content' must be a string");
     } else if (add && !json_is_boolean(add)) {
-        reply_error(rep, 400, "'add_special' must be true or false");
+        srv_reply_error(rep, 400, "'add_special' must be true or false");
     } else {
         struct tok_list toks = {0};
         if (tokenize_list(s->vocab, json_string_value(content), json_string_length(content), json_is_true(add), true,
                           &toks) != 0) {
-            reply_error(rep, 500, "cannot tokenize");
+            srv_reply_error(rep, 500, "cannot tokenize");
         } else {
             json_t *arr = json_array();
             for (size_t i = 0; i < toks.n; i++) {
@@ -207,9 +236,9 @@ void route_tokenize(struct server *s, const struct http_request *req, struct htt
                 char buf[256];
                 int64_t n = token_to_piece(s->vocab, toks.v[i], buf, sizeof buf, 0, true);
                 json_array_append_new(arr, json_pack("{s:i,s:o}", "id", toks.v[i], "piece",
-                                                     json_text(buf, n > 0 && n <= 256 ? (size_t)n : 0)));
+                                                     srv_json_text(buf, n > 0 && n <= 256 ? (size_t)n : 0)));
             }
-            reply_json(rep, 200, json_pack("{s:o}", "tokens", arr));
+            srv_reply_json(rep, 200, json_pack("{s:o}", "tokens", arr));
         }
         tok_list_free(&toks);
     }
@@ -218,7 +247,7 @@ void route_tokenize(struct server *s, const struct http_request *req, struct htt
 
 void route_detokenize(struct server *s, const struct http_request *req, struct http_reply *rep)
 {
-    json_t *body = parse_body(req, rep);
+    json_t *body = srv_parse_body(req, rep);
     if (!body)
         return;
     const json_t *tokens = json_object_get(body, "tokens");
@@ -234,14 +263,14 @@ void route_detokenize(struct server *s, const struct http_request *req, struct h
         ids[i] = (int32_t)json_integer_value(e);
     }
     if (!ok) {
-        reply_error(rep, 400, "'tokens' must be an array of valid token ids");
+        srv_reply_error(rep, 400, "'tokens' must be an array of valid token ids");
     } else {
         int64_t len = detokenize(s->vocab, ids, n, NULL, 0, false, true);
         char *text = len >= 0 ? malloc((size_t)len + 1) : NULL;
         if (text && detokenize(s->vocab, ids, n, text, (size_t)len + 1, false, true) == len)
-            reply_json(rep, 200, json_pack("{s:o}", "content", json_text(text, (size_t)len)));
+            srv_reply_json(rep, 200, json_pack("{s:o}", "content", srv_json_text(text, (size_t)len)));
         else
-            reply_error(rep, 500, "cannot detokenize");
+            srv_reply_error(rep, 500, "cannot detokenize");
         free(text);
     }
     free(ids);
@@ -250,30 +279,28 @@ void route_detokenize(struct server *s, const struct http_request *req, struct h
 
 /* ------------------------------------------------------------ system prompt */
 
-static void sys_event(void *ud, const struct sched_event *ev) {}
-static void sys_release(void *ud) {}
-
-int set_system_prompt(struct server *s, const json_t *sp, char *err, size_t err_size)
+int srv_set_system_prompt(struct server *s, const json_t *sp, char *err, size_t err_size)
 {
     const json_t *prompt = json_is_string(sp) ? sp : json_object_get(sp, "prompt");
     const json_t *anti = json_object_get(sp, "anti_prompt"), *name = json_object_get(sp, "assistant_name");
-    if (!json_is_string(prompt) || (anti && !json_is_string(anti)) || (name && !json_is_string(name))) {
-        snprintf(err, err_size, "expected {\"prompt\": string, \"anti_prompt\": string, \"assistant_name\": string}");
-        return -1;
-    }
+    if (!json_is_string(prompt) || (anti && !json_is_string(anti)) || (name && !json_is_string(name)))
+        return err_set(err, err_size,
+                       "expected {\"prompt\": string, \"anti_prompt\": string, \"assistant_name\": string}");
     struct tok_list toks = {0};
     if (tokenize_list(s->vocab, json_string_value(prompt), json_string_length(prompt), s->vocab->add_bos, true,
-                      &toks) != 0) {
-        snprintf(err, err_size, "cannot tokenize the system prompt");
-        return -1;
-    }
+                      &toks) != 0)
+        return err_set(err, err_size, "cannot tokenize the system prompt");
     if (json_string_length(prompt) == 0)
         toks.n = 0;
+    /* Nobody waits for its result: the task posts into a queue no one reads
+     * (freed with the task's reference). */
     struct sched_task *t = sched_task_new(SCHED_SYSTEM_PROMPT);
-    if (!t) {
+    struct sched_events *q = sched_events_new(NULL, NULL);
+    if (!t || !q) {
         tok_list_free(&toks);
-        snprintf(err, err_size, "out of memory");
-        return -1;
+        sched_task_free(t);
+        sched_events_unref(q);
+        return err_set(err, err_size, "out of memory");
     }
     pthread_mutex_lock(&s->sys_lock);
     free(s->sys_prompt);
@@ -285,8 +312,8 @@ int set_system_prompt(struct server *s, const json_t *sp, char *err, size_t err_
     pthread_mutex_unlock(&s->sys_lock);
     t->prompt = toks.v;
     t->n_prompt = toks.n;
-    t->on_event = sys_event;
-    t->release = sys_release;
+    sched_task_set_events(t, q);
+    sched_events_unref(q);
     sched_submit(s->sched, t);
     return 0;
 }

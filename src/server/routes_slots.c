@@ -10,53 +10,67 @@
 
 #include "server/server_internal.h"
 
-struct slot_op_ctx {
-    struct http_stream *out;
+/* One slot operation in flight: its task's queue, drained by the stream. */
+struct slot_op {
+    struct sched_events *q;
     enum sched_task_kind kind;
     char *filename;
 };
 
-static void op_event(void *ud, const struct sched_event *ev)
+static json_t *op_json(const struct slot_op *c, const struct sched_result *r)
 {
-    struct slot_op_ctx *c = ud;
-    json_t *j;
-    if (ev->kind == SCHED_EV_ERROR) {
-        size_t len;
-        char *body = error_body(ev->error_code, ev->error, &len);
-        http_stream_finish(c->out, ev->error_code, NULL, body ? body : "{}", body ? len : 2);
-        free(body);
-        return;
-    }
-    if (ev->kind != SCHED_EV_DONE)
-        return;
-    const struct sched_result *r = ev->result;
     if (c->kind == SCHED_SLOT_SAVE)
-        j = json_pack("{s:i,s:s,s:i,s:I,s:{s:f}}", "id_slot", r->id_slot, "filename", c->filename, "n_saved",
-                      r->n_tokens, "n_written", (json_int_t)r->n_bytes, "timings", "save_ms", r->op_ms);
-    else if (c->kind == SCHED_SLOT_RESTORE)
-        j = json_pack("{s:i,s:s,s:i,s:I,s:{s:f}}", "id_slot", r->id_slot, "filename", c->filename, "n_restored",
-                      r->n_tokens, "n_read", (json_int_t)r->n_bytes, "timings", "restore_ms", r->op_ms);
-    else
-        j = json_pack("{s:i,s:i}", "id_slot", r->id_slot, "n_erased", r->n_tokens);
-    size_t len;
-    char *body = j ? json_dump(j, &len) : NULL;
-    json_decref(j);
-    http_stream_finish(c->out, body ? 200 : 500, "application/json; charset=utf-8", body ? body : "{}",
-                       body ? len : 2);
-    free(body);
+        return json_pack("{s:i,s:s,s:i,s:I,s:{s:f}}", "id_slot", r->id_slot, "filename", c->filename, "n_saved",
+                         r->n_tokens, "n_written", (json_int_t)r->n_bytes, "timings", "save_ms", r->op_ms);
+    if (c->kind == SCHED_SLOT_RESTORE)
+        return json_pack("{s:i,s:s,s:i,s:I,s:{s:f}}", "id_slot", r->id_slot, "filename", c->filename,
+                         "n_restored", r->n_tokens, "n_read", (json_int_t)r->n_bytes, "timings", "restore_ms",
+                         r->op_ms);
+    return json_pack("{s:i,s:i}", "id_slot", r->id_slot, "n_erased", r->n_tokens);
 }
 
-static bool op_cancelled(void *ud)
+static void op_produce(void *ud, struct http_stream *out)
 {
-    return false; /* a slot operation always runs to its end */
+    struct slot_op *c = ud;
+    struct sched_event *ev;
+    while ((ev = sched_events_pop(c->q))) {
+        size_t len = 0;
+        char *body = NULL;
+        int status = 200;
+        if (ev->kind == SCHED_EV_ERROR) {
+            status = ev->error_code;
+            body = srv_error_body(status, ev->error ? ev->error : "error", &len);
+        } else if (ev->kind == SCHED_EV_DONE) {
+            json_t *j = op_json(c, &ev->result);
+            body = j ? srv_json_dump(j, &len) : NULL;
+            json_decref(j);
+            if (!body)
+                status = 500;
+        } else {
+            sched_event_free(ev);
+            continue;
+        }
+        http_stream_finish(out, status, "application/json; charset=utf-8", body ? body : "{}", body ? len : 2);
+        free(body);
+        sched_event_free(ev);
+        return;
+    }
 }
 
 static void op_release(void *ud)
 {
-    struct slot_op_ctx *c = ud;
-    http_stream_unref(c->out);
+    struct slot_op *c = ud;
+    if (c->q) {
+        sched_events_cancel(c->q);
+        sched_events_unref(c->q);
+    }
     free(c->filename);
     free(c);
+}
+
+static void op_notify(void *ud)
+{
+    http_stream_wake(ud);
 }
 
 /* A plain file name: not empty, no separators, not . or .., no control bytes. */
@@ -75,7 +89,7 @@ static int parse_slot_id(struct server *s, const char *id, struct http_reply *re
     char *end;
     long v = strtol(id, &end, 10);
     if (!*id || *end || v < 0 || v >= sched_n_slots(s->sched)) {
-        reply_error(rep, 404, "no slot '%s' (the server has %d slots)", id, sched_n_slots(s->sched));
+        srv_reply_error(rep, 404, "no slot '%s' (the server has %d slots)", id, sched_n_slots(s->sched));
         return -1;
     }
     return (int)v;
@@ -95,51 +109,46 @@ void route_slot_action(struct server *s, const struct http_request *req, struct 
     else if (action && strcmp(action, "erase") == 0)
         kind = SCHED_SLOT_ERASE;
     else {
-        reply_error(rep, 400, "'action' must be save, restore or erase");
+        srv_reply_error(rep, 400, "'action' must be save, restore or erase");
         return;
     }
     if (kind != SCHED_SLOT_ERASE && !s->p->slot_save_path) {
-        reply_error(rep, 501, "This server does not support slot save and restore (start it with --slot-save-path).");
+        srv_reply_error(rep, 501, "This server does not support slot save and restore (start it with --slot-save-path).");
         return;
     }
     char path[4096] = "";
     const char *filename = "";
     json_t *body = NULL;
     if (kind != SCHED_SLOT_ERASE) {
-        if (!(body = parse_body(req, rep)))
+        if (!(body = srv_parse_body(req, rep)))
             return;
         const json_t *fn = json_object_get(body, "filename");
         if (!json_is_string(fn) || !safe_filename(json_string_value(fn))) {
-            reply_error(rep, 400, "'filename' must be a plain file name (no '/', '\\' or '..')");
+            srv_reply_error(rep, 400, "'filename' must be a plain file name (no '/', '\\' or '..')");
             json_decref(body);
             return;
         }
         filename = json_string_value(fn);
         snprintf(path, sizeof path, "%s/%s", s->p->slot_save_path, filename);
     }
-    struct slot_op_ctx *c = calloc(1, sizeof *c);
+    struct slot_op *c = calloc(1, sizeof *c);
     struct sched_task *t = sched_task_new(kind);
-    struct http_stream *out = http_stream_new(false);
-    if (!c || !t || !out || !(c->filename = strdup(filename)) || !(t->path = strdup(path))) {
-        if (c)
-            free(c->filename);
+    struct http_stream *out = c ? http_stream_new(false, op_produce, op_release, c) : NULL; /* owns c */
+    if (!out)
         free(c);
+    if (!out || !t || !(c->filename = strdup(filename)) || !(t->path = strdup(path)) ||
+        !(c->q = sched_events_new(op_notify, out))) {
         sched_task_free(t);
         if (out)
             http_stream_unref(out);
-        reply_error(rep, 500, "out of memory");
+        srv_reply_error(rep, 500, "out of memory");
         json_decref(body);
         return;
     }
     json_decref(body);
-    c->out = out;
     c->kind = kind;
-    http_stream_ref(out);
     t->id_slot = slot;
-    t->on_event = op_event;
-    t->is_cancelled = op_cancelled;
-    t->release = op_release;
-    t->ud = c;
+    sched_task_set_events(t, c->q);
     rep->stream = out;
     sched_submit(s->sched, t);
 }

@@ -14,9 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/err.h"
+#include "base/file.h"
 #include "server/chat.h"
 #include "server/log.h"
 #include "server/server_internal.h"
+#include "server/web.h"
 
 /* ------------------------------------------------------------ access */
 
@@ -43,56 +46,7 @@ static bool authorized(const struct server *s, const struct http_request *req)
     return ok;
 }
 
-/* ------------------------------------------------------------ static files */
-
-static const char *mime_type(const char *path)
-{
-    static const struct { const char *ext, *type; } T[] = {
-        {".html", "text/html; charset=utf-8"}, {".js", "text/javascript; charset=utf-8"},
-        {".mjs", "text/javascript; charset=utf-8"}, {".css", "text/css; charset=utf-8"},
-        {".json", "application/json"}, {".png", "image/png"}, {".svg", "image/svg+xml"},
-        {".ico", "image/x-icon"}, {".txt", "text/plain; charset=utf-8"},
-    };
-    const char *dot = strrchr(path, '.');
-    for (size_t i = 0; dot && i < sizeof T / sizeof T[0]; i++)
-        if (strcmp(dot, T[i].ext) == 0)
-            return T[i].type;
-    return "application/octet-stream";
-}
-
-/* Serve GET path from --path. Returns false if there is no such file. */
-static bool serve_static(const struct server *s, const char *path, struct http_reply *rep)
-{
-    if (!s->p->static_path || strstr(path, ".."))
-        return false;
-    char root[PATH_MAX], want[PATH_MAX], real[PATH_MAX];
-    if (!realpath(s->p->static_path, root))
-        return false;
-    int wl = snprintf(want, sizeof want, "%s%s%s", root, path, strcmp(path, "/") == 0 ? "index.html" : "");
-    if (wl < 0 || (size_t)wl >= sizeof want)
-        return false;
-    size_t rl = strlen(root);
-    if (!realpath(want, real) || strncmp(real, root, rl) != 0 || (real[rl] != '/' && real[rl] != '\0'))
-        return false;
-    FILE *f = fopen(real, "rb");
-    if (!f)
-        return false;
-    char *buf = NULL;
-    long n = -1;
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-        (buf = malloc((size_t)n + 1)) && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    if (!buf)
-        return false;
-    rep->status = 200;
-    rep->content_type = mime_type(real);
-    rep->body = buf;
-    rep->len = (size_t)n;
-    return true;
-}
+/* Static files (the embedded web page, --path): routes_web.c (web.h). */
 
 /* ------------------------------------------------------------ routing */
 
@@ -128,21 +82,21 @@ static void handle(void *ud, const struct http_request *req, struct http_reply *
 {
     struct server *s = ud;
     bool is_health = strcmp(req->path, "/health") == 0;
-    if (strcmp(req->method, "GET") == 0 && !is_health && serve_static(s, req->path, rep))
+    if (!is_health && web_route(s->p, req, rep)) /* static files: no key needed */
         goto done;
     if (!is_health && !authorized(s, req)) {
-        reply_error(rep, 401, "Invalid API Key");
+        srv_reply_error(rep, 401, "Invalid API Key");
         goto done;
     }
     if (!is_health && atomic_load(&s->state) != SERVER_READY) {
-        reply_error(rep, 503, atomic_load(&s->state) == SERVER_LOADING ? "Loading model" : "The model failed to load");
+        srv_reply_error(rep, 503, atomic_load(&s->state) == SERVER_LOADING ? "Loading model" : "The model failed to load");
         goto done;
     }
     if (strncmp(req->path, "/slots/", 7) == 0) {
         if (strcmp(req->method, "POST") == 0)
             route_slot_action(s, req, rep, req->path + 7);
         else
-            reply_error(rep, 405, "use POST for %s", req->path);
+            srv_reply_error(rep, 405, "use POST for %s", req->path);
         goto done;
     }
     bool path_known = false;
@@ -156,9 +110,9 @@ static void handle(void *ud, const struct http_request *req, struct http_reply *
         }
     }
     if (path_known)
-        reply_error(rep, 405, "method %s is not allowed for %s", req->method, req->path);
+        srv_reply_error(rep, 405, "method %s is not allowed for %s", req->method, req->path);
     else
-        reply_error(rep, 404, "File Not Found: %s", req->path);
+        srv_reply_error(rep, 404, "File Not Found: %s", req->path);
 done:
     log_request_end(req->method, req->path, rep->stream ? 200 : rep->status, req->body, req->body_len,
                     rep->stream ? NULL : rep->body, rep->len);
@@ -166,27 +120,13 @@ done:
 
 /* ------------------------------------------------------------ life cycle */
 
-static char *read_file(const char *path, char *err, size_t err_size, const char *what)
+/* A whole file, with the option's name in front of file_read's message. */
+static char *read_option_file(const char *path, const char *what, char *err, size_t err_size)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, err_size, "%s: cannot open '%s': %s", what, path, strerror(errno));
-        return NULL;
-    }
-    char *buf = NULL;
-    long n = -1;
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-        (buf = malloc((size_t)n + 1))) {
-        if (fread(buf, 1, (size_t)n, f) == (size_t)n) {
-            buf[n] = '\0';
-        } else {
-            free(buf);
-            buf = NULL;
-        }
-    }
-    fclose(f);
+    char msg[512];
+    char *buf = file_read(path, 0, NULL, msg, sizeof msg);
     if (!buf)
-        snprintf(err, err_size, "%s: cannot read '%s'", what, path);
+        err_set(err, err_size, "%s: %s", what, msg);
     return buf;
 }
 
@@ -194,7 +134,7 @@ struct server *server_start(const struct server_params *p, char *err, size_t err
 {
     struct server *s = calloc(1, sizeof *s);
     if (!s) {
-        snprintf(err, err_size, "out of memory");
+        err_set(err, err_size, "out of memory");
         return NULL;
     }
     s->p = p;
@@ -202,14 +142,14 @@ struct server *server_start(const struct server_params *p, char *err, size_t err
     pthread_mutex_init(&s->sys_lock, NULL);
     s->model_name = p->alias ? p->alias : p->model;
     char *key = NULL, *cert = NULL;
-    if (p->ssl_key_file && (!(key = read_file(p->ssl_key_file, err, err_size, "--ssl-key-file")) ||
-                            !(cert = read_file(p->ssl_cert_file, err, err_size, "--ssl-cert-file")))) {
+    if (p->ssl_key_file && (!(key = read_option_file(p->ssl_key_file, "--ssl-key-file", err, err_size)) ||
+                            !(cert = read_option_file(p->ssl_cert_file, "--ssl-cert-file", err, err_size)))) {
         free(key);
         free(s);
         return NULL;
     }
     size_t tl_len;
-    char *too_large = error_body(413, "the request body is too large", &tl_len);
+    char *too_large = srv_error_body(413, "the request body is too large", &tl_len);
     struct http_config hc = {
         .host = p->host, .port = p->port, .n_threads = p->threads_http, .timeout_s = p->timeout_s,
         .max_body = p->body_limit, .tls_key_pem = key, .tls_cert_pem = cert,
@@ -235,16 +175,14 @@ static int load_system_prompt_file(struct server *s, char *err, size_t err_size)
 {
     json_error_t je;
     json_t *j = json_load_file(s->p->system_prompt_file, 0, &je);
-    if (!j) {
-        snprintf(err, err_size, "--system-prompt-file: '%s': %s (line %d)", s->p->system_prompt_file, je.text,
-                 je.line);
-        return -1;
-    }
+    if (!j)
+        return err_set(err, err_size, "--system-prompt-file: '%s': %s (line %d)", s->p->system_prompt_file, je.text,
+                       je.line);
     char msg[256];
-    int rc = set_system_prompt(s, j, msg, sizeof msg);
+    int rc = srv_set_system_prompt(s, j, msg, sizeof msg);
     json_decref(j);
     if (rc != 0)
-        snprintf(err, err_size, "--system-prompt-file: '%s': %s", s->p->system_prompt_file, msg);
+        err_set(err, err_size, "--system-prompt-file: '%s': %s", s->p->system_prompt_file, msg);
     return rc;
 }
 
@@ -265,10 +203,8 @@ static int load_engine(struct server *s, char *err, size_t err_size)
         snprintf(err, err_size, "-c %d is too small for %d slots", n_ctx, p->n_parallel);
         return -1;
     }
-    int32_t page = KV_DEFAULT_PAGE_SIZE;
-    int32_t per_seq = (slot_ctx + page - 1) / page * page + page;
     struct engine_params ep = engine_default_params();
-    ep.n_ctx = per_seq * (p->n_parallel + 1);
+    ep.n_ctx = engine_ctx_for_seqs(p->n_parallel + 1, slot_ctx); /* the slots and the system prompt */
     ep.n_batch = p->n_ubatch;
     ep.n_seq_max = p->n_parallel + 1;
     ep.n_outputs_max = p->n_parallel;

@@ -40,18 +40,21 @@ struct server {
 /* ---- replies (json_util.c) ---- */
 
 /* Send obj (reference taken) with status. */
-void reply_json(struct http_reply *rep, int status, json_t *obj);
+void srv_reply_json(struct http_reply *rep, int status, json_t *obj);
 /* The OpenAI error shape {"error":{"code","message","type"}}; the type
  * follows from the status. */
-void reply_error(struct http_reply *rep, int status, const char *fmt, ...)
+void srv_reply_error(struct http_reply *rep, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-char *error_body(int status, const char *message, size_t *len);
-const char *error_type(int status);
+char *srv_error_body(int status, const char *message, size_t *len);
+const char *srv_error_type(int status);
 /* A JSON string of bytes that may not be valid UTF-8 (bad bytes become
  * U+FFFD). Never NULL unless out of memory. */
-json_t *json_text(const char *s, size_t n);
-/* Dump compactly; NULL when out of memory. */
-char *json_dump(const json_t *obj, size_t *len);
+json_t *srv_json_text(const char *s, size_t n);
+/* Dump compactly (length in *len when not NULL); NULL when out of memory. */
+char *srv_json_dump(const json_t *obj, size_t *len);
+/* Dump compactly at the end of b; -1 when out of memory. */
+struct sbuf;
+int srv_json_append(struct sbuf *b, const json_t *obj);
 
 /* ---- routes ---- */
 void route_health(struct server *s, const struct http_request *req, struct http_reply *rep);
@@ -74,13 +77,16 @@ void route_apply_template(struct server *s, const struct http_request *req, stru
 /* ---- shared by routes ---- */
 /* Parse the body as a JSON object; on failure fills rep with a 400 and
  * returns NULL. */
-json_t *parse_body(const struct http_request *req, struct http_reply *rep);
+json_t *srv_parse_body(const struct http_request *req, struct http_reply *rep);
+struct request_ctx;
+/* What reading a request needs from the server (request.h), now. */
+void srv_request_ctx(struct server *s, struct request_ctx *c);
 /* The default /completion settings, as generation_settings shows them. */
-json_t *default_generation_settings(struct server *s);
+json_t *srv_default_settings(struct server *s);
 /* Slot list for /slots and /health?include_slots. */
-json_t *slots_json(struct server *s);
+json_t *srv_slots_json(struct server *s);
 /* Set the system prompt for all slots (from a JSON object with prompt,
  * anti_prompt, assistant_name). Returns 0, or -1 with a message. */
-int set_system_prompt(struct server *s, const json_t *sp, char *err, size_t err_size);
+int srv_set_system_prompt(struct server *s, const json_t *sp, char *err, size_t err_size);
 
 #endif

@@ -13,6 +13,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/err.h"
+#include "base/vec.h"
+
 enum opt_kind { OPT_INT, OPT_SIZE, OPT_STR, OPT_FLAG, OPT_CACHE_TYPE, OPT_LOG_FORMAT, OPT_API_KEY,
                 OPT_API_KEY_FILE, OPT_IGNORED, OPT_UNSUPPORTED, OPT_IGNORED_FLAG, OPT_FLAG_OFF, OPT_POOLING };
 
@@ -45,6 +48,8 @@ static const struct opt OPTS[] = {
     {"", "--host", OPT_STR, F(host), 0, 0, "127.0.0.1", "address to listen on"},
     {"", "--port", OPT_INT, F(port), 0, 65535, "8080", "port to listen on"},
     {"", "--path", OPT_STR, F(static_path), 0, 0, "(none)", "directory of static files to serve"},
+    {"", "--webui", OPT_FLAG, F(webui), 0, 0, "on", "serve the built-in chat page at /"},
+    {"", "--no-webui", OPT_FLAG_OFF, F(webui), 0, 0, "", "no chat page (/ answers 404; --path files still served)"},
     {"", "--api-key", OPT_API_KEY, 0, 0, 0, "(none)", "API key clients must send as a Bearer token (repeatable)"},
     {"", "--api-key-file", OPT_API_KEY_FILE, 0, 0, 0, "(none)", "file of API keys, one per line"},
     {"-to", "--timeout", OPT_INT, F(timeout_s), 0, 86400, "600", "idle connection timeout in seconds"},
@@ -92,15 +97,6 @@ static const struct opt OPTS[] = {
 #undef F
 #define N_OPTS (sizeof OPTS / sizeof OPTS[0])
 
-static int fail(char *err, size_t n, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, n, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 void server_params_usage(FILE *f)
 {
     fprintf(f, "usage: cllm-server -m MODEL [options]\n\n");
@@ -118,11 +114,9 @@ void server_params_usage(FILE *f)
 
 static int add_key(struct server_params *p, const char *key, size_t len)
 {
-    char **nk = realloc(p->api_keys, (p->n_api_keys + 1) * sizeof *nk);
-    if (!nk)
-        return -1;
-    p->api_keys = nk;
-    if (!(nk[p->n_api_keys] = strndup(key, len)))
+    size_t cap = p->n_api_keys; /* the array is always exactly full */
+    if (vec_reserve((void **)&p->api_keys, &cap, p->n_api_keys + 1, sizeof *p->api_keys) != 0 ||
+        !(p->api_keys[p->n_api_keys] = strndup(key, len)))
         return -1;
     p->n_api_keys++;
     return 0;
@@ -132,13 +126,13 @@ static int read_key_file(struct server_params *p, const char *path, char *err, s
 {
     FILE *f = fopen(path, "r");
     if (!f)
-        return fail(err, n, "--api-key-file: cannot open '%s': %s", path, strerror(errno));
+        return err_set(err, n, "--api-key-file: cannot open '%s': %s", path, strerror(errno));
     char line[4096];
     int rc = 0;
     while (rc == 0 && fgets(line, sizeof line, f)) {
         size_t len = strcspn(line, "\r\n");
         if (len > 0 && add_key(p, line, len) != 0)
-            rc = fail(err, n, "out of memory");
+            rc = err_set(err, n, "out of memory");
     }
     fclose(f);
     return rc;
@@ -151,9 +145,9 @@ static int parse_long(const struct opt *o, const char *name, const char *v, long
     errno = 0;
     long x = strtol(v, &end, 10);
     if (errno || end == v || *end)
-        return fail(err, n, "%s: '%s' is not a whole number", name, v);
+        return err_set(err, n, "%s: '%s' is not a whole number", name, v);
     if (x < lo || (hi > lo && x > hi))
-        return fail(err, n, "%s: %ld is out of range [%ld, %ld]", name, x, lo, hi);
+        return err_set(err, n, "%s: %ld is out of range [%ld, %ld]", name, x, lo, hi);
     *out = x;
     return 0;
 }
@@ -184,7 +178,7 @@ static int set_value(struct server_params *p, const struct opt *o, const char *n
         return 0;
     case OPT_STR:
         if (!*v)
-            return fail(err, n, "%s: empty value", name);
+            return err_set(err, n, "%s: empty value", name);
         *(const char **)field = v;
         return 0;
     case OPT_CACHE_TYPE:
@@ -195,7 +189,7 @@ static int set_value(struct server_params *p, const struct opt *o, const char *n
         else if (strcmp(v, "q8_0") == 0)
             *(enum tensor_type *)field = TYPE_Q8_0;
         else
-            return fail(err, n, "%s: '%s' is not a supported cache type (f16, f32, q8_0)", name, v);
+            return err_set(err, n, "%s: '%s' is not a supported cache type (f16, f32, q8_0)", name, v);
         return 0;
     case OPT_LOG_FORMAT:
         if (strcmp(v, "json") == 0)
@@ -203,15 +197,15 @@ static int set_value(struct server_params *p, const struct opt *o, const char *n
         else if (strcmp(v, "text") == 0)
             p->log_format = LOG_FORMAT_TEXT;
         else
-            return fail(err, n, "%s: '%s' is not json or text", name, v);
+            return err_set(err, n, "%s: '%s' is not json or text", name, v);
         return 0;
     case OPT_POOLING:
         if (strcmp(v, "none") && strcmp(v, "mean") && strcmp(v, "cls") && strcmp(v, "last"))
-            return fail(err, n, "%s: '%s' is not none, mean, cls or last", name, v);
+            return err_set(err, n, "%s: '%s' is not none, mean, cls or last", name, v);
         *(const char **)field = v;
         return 0;
     case OPT_API_KEY:
-        return add_key(p, v, strlen(v)) == 0 ? 0 : fail(err, n, "out of memory");
+        return add_key(p, v, strlen(v)) == 0 ? 0 : err_set(err, n, "out of memory");
     case OPT_API_KEY_FILE:
         return read_key_file(p, v, err, n);
     default:
@@ -235,6 +229,7 @@ static void defaults(struct server_params *p)
     p->timeout_s = 600;
     p->body_limit = 16u << 20;
     p->slots_endpoint = true;
+    p->webui = true;
     p->log_format = LOG_FORMAT_JSON;
     p->n_threads = cpus > 0 ? (int)cpus : 1;
 }
@@ -259,9 +254,9 @@ int server_params_parse(int argc, char **argv, struct server_params *p, char *er
         }
         const struct opt *o = find_opt(a);
         if (!o)
-            return fail(err, err_size, "unknown option '%s' (see --help)", a);
+            return err_set(err, err_size, "unknown option '%s' (see --help)", a);
         if (o->kind == OPT_UNSUPPORTED)
-            return fail(err, err_size, "%s is not supported by cllm-server", a);
+            return err_set(err, err_size, "%s is not supported by cllm-server", a);
         if (o->kind == OPT_FLAG || o->kind == OPT_FLAG_OFF) {
             *(bool *)((char *)p + o->off) = o->kind == OPT_FLAG;
             continue;
@@ -269,7 +264,7 @@ int server_params_parse(int argc, char **argv, struct server_params *p, char *er
         if (o->kind == OPT_IGNORED_FLAG)
             continue;
         if (i + 1 >= argc)
-            return fail(err, err_size, "%s needs a value", a);
+            return err_set(err, err_size, "%s needs a value", a);
         const char *v = argv[++i];
         if (o->kind == OPT_IGNORED)
             continue;
@@ -279,7 +274,7 @@ int server_params_parse(int argc, char **argv, struct server_params *p, char *er
         http_set |= o->off == offsetof(struct server_params, threads_http) && o->kind == OPT_INT;
     }
     if (!p->model)
-        return fail(err, err_size, "no model: give one with -m FILE (see --help)");
+        return err_set(err, err_size, "no model: give one with -m FILE (see --help)");
     if (!tb_set)
         p->n_threads_batch = p->n_threads;
     if (!http_set) {
@@ -287,7 +282,7 @@ int server_params_parse(int argc, char **argv, struct server_params *p, char *er
         p->threads_http = (int)(cpus - 1 > p->n_parallel + 2 ? cpus - 1 : p->n_parallel + 2);
     }
     if ((p->ssl_key_file == NULL) != (p->ssl_cert_file == NULL))
-        return fail(err, err_size, "--ssl-key-file and --ssl-cert-file go together");
+        return err_set(err, err_size, "--ssl-key-file and --ssl-cert-file go together");
     if (p->n_ubatch > p->n_batch)
         p->n_ubatch = p->n_batch;
     return 0;

@@ -27,6 +27,7 @@ struct server_params {
     const char *host;
     int port;
     const char *static_path;
+    bool webui; /* the embedded chat page at / (--no-webui: off) */
     char **api_keys; /* owned strings (from --api-key and --api-key-file) */
     size_t n_api_keys;
     int timeout_s;
