@@ -6,7 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(cmake ninja-build pkg-config gcc libcmocka-dev libmicrohttpd-dev libjansson-dev
-      python3-venv clang-14 libclang-rt-14-dev)
+      python3-venv clang-14 libclang-rt-14-dev
+      # the web front end's browser libraries (embedded at build time) and the
+      # headless browser its tests drive
+      libjs-marked libjs-highlight.js libjs-katex fonts-katex node-dompurify chromium chromium-driver)
 
 missing=()
 for p in "${PKGS[@]}"; do
