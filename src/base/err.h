@@ -13,5 +13,10 @@
  * `return err_set(err, err_size, "...", ...);` ends a failing function. */
 int err_set(char *err, size_t err_size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int err_vset(char *err, size_t err_size, const char *fmt, va_list ap);
+/* The same after "WHERE: " (the file, model or vocabulary the message is
+ * about; where NULL: no prefix). */
+int err_set_at(char *err, size_t err_size, const char *where, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+int err_vset_at(char *err, size_t err_size, const char *where, const char *fmt, va_list ap);
 
 #endif

@@ -11,7 +11,8 @@ int sbuf_reserve(struct sbuf *b, size_t n)
 {
     if (b->oom)
         return -1;
-    if (b->len + n + 1 <= b->cap && b->s)
+    /* (written so that a huge n cannot wrap around) */
+    if (b->s && n < b->cap - b->len)
         return 0;
     if (n > (size_t)-1 / 2 - b->len) {
         b->oom = true;

@@ -37,6 +37,21 @@ static void second_byte_range(uint8_t lead, uint8_t *lo, uint8_t *hi)
         *hi = 0x8F;
 }
 
+/* The code point of the need-byte sequence at u whose lead byte (and, from
+ * index first on, continuation bytes) are still to be checked: U+FFFD (*n
+ * left as it is) if one is not a continuation byte. */
+static uint32_t assemble(const uint8_t *u, size_t need, size_t first, size_t *n)
+{
+    for (size_t i = first; i < need; i++)
+        if (!is_cont(u[i]))
+            return UNICODE_REPLACEMENT;
+    uint32_t cp = u[0] & (0x7F >> need);
+    for (size_t i = 1; i < need; i++)
+        cp = (cp << 6) | (u[i] & 0x3F);
+    *n = need;
+    return cp;
+}
+
 uint32_t utf8_decode(const char *s, size_t len, size_t *n)
 {
     const uint8_t *u = (const uint8_t *)s;
@@ -52,19 +67,12 @@ uint32_t utf8_decode(const char *s, size_t len, size_t *n)
     second_byte_range(u[0], &lo, &hi);
     if (u[1] < lo || u[1] > hi)
         return UNICODE_REPLACEMENT;
-    for (size_t i = 2; i < need; i++)
-        if (!is_cont(u[i]))
-            return UNICODE_REPLACEMENT;
-    uint32_t cp = u[0] & (0x7F >> need);
-    for (size_t i = 1; i < need; i++)
-        cp = (cp << 6) | (u[i] & 0x3F);
-    *n = need;
-    return cp;
+    return assemble(u, need, 2, n);
 }
 
-size_t utf8_encode(uint32_t cp, char out[4])
+size_t utf8_encode_lenient(uint32_t cp, char out[4])
 {
-    if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+    if (cp > 0x10FFFF)
         cp = UNICODE_REPLACEMENT;
     if (cp < 0x80) {
         out[0] = (char)cp;
@@ -86,6 +94,52 @@ size_t utf8_encode(uint32_t cp, char out[4])
     out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
     out[3] = (char)(0x80 | (cp & 0x3F));
     return 4;
+}
+
+size_t utf8_encode(uint32_t cp, char out[4])
+{
+    if (cp >= 0xD800 && cp <= 0xDFFF)
+        cp = UNICODE_REPLACEMENT;
+    return utf8_encode_lenient(cp, out);
+}
+
+uint32_t utf8_decode_lenient(const char *s, size_t len, size_t *n)
+{
+    const uint8_t *u = (const uint8_t *)s;
+    *n = len > 0 ? 1 : 0;
+    if (len == 0)
+        return UNICODE_REPLACEMENT;
+    if (u[0] < 0x80)
+        return u[0];
+    size_t need = (u[0] & 0x40) == 0 ? 0 : (u[0] & 0x20) == 0 ? 2 : (u[0] & 0x10) == 0 ? 3 : (u[0] & 0x08) == 0 ? 4 : 0;
+    if (need == 0 || need > len)
+        return UNICODE_REPLACEMENT;
+    return assemble(u, need, 1, n);
+}
+
+size_t utf8_lead_len(uint8_t lead)
+{
+    static const uint8_t len[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
+    return len[lead >> 4];
+}
+
+size_t utf8_offset(const char *s, size_t len, size_t index)
+{
+    for (size_t i = 0, k = 0; i < len; i++)
+        if (!is_cont((uint8_t)s[i]) && k++ == index)
+            return i;
+    return len;
+}
+
+int unicode_hex_value(uint32_t c)
+{
+    if (c >= '0' && c <= '9')
+        return (int)(c - '0');
+    if (c >= 'a' && c <= 'f')
+        return (int)(c - 'a' + 10);
+    if (c >= 'A' && c <= 'F')
+        return (int)(c - 'A' + 10);
+    return -1;
 }
 
 /* ---- categories ---- */

@@ -45,6 +45,24 @@ size_t utf8_count(const char *s, size_t len);
 /* Length of the sequence a lead byte starts (1 for an invalid lead byte). */
 size_t utf8_seq_len(uint8_t lead);
 
+/* The lenient forms, as the tokenizers' reference (llama.cpp) reads and
+ * writes text: decoding checks the structure only (overlong forms and
+ * surrogates decode to their value; a bad or truncated sequence is U+FFFD
+ * consuming 1 byte), encoding writes surrogates as they are (above
+ * U+10FFFF: U+FFFD). */
+uint32_t utf8_decode_lenient(const char *s, size_t len, size_t *n);
+size_t utf8_encode_lenient(uint32_t cp, char out[4]);
+/* Length a lead byte announces from its high bits alone, without checking
+ * what follows (1 for ASCII and stray continuation bytes, 2 for 0xC0-0xDF,
+ * 3 for 0xE0-0xEF, 4 for 0xF0-0xFF): how the tokenizers split symbols. */
+size_t utf8_lead_len(uint8_t lead);
+
+/* Byte offset of character index in s[0..len) (len if there are fewer). */
+size_t utf8_offset(const char *s, size_t len, size_t index);
+
+/* The value of a hex digit (0-9, a-f, A-F), or -1. */
+int unicode_hex_value(uint32_t c);
+
 unsigned unicode_flags(uint32_t cp);
 uint32_t unicode_tolower(uint32_t cp);
 uint32_t unicode_toupper(uint32_t cp);

@@ -17,49 +17,34 @@
 #include "chat/chat_internal.h"
 #include "chat/jinja_internal.h"
 #include "base/unicode.h"
+#include "base/err.h"
 
 /* ---- buffer ----------------------------------------------------------------- */
 
-static void put(struct cbuf *b, const char *s, size_t n)
+static void put(struct sbuf *b, const char *s, size_t n)
 {
-    if (b->oom)
-        return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (p == NULL) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
+    sbuf_append(b, s, n); /* an error stays in b->oom */
 }
 
-static void puts_(struct cbuf *b, const char *s)
+static void puts_(struct sbuf *b, const char *s)
 {
     put(b, s, strlen(s));
 }
 
-static void putc_(struct cbuf *b, const struct chat_msg *m)
+static void putc_(struct sbuf *b, const struct chat_msg *m)
 {
     put(b, m->content, m->content_len);
 }
 
 /* m's content with Python's str.strip() (jinja's |trim) applied */
-static void put_stripped(struct cbuf *b, const struct chat_msg *m)
+static void put_stripped(struct sbuf *b, const struct chat_msg *m)
 {
     const char *s = m->content;
     size_t len = m->content_len, start = 0, end = len;
     while (start < len) {
         size_t k;
         uint32_t cp = utf8_decode(s + start, len - start, &k);
-        if (!py_isspace(cp))
+        if (!jinja_py_isspace(cp))
             break;
         start += k;
     }
@@ -68,7 +53,7 @@ static void put_stripped(struct cbuf *b, const struct chat_msg *m)
         while (b0 > start && ((uint8_t)s[b0] & 0xC0) == 0x80)
             b0--;
         size_t k;
-        if (!py_isspace(utf8_decode(s + b0, end - b0, &k)))
+        if (!jinja_py_isspace(utf8_decode(s + b0, end - b0, &k)))
             break;
         end = b0;
     }
@@ -84,7 +69,7 @@ static bool fail(const struct builtin_ctx *c, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(c->err, c->err_size, fmt, ap);
+    err_vset(c->err, c->err_size, fmt, ap);
     va_end(ap);
     return false;
 }
@@ -106,7 +91,7 @@ static const struct chat_msg *leading_system(const struct chat_msg *m, size_t n)
 /* ---- the templates ------------------------------------------------------------- */
 
 /* teknium/OpenHermes-2.5-Mistral-7B and every ChatML model */
-static bool t_chatml(struct cbuf *b, const struct chat_msg *m, size_t n, const struct builtin_ctx *c)
+static bool t_chatml(struct sbuf *b, const struct chat_msg *m, size_t n, const struct builtin_ctx *c)
 {
     for (size_t i = 0; i < n; i++) {
         puts_(b, "<|im_start|>");
@@ -121,7 +106,7 @@ static bool t_chatml(struct cbuf *b, const struct chat_msg *m, size_t n, const s
 }
 
 /* Qwen/Qwen2.5-7B-Instruct without tools: ChatML with a default system message */
-static bool t_qwen25(struct cbuf *b, const struct chat_msg *m, size_t n, const struct builtin_ctx *c)
+static bool t_qwen25(struct sbuf *b, const struct chat_msg *m, size_t n, const struct builtin_ctx *c)
 {
     if (!leading_system(m, n))
         puts_(b, "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful "
@@ -130,7 +115,7 @@ static bool t_qwen25(struct cbuf *b, const struct chat_msg *m, size_t n, const s
 }
 
 /* meta-llama/Llama-2-7b-chat-hf */
-static bool t_llama2(struct cbuf *b, const struct chat_msg *m, size_t n, const struct builtin_ctx *c)
+static bool t_llama2(struct sbuf *b, const struct chat_msg *m, size_t n, const struct builtin_ctx *c)
 {
     const struct chat_msg *sys = leading_system(m, n);
     size_t start = sys ? 1 : 0;
@@ -168,7 +153,7 @@ static bool t_llama2(struct cbuf *b, const struct chat_msg *m, size_t n, const s
 }
 
 /* meta-llama/Meta-Llama-3-8B-Instruct */
-static bool t_llama3(struct cbuf *b, const struct chat_msg *m, size_t n, const struct builtin_ctx *c)
+static bool t_llama3(struct sbuf *b, const struct chat_msg *m, size_t n, const struct builtin_ctx *c)
 {
     for (size_t i = 0; i < n; i++) {
         if (i == 0)
@@ -186,7 +171,7 @@ static bool t_llama3(struct cbuf *b, const struct chat_msg *m, size_t n, const s
 
 /* meta-llama/Llama-3.1-8B-Instruct, Llama-3.3-70B-Instruct (date fixed at 26 Jul 2024)
  * and Llama-3.2-3B-Instruct (today's date) without tools */
-static bool llama31(struct cbuf *b, const struct chat_msg *m, size_t n, const struct builtin_ctx *c,
+static bool llama31(struct sbuf *b, const struct chat_msg *m, size_t n, const struct builtin_ctx *c,
                     const char *date)
 {
     const struct chat_msg *sys = leading_system(m, n);
@@ -212,12 +197,12 @@ static bool llama31(struct cbuf *b, const struct chat_msg *m, size_t n, const st
     return true;
 }
 
-static bool t_llama31(struct cbuf *b, const struct chat_msg *m, size_t n, const struct builtin_ctx *c)
+static bool t_llama31(struct sbuf *b, const struct chat_msg *m, size_t n, const struct builtin_ctx *c)
 {
     return llama31(b, m, n, c, "26 Jul 2024");
 }
 
-static bool t_llama32(struct cbuf *b, const struct chat_msg *m, size_t n, const struct builtin_ctx *c)
+static bool t_llama32(struct sbuf *b, const struct chat_msg *m, size_t n, const struct builtin_ctx *c)
 {
     /* strftime_now("%d %b %Y") as the template does */
     char date[64];
@@ -236,7 +221,7 @@ static bool t_llama32(struct cbuf *b, const struct chat_msg *m, size_t n, const 
 }
 
 /* mistralai/Mistral-7B-Instruct-v0.2's "v1" template with a system message */
-static bool t_mistral_v1(struct cbuf *b, const struct chat_msg *m, size_t n, const struct builtin_ctx *c)
+static bool t_mistral_v1(struct sbuf *b, const struct chat_msg *m, size_t n, const struct builtin_ctx *c)
 {
     const struct chat_msg *sys = leading_system(m, n);
     size_t start = sys ? 1 : 0;
@@ -266,7 +251,7 @@ static bool t_mistral_v1(struct cbuf *b, const struct chat_msg *m, size_t n, con
 
 /* mistralai/Mistral-Large-Instruct-2407 ("v3") and Mistral-Nemo-Instruct-2407
  * ("v3-tekken") without tools: the system message goes into the last user turn */
-static bool mistral_v3(struct cbuf *b, const struct chat_msg *m, size_t n, const struct builtin_ctx *c,
+static bool mistral_v3(struct sbuf *b, const struct chat_msg *m, size_t n, const struct builtin_ctx *c,
                        bool tekken)
 {
     const struct chat_msg *sys = leading_system(m, n);
@@ -302,12 +287,12 @@ static bool mistral_v3(struct cbuf *b, const struct chat_msg *m, size_t n, const
     return true;
 }
 
-static bool t_mistral_v3(struct cbuf *b, const struct chat_msg *m, size_t n, const struct builtin_ctx *c)
+static bool t_mistral_v3(struct sbuf *b, const struct chat_msg *m, size_t n, const struct builtin_ctx *c)
 {
     return mistral_v3(b, m, n, c, false);
 }
 
-static bool t_mistral_v3_tekken(struct cbuf *b, const struct chat_msg *m, size_t n,
+static bool t_mistral_v3_tekken(struct sbuf *b, const struct chat_msg *m, size_t n,
                                 const struct builtin_ctx *c)
 {
     return mistral_v3(b, m, n, c, true);
@@ -315,7 +300,7 @@ static bool t_mistral_v3_tekken(struct cbuf *b, const struct chat_msg *m, size_t
 
 /* mistralai/Mistral-Large-Instruct-2411 ("v7"; the spaced form) and the
  * tekken form of Mistral-Small (no spaces) */
-static bool mistral_v7(struct cbuf *b, const struct chat_msg *m, size_t n, const struct builtin_ctx *c,
+static bool mistral_v7(struct sbuf *b, const struct chat_msg *m, size_t n, const struct builtin_ctx *c,
                        bool tekken)
 {
     const char *sp = tekken ? "" : " ";
@@ -342,19 +327,19 @@ static bool mistral_v7(struct cbuf *b, const struct chat_msg *m, size_t n, const
     return true;
 }
 
-static bool t_mistral_v7(struct cbuf *b, const struct chat_msg *m, size_t n, const struct builtin_ctx *c)
+static bool t_mistral_v7(struct sbuf *b, const struct chat_msg *m, size_t n, const struct builtin_ctx *c)
 {
     return mistral_v7(b, m, n, c, false);
 }
 
-static bool t_mistral_v7_tekken(struct cbuf *b, const struct chat_msg *m, size_t n,
+static bool t_mistral_v7_tekken(struct sbuf *b, const struct chat_msg *m, size_t n,
                                 const struct builtin_ctx *c)
 {
     return mistral_v7(b, m, n, c, true);
 }
 
 /* google/gemma-3-*-it (and gemma-2/gemma-7b-it, which refuse system messages) */
-static bool t_gemma(struct cbuf *b, const struct chat_msg *m, size_t n, const struct builtin_ctx *c)
+static bool t_gemma(struct sbuf *b, const struct chat_msg *m, size_t n, const struct builtin_ctx *c)
 {
     const struct chat_msg *sys = leading_system(m, n);
     size_t start = sys ? 1 : 0;
@@ -379,7 +364,7 @@ static bool t_gemma(struct cbuf *b, const struct chat_msg *m, size_t n, const st
 }
 
 /* microsoft/Phi-3.5-mini-instruct */
-static bool t_phi3(struct cbuf *b, const struct chat_msg *m, size_t n, const struct builtin_ctx *c)
+static bool t_phi3(struct sbuf *b, const struct chat_msg *m, size_t n, const struct builtin_ctx *c)
 {
     for (size_t i = 0; i < n; i++) {
         const char *tag = NULL;
@@ -400,7 +385,7 @@ static bool t_phi3(struct cbuf *b, const struct chat_msg *m, size_t n, const str
 }
 
 /* HuggingFaceH4/zephyr-7b-beta */
-static bool t_zephyr(struct cbuf *b, const struct chat_msg *m, size_t n, const struct builtin_ctx *c)
+static bool t_zephyr(struct sbuf *b, const struct chat_msg *m, size_t n, const struct builtin_ctx *c)
 {
     for (size_t i = 0; i < n; i++) {
         const char *tag = role_is(&m[i], "user") ? "<|user|>\n"
@@ -419,7 +404,7 @@ static bool t_zephyr(struct cbuf *b, const struct chat_msg *m, size_t n, const s
 }
 
 /* Vicuna 1.1 (no template of its own: llama.cpp's definition) and Orca-Vicuna */
-static bool vicuna(struct cbuf *b, const struct chat_msg *m, size_t n, const struct builtin_ctx *c,
+static bool vicuna(struct sbuf *b, const struct chat_msg *m, size_t n, const struct builtin_ctx *c,
                    bool orca)
 {
     for (size_t i = 0; i < n; i++) {
@@ -443,18 +428,18 @@ static bool vicuna(struct cbuf *b, const struct chat_msg *m, size_t n, const str
     return true;
 }
 
-static bool t_vicuna(struct cbuf *b, const struct chat_msg *m, size_t n, const struct builtin_ctx *c)
+static bool t_vicuna(struct sbuf *b, const struct chat_msg *m, size_t n, const struct builtin_ctx *c)
 {
     return vicuna(b, m, n, c, false);
 }
 
-static bool t_vicuna_orca(struct cbuf *b, const struct chat_msg *m, size_t n, const struct builtin_ctx *c)
+static bool t_vicuna_orca(struct sbuf *b, const struct chat_msg *m, size_t n, const struct builtin_ctx *c)
 {
     return vicuna(b, m, n, c, true);
 }
 
 /* deepseek-ai/deepseek-coder-33b-instruct */
-static bool t_deepseek(struct cbuf *b, const struct chat_msg *m, size_t n, const struct builtin_ctx *c)
+static bool t_deepseek(struct sbuf *b, const struct chat_msg *m, size_t n, const struct builtin_ctx *c)
 {
     bool found = false;
     for (size_t i = 0; i < n; i++)
@@ -484,7 +469,7 @@ static bool t_deepseek(struct cbuf *b, const struct chat_msg *m, size_t n, const
 }
 
 /* deepseek-ai/DeepSeek-V2-Chat */
-static bool t_deepseek2(struct cbuf *b, const struct chat_msg *m, size_t n, const struct builtin_ctx *c)
+static bool t_deepseek2(struct sbuf *b, const struct chat_msg *m, size_t n, const struct builtin_ctx *c)
 {
     puts_(b, c->bos);
     for (size_t i = 0; i < n; i++) {
@@ -508,7 +493,7 @@ static bool t_deepseek2(struct cbuf *b, const struct chat_msg *m, size_t n, cons
 
 /* deepseek-ai/DeepSeek-V3 (r1: the DeepSeek-R1-Distill models: the last
  * system message, answers cut after "</think>", generation opens <think>) */
-static bool deepseek3(struct cbuf *b, const struct chat_msg *m, size_t n, const struct builtin_ctx *c,
+static bool deepseek3(struct sbuf *b, const struct chat_msg *m, size_t n, const struct builtin_ctx *c,
                       bool r1)
 {
     puts_(b, c->bos);
@@ -559,18 +544,18 @@ static bool deepseek3(struct cbuf *b, const struct chat_msg *m, size_t n, const 
     return true;
 }
 
-static bool t_deepseek3(struct cbuf *b, const struct chat_msg *m, size_t n, const struct builtin_ctx *c)
+static bool t_deepseek3(struct sbuf *b, const struct chat_msg *m, size_t n, const struct builtin_ctx *c)
 {
     return deepseek3(b, m, n, c, false);
 }
 
-static bool t_deepseek_r1(struct cbuf *b, const struct chat_msg *m, size_t n, const struct builtin_ctx *c)
+static bool t_deepseek_r1(struct sbuf *b, const struct chat_msg *m, size_t n, const struct builtin_ctx *c)
 {
     return deepseek3(b, m, n, c, true);
 }
 
 /* CohereForAI/c4ai-command-r-plus (the default, non-tool template) */
-static bool t_command_r(struct cbuf *b, const struct chat_msg *m, size_t n, const struct builtin_ctx *c)
+static bool t_command_r(struct sbuf *b, const struct chat_msg *m, size_t n, const struct builtin_ctx *c)
 {
     const struct chat_msg *sys = leading_system(m, n);
     size_t start = sys ? 1 : 0;
@@ -598,7 +583,7 @@ static bool t_command_r(struct cbuf *b, const struct chat_msg *m, size_t n, cons
 }
 
 /* openchat/openchat-3.5-0106: role.title() */
-static bool t_openchat(struct cbuf *b, const struct chat_msg *m, size_t n, const struct builtin_ctx *c)
+static bool t_openchat(struct sbuf *b, const struct chat_msg *m, size_t n, const struct builtin_ctx *c)
 {
     puts_(b, c->bos);
     for (size_t i = 0; i < n; i++) {
@@ -625,7 +610,7 @@ static bool t_openchat(struct cbuf *b, const struct chat_msg *m, size_t n, const
 }
 
 /* ibm-granite/granite-3.0-8b-instruct without tools */
-static bool t_granite(struct cbuf *b, const struct chat_msg *m, size_t n, const struct builtin_ctx *c)
+static bool t_granite(struct sbuf *b, const struct chat_msg *m, size_t n, const struct builtin_ctx *c)
 {
     for (size_t i = 0; i < n; i++) {
         const char *head = NULL;

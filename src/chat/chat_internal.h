@@ -7,18 +7,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "base/sbuf.h"
 
 /* One message with its content already a string. */
 struct chat_msg {
     const char *role;
     const char *content;
     size_t content_len;
-};
-
-struct cbuf {
-    char *p;
-    size_t n, cap;
-    bool oom;
 };
 
 struct builtin_ctx {
@@ -31,7 +26,7 @@ struct builtin_ctx {
 
 /* Formats messages into out; false with ctx->err set when the template
  * refuses the conversation (as the model's Jinja template would raise). */
-typedef bool (*builtin_fn)(struct cbuf *out, const struct chat_msg *m, size_t n,
+typedef bool (*builtin_fn)(struct sbuf *out, const struct chat_msg *m, size_t n,
                            const struct builtin_ctx *c);
 
 struct builtin_template {

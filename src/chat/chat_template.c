@@ -251,23 +251,17 @@ static char *apply_builtin(const struct chat_template *t, const json_t *msgs,
                             .add_generation_prompt = in->add_generation_prompt, .now = in->now,
                             .err = err && err_size ? err : dummy,
                             .err_size = err && err_size ? err_size : sizeof(dummy)};
-    struct cbuf b = {0};
+    struct sbuf b = SBUF_INIT;
     bool ok = t->builtin->fn(&b, m, n, &c);
     free(m);
-    if (ok && b.oom) {
-        set_err(err, err_size, "out of memory", NULL, NULL);
-        ok = false;
-    }
     if (!ok) {
-        free(b.p);
+        sbuf_free(&b);
         return NULL;
     }
-    if (b.p == NULL) {
-        b.p = calloc(1, 1);
-        if (b.p == NULL)
-            set_err(err, err_size, "out of memory", NULL, NULL);
-    }
-    return b.p;
+    char *out = sbuf_take(&b, NULL);
+    if (out == NULL)
+        set_err(err, err_size, "out of memory", NULL, NULL);
+    return out;
 }
 
 static char *apply_jinja(const struct chat_template *t, json_t *msgs,

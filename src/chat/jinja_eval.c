@@ -12,6 +12,8 @@
 #include <time.h>
 
 #include "chat/jinja_internal.h"
+#include "base/err.h"
+#include "base/vec.h"
 
 static _Thread_local uint64_t last_steps;
 
@@ -34,15 +36,9 @@ void jinja_add_const(struct jinja_template *t, jv v)
 {
     if (v.t != JV_STR)
         return;
-    if (t->nconsts == t->capconsts) {
-        size_t cap = t->capconsts ? t->capconsts * 2 : 64;
-        jv *p = realloc(t->consts, cap * sizeof(jv));
-        if (p == NULL) {
-            /* leak rather than crash: the template fails anyway on OOM */
-            return;
-        }
-        t->consts = p;
-        t->capconsts = cap;
+    if (vec_reserve((void **)&t->consts, &t->capconsts, t->nconsts + 1, sizeof *t->consts) != 0) {
+        /* leak rather than crash: the template fails anyway on OOM */
+        return;
     }
     t->consts[t->nconsts++] = v;
 }
@@ -69,16 +65,16 @@ int jinja_intern(struct jinja_template *t, const char *s, size_t len)
         if (!n || !l || !b || !ss)
             return -1;
     }
-    char *copy = arena_strdup(t->arena, s, len);
-    jv str = jv_str(NULL, s, len);
+    char *copy = jinja_arena_strdup(t->arena, s, len);
+    jv str = jinja_jv_str(NULL, s, len);
     if (copy == NULL || str.t != JV_STR)
         return -1;
-    jv_make_immortal(str);
+    jinja_jv_make_immortal(str);
     jinja_add_const(t, str);
     size_t i = t->nsyms++;
     t->symnames[i] = copy;
     t->symlens[i] = len;
-    t->symbuiltin[i] = builtin_global_id(s, len);
+    t->symbuiltin[i] = jinja_global_id(s, len);
     t->symstr[i] = str;
     return (int)i;
 }
@@ -96,7 +92,7 @@ struct jinja_template *jinja_compile(const char *src, size_t len, char *err, siz
         snprintf(err, err_size, "out of memory");
         return NULL;
     }
-    t->arena = arena_new();
+    t->arena = jinja_arena_new();
     if (t->arena == NULL) {
         free(t);
         snprintf(err, err_size, "out of memory");
@@ -137,7 +133,7 @@ void jinja_free(struct jinja_template *t)
     free(t->symlens);
     free(t->symbuiltin);
     free(t->symstr);
-    arena_destroy(t->arena);
+    jinja_arena_destroy(t->arena);
     free(t);
 }
 
@@ -147,7 +143,7 @@ static struct frame *frame_new(struct render *R, struct frame *parent)
 {
     struct frame *f = calloc(1, sizeof(*f));
     if (f == NULL) {
-        jerr(R, "out of memory");
+        jinja_err(R, "out of memory");
         return NULL;
     }
     f->parent = parent;
@@ -157,7 +153,7 @@ static struct frame *frame_new(struct render *R, struct frame *parent)
 static void frame_free(struct frame *f)
 {
     for (size_t i = 0; i < f->n; i++)
-        jv_release(f->vals[i]);
+        jinja_jv_release(f->vals[i]);
     free(f->syms);
     free(f->vals);
     free(f);
@@ -173,15 +169,9 @@ static void frame_pop(struct render *R, struct frame *f)
 static void capture(struct render *R, struct frame *f)
 {
     for (; f && !f->captured && !f->is_root; f = f->parent) {
-        if (R->ncaptured == R->capcaptured) {
-            size_t cap = R->capcaptured ? R->capcaptured * 2 : 16;
-            struct frame **p = realloc(R->captured, cap * sizeof(*p));
-            if (p == NULL) {
-                jerr(R, "out of memory");
-                return;
-            }
-            R->captured = p;
-            R->capcaptured = cap;
+        if (vec_reserve((void **)&R->captured, &R->capcaptured, R->ncaptured + 1, sizeof *R->captured) != 0) {
+            jinja_err(R, "out of memory");
+            return;
         }
         f->captured = true;
         R->captured[R->ncaptured++] = f;
@@ -191,13 +181,13 @@ static void capture(struct render *R, struct frame *f)
 static bool frame_set(struct render *R, struct frame *f, int sym, jv v)
 {
     if (f->dense) {
-        jv_release(f->dense[sym]);
+        jinja_jv_release(f->dense[sym]);
         f->dense[sym] = v;
         return true;
     }
     for (size_t i = 0; i < f->n; i++)
         if (f->syms[i] == sym) {
-            jv_release(f->vals[i]);
+            jinja_jv_release(f->vals[i]);
             f->vals[i] = v;
             return true;
         }
@@ -210,8 +200,8 @@ static bool frame_set(struct render *R, struct frame *f, int sym, jv v)
         if (vals)
             f->vals = vals;
         if (!s || !vals) {
-            jv_release(v);
-            return jerr(R, "out of memory");
+            jinja_jv_release(v);
+            return jinja_err(R, "out of memory");
         }
         f->cap = cap;
     }
@@ -226,16 +216,16 @@ static jv lookup(struct render *R, int sym)
     for (struct frame *f = R->frame; f; f = f->parent) {
         if (f->dense) {
             if (f->dense[sym].t != JV_MISSING)
-                return jv_retain(f->dense[sym]);
+                return jinja_jv_retain(f->dense[sym]);
             continue;
         }
         for (size_t i = 0; i < f->n; i++)
             if (f->syms[i] == sym)
-                return jv_retain(f->vals[i]);
+                return jinja_jv_retain(f->vals[i]);
     }
     int g = R->t->symbuiltin[sym];
     if (g >= 0)
-        return global_value(R, g);
+        return jinja_global_value(R, g);
     return (jv){.t = JV_UNDEF, .u.o = R->t->symstr[sym].u.o};
 }
 
@@ -243,9 +233,9 @@ static jv lookup(struct render *R, int sym)
 
 static bool out_add(struct render *R, const char *s, size_t n)
 {
-    if (R->out->n + n > R->lim.max_output)
-        return jerr(R, "output size limit exceeded (%zu bytes)", R->lim.max_output);
-    return sb_add(R, R->out, s, n);
+    if (R->out->len + n > R->lim.max_output)
+        return jinja_err(R, "output size limit exceeded (%zu bytes)", R->lim.max_output);
+    return jinja_sb_add(R, R->out, s, n);
 }
 
 /* ---- expressions --------------------------------------------------------------------- */
@@ -255,9 +245,9 @@ static jv eval(struct render *R, const struct node *n);
 static void args_free(struct args *a)
 {
     for (size_t i = 0; i < a->npos; i++)
-        jv_release(a->pos[i]);
+        jinja_jv_release(a->pos[i]);
     for (size_t i = 0; i < a->nkw; i++)
-        jv_release(a->kwv[i]);
+        jinja_jv_release(a->kwv[i]);
     free(a->pos);
     free(a->kwv);
     free(a->kwn);
@@ -277,8 +267,8 @@ static bool args_add_kw(struct render *R, struct args *a, const char *name, size
     if (kv)
         a->kwv = kv;
     if (!kn || !kl || !kv) {
-        jv_release(v);
-        return jerr(R, "out of memory");
+        jinja_jv_release(v);
+        return jinja_err(R, "out of memory");
     }
     a->kwn[a->nkw] = name;
     a->kwl[a->nkw] = len;
@@ -291,8 +281,8 @@ static bool args_add_pos(struct render *R, struct args *a, jv v)
 {
     jv *p = realloc(a->pos, (a->npos + 1) * sizeof(jv));
     if (p == NULL) {
-        jv_release(v);
-        return jerr(R, "out of memory");
+        jinja_jv_release(v);
+        return jinja_err(R, "out of memory");
     }
     a->pos = p;
     a->pos[a->npos++] = v;
@@ -308,7 +298,7 @@ static bool eval_args(struct render *R, const struct node *n, struct args *a, jv
     for (size_t i = 0; i < n->n; i++) {
         jv v = eval(R, n->list[i]);
         if (R->failed) {
-            jv_release(v);
+            jinja_jv_release(v);
             return false;
         }
         if (!args_add_pos(R, a, v))
@@ -317,24 +307,24 @@ static bool eval_args(struct render *R, const struct node *n, struct args *a, jv
     if (n->b) { /* *args */
         jv v = eval(R, n->b);
         if (R->failed) {
-            jv_release(v);
+            jinja_jv_release(v);
             return false;
         }
         if (v.t != JV_LIST) {
-            jv_release(v);
-            return jerr(R, "argument after * must be an iterable");
+            jinja_jv_release(v);
+            return jinja_err(R, "argument after * must be an iterable");
         }
         for (size_t i = 0; i < JL(v)->n; i++)
-            if (!args_add_pos(R, a, jv_retain(JL(v)->v[i]))) {
-                jv_release(v);
+            if (!args_add_pos(R, a, jinja_jv_retain(JL(v)->v[i]))) {
+                jinja_jv_release(v);
                 return false;
             }
-        jv_release(v);
+        jinja_jv_release(v);
     }
     for (size_t i = 0; i < n->n2; i++) {
         jv v = eval(R, n->list2[i]);
         if (R->failed) {
-            jv_release(v);
+            jinja_jv_release(v);
             return false;
         }
         if (!args_add_kw(R, a, n->kwn[i], n->kwl[i], v))
@@ -343,30 +333,30 @@ static bool eval_args(struct render *R, const struct node *n, struct args *a, jv
     if (n->c) { /* **kwargs */
         jv v = eval(R, n->c);
         if (R->failed) {
-            jv_release(v);
+            jinja_jv_release(v);
             return false;
         }
         if (v.t != JV_DICT) {
-            jv_release(v);
-            return jerr(R, "argument after ** must be a mapping");
+            jinja_jv_release(v);
+            return jinja_err(R, "argument after ** must be a mapping");
         }
         *dynkw = v;
         for (size_t i = 0; i < JD(v)->n; i++) {
             jv k = JD(v)->k[i];
             if (k.t != JV_STR)
-                return jerr(R, "keywords must be strings");
-            if (!args_add_kw(R, a, JS(k)->s, JS(k)->len, jv_retain(JD(v)->v[i])))
+                return jinja_err(R, "keywords must be strings");
+            if (!args_add_kw(R, a, JS(k)->s, JS(k)->len, jinja_jv_retain(JD(v)->v[i])))
                 return false;
         }
     }
     return true;
 }
 
-bool bind_args(struct render *R, const struct args *a, const char *fname,
+bool jinja_bind_args(struct render *R, const struct args *a, const char *fname,
                const char *const *params, size_t nparams, size_t nreq, jv *out)
 {
     if (a->npos > nparams)
-        return jerr(R, "%s() takes at most %zu argument(s) (%zu given)", fname, nparams, a->npos);
+        return jinja_err(R, "%s() takes at most %zu argument(s) (%zu given)", fname, nparams, a->npos);
     for (size_t i = 0; i < nparams; i++)
         out[i] = i < a->npos ? a->pos[i] : JV_MISS;
     for (size_t k = 0; k < a->nkw; k++) {
@@ -375,15 +365,15 @@ bool bind_args(struct render *R, const struct args *a, const char *fname,
             if (strlen(params[i]) == a->kwl[k] && memcmp(params[i], a->kwn[k], a->kwl[k]) == 0)
                 break;
         if (i == nparams)
-            return jerr(R, "%s() got an unexpected keyword argument '%.*s'", fname,
+            return jinja_err(R, "%s() got an unexpected keyword argument '%.*s'", fname,
                         (int)a->kwl[k], a->kwn[k]);
         if (out[i].t != JV_MISSING)
-            return jerr(R, "%s() got multiple values for argument '%s'", fname, params[i]);
+            return jinja_err(R, "%s() got multiple values for argument '%s'", fname, params[i]);
         out[i] = a->kwv[k];
     }
     for (size_t i = 0; i < nreq; i++)
         if (out[i].t == JV_MISSING)
-            return jerr(R, "%s() missing required argument '%s'", fname, params[i]);
+            return jinja_err(R, "%s() missing required argument '%s'", fname, params[i]);
     return true;
 }
 
@@ -395,8 +385,8 @@ static double as_f(jv v) { return v.t == JV_FLOAT ? v.u.f : (double)as_i(v); }
 static jv undef_use(struct render *R, jv v)
 {
     if (v.u.o)
-        return jerrv(R, "'%s' is undefined", JS(v)->s);
-    return jerrv(R, "undefined value used");
+        return jinja_errv(R, "'%s' is undefined", JS(v)->s);
+    return jinja_errv(R, "undefined value used");
 }
 
 static jv type_err(struct render *R, const char *op, jv a, jv b)
@@ -405,8 +395,8 @@ static jv type_err(struct render *R, const char *op, jv a, jv b)
         return undef_use(R, a);
     if (b.t == JV_UNDEF)
         return undef_use(R, b);
-    return jerrv(R, "unsupported operand type(s) for %s: '%s' and '%s'", op, jv_type_name(a),
-                 jv_type_name(b));
+    return jinja_errv(R, "unsupported operand type(s) for %s: '%s' and '%s'", op, jinja_jv_type_name(a),
+                 jinja_jv_type_name(b));
 }
 
 /* HTML escaping as markupsafe does it. */
@@ -422,27 +412,27 @@ static bool html_escape(struct render *R, struct sbuf *b, const char *s, size_t 
         case '\'': e = "&#39;"; break;
         default: break;
         }
-        if (e ? !sb_adds(R, b, e) : !sb_addc(R, b, s[i]))
+        if (e ? !jinja_sb_adds(R, b, e) : !jinja_sb_addc(R, b, s[i]))
             return false;
     }
     return true;
 }
 
-jv jv_escape(struct render *R, jv v)
+jv jinja_jv_escape(struct render *R, jv v)
 {
     if (v.t == JV_STR && v.safe)
-        return jv_retain(v);
-    jv s = jv_to_str(R, v);
+        return jinja_jv_retain(v);
+    jv s = jinja_jv_to_str(R, v);
     if (s.t != JV_STR)
         return s;
     struct sbuf b = {0};
     bool ok = html_escape(R, &b, JS(s)->s, JS(s)->len);
-    jv_release(s);
+    jinja_jv_release(s);
     if (!ok) {
-        sb_free(&b);
+        sbuf_free(&b);
         return JV_U;
     }
-    jv r = sb_take_str(R, &b);
+    jv r = jinja_sb_take_str(R, &b);
     r.safe = 1;
     return r;
 }
@@ -451,23 +441,23 @@ static jv str_concat(struct render *R, jv a, jv b)
 {
     /* Markup + str escapes the str (markupsafe), whichever side it is on */
     if (a.safe != b.safe) {
-        jv ea = a.safe ? jv_retain(a) : jv_escape(R, a);
-        jv eb = b.safe ? jv_retain(b) : jv_escape(R, b);
+        jv ea = a.safe ? jinja_jv_retain(a) : jinja_jv_escape(R, a);
+        jv eb = b.safe ? jinja_jv_retain(b) : jinja_jv_escape(R, b);
         jv r = JV_U;
         if (!R->failed)
             r = str_concat(R, ea, eb);
-        jv_release(ea);
-        jv_release(eb);
+        jinja_jv_release(ea);
+        jinja_jv_release(eb);
         return r;
     }
     size_t la = JS(a)->len, lb = JS(b)->len;
     if (la + lb > R->lim.max_output)
-        return jerrv(R, "string too long");
-    if (!charge(R, la + lb + sizeof(struct jstr) + 1))
+        return jinja_errv(R, "string too long");
+    if (!jinja_charge(R, la + lb + sizeof(struct jstr) + 1))
         return JV_U;
     struct jstr *p = malloc(sizeof(struct jstr) + la + lb + 1);
     if (p == NULL)
-        return jerrv(R, "out of memory");
+        return jinja_errv(R, "out of memory");
     p->h.rc = 1;
     p->h.kind = JV_STR;
     p->len = la + lb;
@@ -480,18 +470,18 @@ static jv str_concat(struct render *R, jv a, jv b)
 
 static jv seq_concat(struct render *R, jv a, jv b)
 {
-    jv l = jv_list_new(R, JL(a)->n + JL(b)->n, JL(a)->tuple);
+    jv l = jinja_jv_list_new(R, JL(a)->n + JL(b)->n, JL(a)->tuple);
     if (l.t != JV_LIST)
         return l;
     for (size_t i = 0; i < JL(a)->n; i++)
-        if (!jv_list_push(R, l, jv_retain(JL(a)->v[i])))
+        if (!jinja_jv_list_push(R, l, jinja_jv_retain(JL(a)->v[i])))
             goto fail;
     for (size_t i = 0; i < JL(b)->n; i++)
-        if (!jv_list_push(R, l, jv_retain(JL(b)->v[i])))
+        if (!jinja_jv_list_push(R, l, jinja_jv_retain(JL(b)->v[i])))
             goto fail;
     return l;
 fail:
-    jv_release(l);
+    jinja_jv_release(l);
     return JV_U;
 }
 
@@ -502,29 +492,29 @@ static jv repeat(struct render *R, jv s, int64_t k)
     if (s.t == JV_STR) {
         size_t len = JS(s)->len;
         if (len && (uint64_t)k > R->lim.max_output / len)
-            return jerrv(R, "string too long");
+            return jinja_errv(R, "string too long");
         struct sbuf b = {0};
         for (int64_t i = 0; i < k; i++)
-            if (!sb_add(R, &b, JS(s)->s, len)) {
-                sb_free(&b);
+            if (!jinja_sb_add(R, &b, JS(s)->s, len)) {
+                sbuf_free(&b);
                 return JV_U;
             }
-        jv r = sb_take_str(R, &b);
+        jv r = jinja_sb_take_str(R, &b);
         r.safe = s.safe;
         return r;
     }
     size_t n = JL(s)->n;
     if (n && (uint64_t)k > 10000000 / n)
-        return jerrv(R, "list too long");
+        return jinja_errv(R, "list too long");
     if (!step(R, (uint64_t)k * n))
         return JV_U;
-    jv l = jv_list_new(R, (size_t)k * n, JL(s)->tuple);
+    jv l = jinja_jv_list_new(R, (size_t)k * n, JL(s)->tuple);
     if (l.t != JV_LIST)
         return l;
     for (int64_t i = 0; i < k; i++)
         for (size_t j = 0; j < n; j++)
-            if (!jv_list_push(R, l, jv_retain(JL(s)->v[j]))) {
-                jv_release(l);
+            if (!jinja_jv_list_push(R, l, jinja_jv_retain(JL(s)->v[j]))) {
+                jinja_jv_release(l);
                 return JV_U;
             }
     return l;
@@ -536,7 +526,7 @@ static jv binop(struct render *R, int op, jv a, jv b)
                                   [OP_DIV] = "/", [OP_FLOORDIV] = "//", [OP_MOD] = "%",
                                   [OP_POW] = "** or pow()"};
     if (op == OP_MOD && a.t == JV_STR)
-        return jv_percent_format(R, a, b);
+        return jinja_jv_percent_format(R, a, b);
     if (a.t == JV_UNDEF)
         return undef_use(R, a);
     if (b.t == JV_UNDEF)
@@ -548,27 +538,27 @@ static jv binop(struct render *R, int op, jv a, jv b)
             switch (op) {
             case OP_ADD:
                 if (__builtin_add_overflow(x, y, &r))
-                    return jerrv(R, "integer overflow");
+                    return jinja_errv(R, "integer overflow");
                 return jv_int(r);
             case OP_SUB:
                 if (__builtin_sub_overflow(x, y, &r))
-                    return jerrv(R, "integer overflow");
+                    return jinja_errv(R, "integer overflow");
                 return jv_int(r);
             case OP_MUL:
                 if (__builtin_mul_overflow(x, y, &r))
-                    return jerrv(R, "integer overflow");
+                    return jinja_errv(R, "integer overflow");
                 return jv_int(r);
             case OP_DIV:
                 if (y == 0)
-                    return jerrv(R, "division by zero");
+                    return jinja_errv(R, "division by zero");
                 return jv_float((double)x / (double)y);
             case OP_FLOORDIV:
             case OP_MOD: {
                 if (y == 0)
-                    return jerrv(R, op == OP_MOD ? "integer modulo by zero"
+                    return jinja_errv(R, op == OP_MOD ? "integer modulo by zero"
                                                  : "integer division or modulo by zero");
                 if (x == INT64_MIN && y == -1)
-                    return op == OP_MOD ? jv_int(0) : jerrv(R, "integer overflow");
+                    return op == OP_MOD ? jv_int(0) : jinja_errv(R, "integer overflow");
                 int64_t q = x / y, m = x % y;
                 if (m != 0 && ((m < 0) != (y < 0))) {
                     q--;
@@ -584,10 +574,10 @@ static jv binop(struct render *R, int op, jv a, jv b)
                 while (e > 0) {
                     if (e & 1)
                         if (__builtin_mul_overflow(acc, base, &acc))
-                            return jerrv(R, "integer overflow");
+                            return jinja_errv(R, "integer overflow");
                     e >>= 1;
                     if (e && __builtin_mul_overflow(base, base, &base))
-                        return jerrv(R, "integer overflow");
+                        return jinja_errv(R, "integer overflow");
                 }
                 return jv_int(acc);
             }
@@ -600,12 +590,12 @@ static jv binop(struct render *R, int op, jv a, jv b)
             case OP_MUL: return jv_float(x * y);
             case OP_DIV:
                 if (y == 0)
-                    return jerrv(R, "float division by zero");
+                    return jinja_errv(R, "float division by zero");
                 return jv_float(x / y);
             case OP_FLOORDIV:
             case OP_MOD: {
                 if (y == 0)
-                    return jerrv(R, op == OP_MOD ? "float modulo" : "float floor division by zero");
+                    return jinja_errv(R, op == OP_MOD ? "float modulo" : "float floor division by zero");
                 /* CPython's float divmod */
                 double mod = fmod(x, y);
                 double div = (x - mod) / y;
@@ -629,7 +619,7 @@ static jv binop(struct render *R, int op, jv a, jv b)
             }
             case OP_POW:
                 if (x == 0 && y < 0)
-                    return jerrv(R, "0.0 cannot be raised to a negative power");
+                    return jinja_errv(R, "0.0 cannot be raised to a negative power");
                 return jv_float(pow(x, y));
             }
         }
@@ -640,9 +630,9 @@ static jv binop(struct render *R, int op, jv a, jv b)
         if (a.t == JV_LIST && b.t == JV_LIST && JL(a)->tuple == JL(b)->tuple)
             return seq_concat(R, a, b);
         if (a.t == JV_STR && b.t != JV_STR)
-            return jerrv(R, "can only concatenate str (not \"%s\") to str", jv_type_name(b));
+            return jinja_errv(R, "can only concatenate str (not \"%s\") to str", jinja_jv_type_name(b));
         if (a.t == JV_LIST && !JL(a)->tuple)
-            return jerrv(R, "can only concatenate list (not \"%s\") to list", jv_type_name(b));
+            return jinja_errv(R, "can only concatenate list (not \"%s\") to list", jinja_jv_type_name(b));
     }
     if (op == OP_MUL) {
         if ((a.t == JV_STR || a.t == JV_LIST) && is_int(b))
@@ -651,7 +641,7 @@ static jv binop(struct render *R, int op, jv a, jv b)
             return repeat(R, b, as_i(a));
     }
     if (op == OP_MOD && a.t == JV_STR)
-        return jv_percent_format(R, a, b);
+        return jinja_jv_percent_format(R, a, b);
     return type_err(R, names[op], a, b);
 }
 
@@ -661,7 +651,7 @@ static int contains(struct render *R, jv container, jv item)
     switch (container.t) {
     case JV_STR:
         if (item.t != JV_STR) {
-            jerr(R, "'in <string>' requires string as left operand, not %s", jv_type_name(item));
+            jinja_err(R, "'in <string>' requires string as left operand, not %s", jinja_jv_type_name(item));
             return -1;
         }
         if (JS(item)->len == 0)
@@ -669,20 +659,20 @@ static int contains(struct render *R, jv container, jv item)
         return memmem(JS(container)->s, JS(container)->len, JS(item)->s, JS(item)->len) != NULL;
     case JV_LIST:
         for (size_t i = 0; i < JL(container)->n; i++)
-            if (jv_equal(JL(container)->v[i], item))
+            if (jinja_jv_equal(JL(container)->v[i], item))
                 return 1;
         return 0;
     case JV_DICT:
-        return jv_dict_get(container, item).t != JV_MISSING;
+        return jinja_jv_dict_get(container, item).t != JV_MISSING;
     case JV_UNDEF:
         return 0;
     default:
-        jerr(R, "argument of type '%s' is not iterable", jv_type_name(container));
+        jinja_err(R, "argument of type '%s' is not iterable", jinja_jv_type_name(container));
         return -1;
     }
 }
 
-int jv_contains(struct render *R, jv container, jv item)
+int jinja_jv_contains(struct render *R, jv container, jv item)
 {
     return contains(R, container, item);
 }
@@ -692,15 +682,15 @@ static int compare_op(struct render *R, int op, jv a, jv b)
     bool ok = true;
     int c;
     switch (op) {
-    case OP_EQ: return jv_equal(a, b);
-    case OP_NE: return !jv_equal(a, b);
+    case OP_EQ: return jinja_jv_equal(a, b);
+    case OP_NE: return !jinja_jv_equal(a, b);
     case OP_IN: return contains(R, b, a);
     case OP_NOTIN: {
         int r = contains(R, b, a);
         return r < 0 ? r : !r;
     }
     default:
-        c = jv_compare(R, a, b, &ok);
+        c = jinja_jv_compare(R, a, b, &ok);
         if (!ok)
             return -1;
         switch (op) {
@@ -713,7 +703,7 @@ static int compare_op(struct render *R, int op, jv a, jv b)
     return -1;
 }
 
-int jv_compare_op(struct render *R, int op, jv a, jv b)
+int jinja_jv_compare_op(struct render *R, int op, jv a, jv b)
 {
     return compare_op(R, op, a, b);
 }
@@ -725,10 +715,10 @@ static bool slice_indices(struct render *R, jv start, jv stop, jv stepv, int64_t
     int64_t stp = 1;
     if (stepv.t != JV_NONE && stepv.t != JV_MISSING) {
         if (!is_int(stepv))
-            return jerr(R, "slice indices must be integers or None");
+            return jinja_err(R, "slice indices must be integers or None");
         stp = as_i(stepv);
         if (stp == 0)
-            return jerr(R, "slice step cannot be zero");
+            return jinja_err(R, "slice step cannot be zero");
     }
     int64_t lo, hi;
     if (stp > 0) {
@@ -743,7 +733,7 @@ static bool slice_indices(struct render *R, jv start, jv stop, jv stepv, int64_t
         a = stp > 0 ? lo : hi;
     } else {
         if (!is_int(start))
-            return jerr(R, "slice indices must be integers or None");
+            return jinja_err(R, "slice indices must be integers or None");
         a = as_i(start);
         if (a < 0) {
             a += n;
@@ -757,7 +747,7 @@ static bool slice_indices(struct render *R, jv start, jv stop, jv stepv, int64_t
         b = stp > 0 ? hi : lo;
     } else {
         if (!is_int(stop))
-            return jerr(R, "slice indices must be integers or None");
+            return jinja_err(R, "slice indices must be integers or None");
         b = as_i(stop);
         if (b < 0) {
             b += n;
@@ -773,23 +763,23 @@ static bool slice_indices(struct render *R, jv start, jv stop, jv stepv, int64_t
     return true;
 }
 
-jv jv_slice(struct render *R, jv obj, jv start, jv stop, jv stepv)
+jv jinja_jv_slice(struct render *R, jv obj, jv start, jv stop, jv stepv)
 {
     if (obj.t == JV_UNDEF)
         return undef_use(R, obj);
     if (obj.t != JV_STR && obj.t != JV_LIST) /* slices bypass the sandbox's getitem */
-        return jerrv(R, "'%s' object is not subscriptable", jv_type_name(obj));
+        return jinja_errv(R, "'%s' object is not subscriptable", jinja_jv_type_name(obj));
     int64_t n = obj.t == JV_STR ? (int64_t)JS(obj)->ncp : (int64_t)JL(obj)->n;
     int64_t a = 0, b = 0, st = 1;
     if (!slice_indices(R, start, stop, stepv, n, &a, &b, &st))
         return JV_U;
     if (obj.t == JV_LIST) {
-        jv l = jv_list_new(R, 0, JL(obj)->tuple);
+        jv l = jinja_jv_list_new(R, 0, JL(obj)->tuple);
         if (l.t != JV_LIST)
             return l;
         for (int64_t i = a; st > 0 ? i < b : i > b; i += st)
-            if (!jv_list_push(R, l, jv_retain(JL(obj)->v[i]))) {
-                jv_release(l);
+            if (!jinja_jv_list_push(R, l, jinja_jv_retain(JL(obj)->v[i]))) {
+                jinja_jv_release(l);
                 return JV_U;
             }
         return l;
@@ -800,9 +790,9 @@ jv jv_slice(struct render *R, jv obj, jv start, jv stop, jv stepv)
     struct sbuf out = {0};
     if (st == 1) {
         if (b > a) {
-            size_t from = u8_offset(s, len, (size_t)a), to = u8_offset(s, len, (size_t)b);
-            if (!sb_add(R, &out, s + from, to - from)) {
-                sb_free(&out);
+            size_t from = utf8_offset(s, len, (size_t)a), to = utf8_offset(s, len, (size_t)b);
+            if (!jinja_sb_add(R, &out, s + from, to - from)) {
+                sbuf_free(&out);
                 return JV_U;
             }
         }
@@ -810,21 +800,21 @@ jv jv_slice(struct render *R, jv obj, jv start, jv stop, jv stepv)
         /* character start offsets */
         size_t *offs = malloc(((size_t)n + 1) * sizeof(size_t));
         if (offs == NULL)
-            return jerrv(R, "out of memory");
+            return jinja_errv(R, "out of memory");
         size_t k = 0;
         for (size_t i = 0; i < len; i++)
             if (((uint8_t)s[i] & 0xC0) != 0x80)
                 offs[k++] = i;
         offs[k] = len;
         for (int64_t i = a; st > 0 ? i < b : i > b; i += st)
-            if (!sb_add(R, &out, s + offs[i], offs[i + 1] - offs[i])) {
+            if (!jinja_sb_add(R, &out, s + offs[i], offs[i + 1] - offs[i])) {
                 free(offs);
-                sb_free(&out);
+                sbuf_free(&out);
                 return JV_U;
             }
         free(offs);
     }
-    jv r = sb_take_str(R, &out);
+    jv r = jinja_sb_take_str(R, &out);
     r.safe = obj.safe;
     return r;
 }
@@ -837,7 +827,7 @@ static jv eval_filter_chain(struct render *R, const struct node *f, jv input_tak
     if (f->a) {
         jv inner = eval_filter_chain(R, f->a, input_take);
         if (R->failed) {
-            jv_release(inner);
+            jinja_jv_release(inner);
             return JV_U;
         }
         return eval_filter_node(R, f, inner);
@@ -851,14 +841,14 @@ static jv eval_filter_node(struct render *R, const struct node *n, jv v)
     jv dynkw;
     if (!eval_args(R, n, &a, &dynkw)) {
         args_free(&a);
-        jv_release(dynkw);
-        jv_release(v);
+        jinja_jv_release(dynkw);
+        jinja_jv_release(v);
         return JV_U;
     }
-    jv r = call_filter(R, n->op, n->name, v, &a);
+    jv r = jinja_call_filter(R, n->op, n->name, v, &a);
     args_free(&a);
-    jv_release(dynkw);
-    jv_release(v);
+    jinja_jv_release(dynkw);
+    jinja_jv_release(v);
     return r;
 }
 
@@ -866,30 +856,30 @@ static jv call_value(struct render *R, jv fn, const struct args *a)
 {
     switch (fn.t) {
     case JV_MACRO:
-        return call_macro(R, fn, a);
+        return jinja_call_macro(R, fn, a);
     case JV_FUNC:
-        return call_func(R, fn, a);
+        return jinja_call_func(R, fn, a);
     case JV_UNDEF:
         return undef_use(R, fn);
     default:
-        return jerrv(R, "'%s' object is not callable", jv_type_name(fn));
+        return jinja_errv(R, "'%s' object is not callable", jinja_jv_type_name(fn));
     }
 }
 
 static jv build_seq(struct render *R, const struct node *n, bool tuple)
 {
-    jv l = jv_list_new(R, n->n, tuple);
+    jv l = jinja_jv_list_new(R, n->n, tuple);
     if (l.t != JV_LIST)
         return l;
     for (size_t i = 0; i < n->n; i++) {
         jv v = eval(R, n->list[i]);
         if (R->failed) {
-            jv_release(v);
-            jv_release(l);
+            jinja_jv_release(v);
+            jinja_jv_release(l);
             return JV_U;
         }
-        if (!jv_list_push(R, l, v)) {
-            jv_release(l);
+        if (!jinja_jv_list_push(R, l, v)) {
+            jinja_jv_release(l);
             return JV_U;
         }
     }
@@ -905,7 +895,7 @@ static jv eval_node(struct render *R, const struct node *n);
 static jv eval(struct render *R, const struct node *n)
 {
     if (R->rdepth >= MAX_RDEPTH)
-        return jerrv(R, "expression nested too deeply");
+        return jinja_errv(R, "expression nested too deeply");
     R->rdepth++;
     jv v = eval_node(R, n);
     R->rdepth--;
@@ -924,37 +914,37 @@ static jv eval_node(struct render *R, const struct node *n)
     case N_GETATTR: {
         jv o = eval(R, n->a);
         if (R->failed) {
-            jv_release(o);
+            jinja_jv_release(o);
             return JV_U;
         }
         jv r;
         if (o.t == JV_UNDEF)
             r = undef_use(R, o);
         else
-            r = get_attr(R, o, n->name, n->name_len);
-        jv_release(o);
+            r = jinja_get_attr(R, o, n->name, n->name_len);
+        jinja_jv_release(o);
         return r;
     }
     case N_GETITEM: {
         jv o = eval(R, n->a);
         if (R->failed) {
-            jv_release(o);
+            jinja_jv_release(o);
             return JV_U;
         }
         jv k = eval(R, n->b);
         if (R->failed) {
-            jv_release(o);
-            jv_release(k);
+            jinja_jv_release(o);
+            jinja_jv_release(k);
             return JV_U;
         }
-        jv r = o.t == JV_UNDEF ? undef_use(R, o) : get_item(R, o, k);
-        jv_release(o);
-        jv_release(k);
+        jv r = o.t == JV_UNDEF ? undef_use(R, o) : jinja_get_item(R, o, k);
+        jinja_jv_release(o);
+        jinja_jv_release(k);
         return r;
     }
     case N_SLICE: {
         if (n->a == NULL) /* a slice inside a tuple subscript: x[1:, 2] */
-            return jerrv(R, "indices must be integers or slices, not tuple");
+            return jinja_errv(R, "indices must be integers or slices, not tuple");
         jv o = eval(R, n->a);
         jv s = JV_NONEV, e = JV_NONEV, st = JV_NONEV;
         if (!R->failed && n->b)
@@ -963,17 +953,17 @@ static jv eval_node(struct render *R, const struct node *n)
             e = eval(R, n->c);
         if (!R->failed && n->d)
             st = eval(R, n->d);
-        jv r = R->failed ? JV_U : jv_slice(R, o, s, e, st);
-        jv_release(o);
-        jv_release(s);
-        jv_release(e);
-        jv_release(st);
+        jv r = R->failed ? JV_U : jinja_jv_slice(R, o, s, e, st);
+        jinja_jv_release(o);
+        jinja_jv_release(s);
+        jinja_jv_release(e);
+        jinja_jv_release(st);
         return r;
     }
     case N_CALL: {
         jv fn = eval(R, n->a);
         if (R->failed) {
-            jv_release(fn);
+            jinja_jv_release(fn);
             return JV_U;
         }
         struct args a;
@@ -982,14 +972,14 @@ static jv eval_node(struct render *R, const struct node *n)
         if (eval_args(R, n, &a, &dynkw))
             r = call_value(R, fn, &a);
         args_free(&a);
-        jv_release(dynkw);
-        jv_release(fn);
+        jinja_jv_release(dynkw);
+        jinja_jv_release(fn);
         return r;
     }
     case N_FILTER: {
         jv v = eval(R, n->a);
         if (R->failed) {
-            jv_release(v);
+            jinja_jv_release(v);
             return JV_U;
         }
         return eval_filter_node(R, n, v);
@@ -997,29 +987,29 @@ static jv eval_node(struct render *R, const struct node *n)
     case N_TEST: {
         jv v = eval(R, n->a);
         if (R->failed) {
-            jv_release(v);
+            jinja_jv_release(v);
             return JV_U;
         }
         struct args a;
         jv dynkw;
         int r = -1;
         if (eval_args(R, n, &a, &dynkw))
-            r = call_test(R, n->op, n->name, v, &a);
+            r = jinja_call_test(R, n->op, n->name, v, &a);
         args_free(&a);
-        jv_release(dynkw);
-        jv_release(v);
+        jinja_jv_release(dynkw);
+        jinja_jv_release(v);
         return r < 0 ? JV_U : jv_bool(r);
     }
     case N_BINOP: {
         jv a = eval(R, n->a);
         if (R->failed) {
-            jv_release(a);
+            jinja_jv_release(a);
             return JV_U;
         }
         jv b = eval(R, n->b);
         jv r = R->failed ? JV_U : binop(R, n->op, a, b);
-        jv_release(a);
-        jv_release(b);
+        jinja_jv_release(a);
+        jinja_jv_release(b);
         return r;
     }
     case N_NEG:
@@ -1033,68 +1023,68 @@ static jv eval_node(struct render *R, const struct node *n)
         else if (is_int(a)) {
             int64_t x = as_i(a);
             if (n->kind == N_NEG && x == INT64_MIN)
-                r = jerrv(R, "integer overflow");
+                r = jinja_errv(R, "integer overflow");
             else
                 r = jv_int(n->kind == N_NEG ? -x : x);
         } else if (a.t == JV_UNDEF)
             r = undef_use(R, a);
         else
-            r = jerrv(R, "bad operand type for unary %s: '%s'", n->kind == N_NEG ? "-" : "+",
-                      jv_type_name(a));
-        jv_release(a);
+            r = jinja_errv(R, "bad operand type for unary %s: '%s'", n->kind == N_NEG ? "-" : "+",
+                      jinja_jv_type_name(a));
+        jinja_jv_release(a);
         return r;
     }
     case N_NOT: {
         jv a = eval(R, n->a);
-        bool t = jv_truthy(a);
-        jv_release(a);
+        bool t = jinja_jv_truthy(a);
+        jinja_jv_release(a);
         return R->failed ? JV_U : jv_bool(!t);
     }
     case N_AND:
     case N_OR: {
         jv a = eval(R, n->a);
         if (R->failed) {
-            jv_release(a);
+            jinja_jv_release(a);
             return JV_U;
         }
-        bool t = jv_truthy(a);
+        bool t = jinja_jv_truthy(a);
         if ((n->kind == N_AND && !t) || (n->kind == N_OR && t))
             return a;
-        jv_release(a);
+        jinja_jv_release(a);
         return eval(R, n->b);
     }
     case N_COMPARE: {
         jv left = eval(R, n->a);
         if (R->failed) {
-            jv_release(left);
+            jinja_jv_release(left);
             return JV_U;
         }
         for (size_t i = 0; i < n->n; i++) {
             jv right = eval(R, n->list[i]);
             if (R->failed) {
-                jv_release(left);
-                jv_release(right);
+                jinja_jv_release(left);
+                jinja_jv_release(right);
                 return JV_U;
             }
             int r = compare_op(R, n->syms[i], left, right);
-            jv_release(left);
+            jinja_jv_release(left);
             left = right;
             if (r <= 0) {
-                jv_release(left);
+                jinja_jv_release(left);
                 return r < 0 ? JV_U : jv_bool(false);
             }
         }
-        jv_release(left);
+        jinja_jv_release(left);
         return jv_bool(true);
     }
     case N_COND: {
         jv c = eval(R, n->a);
         if (R->failed) {
-            jv_release(c);
+            jinja_jv_release(c);
             return JV_U;
         }
-        bool t = jv_truthy(c);
-        jv_release(c);
+        bool t = jinja_jv_truthy(c);
+        jinja_jv_release(c);
         if (t)
             return eval(R, n->b);
         return n->c ? eval(R, n->c) : JV_U;
@@ -1104,35 +1094,35 @@ static jv eval_node(struct render *R, const struct node *n)
     case N_TUPLE:
         return build_seq(R, n, true);
     case N_DICT: {
-        jv d = jv_dict_new(R, n->n);
+        jv d = jinja_jv_dict_new(R, n->n);
         if (d.t != JV_DICT)
             return d;
         for (size_t i = 0; i < n->n; i++) {
             jv k = eval(R, n->list[i]);
             if (R->failed) {
-                jv_release(k);
-                jv_release(d);
+                jinja_jv_release(k);
+                jinja_jv_release(d);
                 return JV_U;
             }
             if (k.t == JV_LIST && !JL(k)->tuple) {
-                jv_release(k);
-                jv_release(d);
-                return jerrv(R, "unhashable type: 'list'");
+                jinja_jv_release(k);
+                jinja_jv_release(d);
+                return jinja_errv(R, "unhashable type: 'list'");
             }
             if (k.t == JV_DICT || k.t == JV_NS) {
-                jv_release(k);
-                jv_release(d);
-                return jerrv(R, "unhashable type: '%s'", jv_type_name(k));
+                jinja_jv_release(k);
+                jinja_jv_release(d);
+                return jinja_errv(R, "unhashable type: '%s'", jinja_jv_type_name(k));
             }
             jv v = eval(R, n->list2[i]);
             if (R->failed) {
-                jv_release(k);
-                jv_release(v);
-                jv_release(d);
+                jinja_jv_release(k);
+                jinja_jv_release(v);
+                jinja_jv_release(d);
                 return JV_U;
             }
-            if (!jv_dict_set(R, d, k, v)) {
-                jv_release(d);
+            if (!jinja_jv_dict_set(R, d, k, v)) {
+                jinja_jv_release(d);
                 return JV_U;
             }
         }
@@ -1142,21 +1132,21 @@ static jv eval_node(struct render *R, const struct node *n)
         struct sbuf b = {0};
         for (size_t i = 0; i < n->n; i++) {
             jv v = eval(R, n->list[i]);
-            bool ok = !R->failed && jv_str_append(R, &b, v);
-            jv_release(v);
+            bool ok = !R->failed && jinja_jv_str_append(R, &b, v);
+            jinja_jv_release(v);
             if (!ok) {
-                sb_free(&b);
+                sbuf_free(&b);
                 return JV_U;
             }
-            if (b.n > R->lim.max_output) {
-                sb_free(&b);
-                return jerrv(R, "string too long");
+            if (b.len > R->lim.max_output) {
+                sbuf_free(&b);
+                return jinja_errv(R, "string too long");
             }
         }
-        return sb_take_str(R, &b);
+        return jinja_sb_take_str(R, &b);
     }
     default:
-        return jerrv(R, "internal error: unexpected node %d", n->kind);
+        return jinja_errv(R, "internal error: unexpected node %d", n->kind);
     }
 }
 
@@ -1171,61 +1161,61 @@ static bool assign(struct render *R, const struct node *target, jv v)
     if (target->kind == N_NSREF) {
         jv ns = lookup(R, target->sym);
         if (ns.t != JV_NS) {
-            jv_release(ns);
-            jv_release(v);
-            return jerr(R, "cannot assign attribute on non-namespace object");
+            jinja_jv_release(ns);
+            jinja_jv_release(v);
+            return jinja_err(R, "cannot assign attribute on non-namespace object");
         }
-        bool ok = jv_dict_set(R, ns, jv_retain(target->value), v);
-        jv_release(ns);
+        bool ok = jinja_jv_dict_set(R, ns, jinja_jv_retain(target->value), v);
+        jinja_jv_release(ns);
         return ok;
     }
     /* tuple unpacking */
     jv items;
     if (v.t == JV_LIST) {
-        items = jv_retain(v);
+        items = jinja_jv_retain(v);
     } else if (v.t == JV_STR || v.t == JV_DICT) {
-        items = jv_iter_list(R, v);
+        items = jinja_jv_iter_list(R, v);
         if (R->failed) {
-            jv_release(v);
+            jinja_jv_release(v);
             return false;
         }
     } else {
-        jerr(R, "cannot unpack non-iterable %s object", jv_type_name(v));
-        jv_release(v);
+        jinja_err(R, "cannot unpack non-iterable %s object", jinja_jv_type_name(v));
+        jinja_jv_release(v);
         return false;
     }
-    jv_release(v);
+    jinja_jv_release(v);
     size_t want = target->n, have = JL(items)->n;
     if (want != have) {
-        jv_release(items);
+        jinja_jv_release(items);
         if (have > want)
-            return jerr(R, "too many values to unpack (expected %zu)", want);
-        return jerr(R, "not enough values to unpack (expected %zu, got %zu)", want, have);
+            return jinja_err(R, "too many values to unpack (expected %zu)", want);
+        return jinja_err(R, "not enough values to unpack (expected %zu, got %zu)", want, have);
     }
     for (size_t i = 0; i < want; i++)
-        if (!assign(R, target->list[i], jv_retain(JL(items)->v[i]))) {
-            jv_release(items);
+        if (!assign(R, target->list[i], jinja_jv_retain(JL(items)->v[i]))) {
+            jinja_jv_release(items);
             return false;
         }
-    jv_release(items);
+    jinja_jv_release(items);
     return true;
 }
 
 /* The items a for loop or a filter iterates: a new list. */
-jv jv_iter_list(struct render *R, jv v)
+jv jinja_jv_iter_list(struct render *R, jv v)
 {
     switch (v.t) {
     case JV_LIST:
-        return jv_retain(v);
+        return jinja_jv_retain(v);
     case JV_UNDEF:
-        return jv_list_new(R, 0, false);
+        return jinja_jv_list_new(R, 0, false);
     case JV_DICT: {
-        jv l = jv_list_new(R, JD(v)->n, false);
+        jv l = jinja_jv_list_new(R, JD(v)->n, false);
         if (l.t != JV_LIST)
             return l;
         for (size_t i = 0; i < JD(v)->n; i++)
-            if (!jv_list_push(R, l, jv_retain(JD(v)->k[i]))) {
-                jv_release(l);
+            if (!jinja_jv_list_push(R, l, jinja_jv_retain(JD(v)->k[i]))) {
+                jinja_jv_release(l);
                 return JV_U;
             }
         return l;
@@ -1233,7 +1223,7 @@ jv jv_iter_list(struct render *R, jv v)
     case JV_STR: {
         const char *s = JS(v)->s;
         size_t len = JS(v)->len;
-        jv l = jv_list_new(R, JS(v)->ncp, false);
+        jv l = jinja_jv_list_new(R, JS(v)->ncp, false);
         if (l.t != JV_LIST)
             return l;
         size_t i = 0;
@@ -1241,9 +1231,9 @@ jv jv_iter_list(struct render *R, jv v)
             size_t j = i + 1;
             while (j < len && ((uint8_t)s[j] & 0xC0) == 0x80)
                 j++;
-            jv c = jv_str(R, s + i, j - i); /* iterating a Markup gives plain strings */
-            if (c.t != JV_STR || !jv_list_push(R, l, c)) {
-                jv_release(l);
+            jv c = jinja_jv_str(R, s + i, j - i); /* iterating a Markup gives plain strings */
+            if (c.t != JV_STR || !jinja_jv_list_push(R, l, c)) {
+                jinja_jv_release(l);
                 return JV_U;
             }
             i = j;
@@ -1251,9 +1241,9 @@ jv jv_iter_list(struct render *R, jv v)
         return l;
     }
     case JV_LOOP:
-        return jv_retain(((struct jloop *)v.u.o)->items);
+        return jinja_jv_retain(((struct jloop *)v.u.o)->items);
     default:
-        return jerrv(R, "'%s' object is not iterable", jv_type_name(v));
+        return jinja_errv(R, "'%s' object is not iterable", jinja_jv_type_name(v));
     }
 }
 
@@ -1264,10 +1254,10 @@ static jv capture_body(struct render *R, struct node *const *list, size_t n)
     exec_body(R, list, n);
     R->out = saved;
     if (R->failed) {
-        sb_free(&buf);
+        sbuf_free(&buf);
         return JV_U;
     }
-    return sb_take_str(R, &buf);
+    return jinja_sb_take_str(R, &buf);
 }
 
 /* The body of a block set or a filter block: its own scope, as in jinja2. */
@@ -1286,21 +1276,21 @@ static void exec_for(struct render *R, const struct node *n)
 {
     jv it = eval(R, n->b);
     if (R->failed) {
-        jv_release(it);
+        jinja_jv_release(it);
         return;
     }
-    jv items = jv_iter_list(R, it);
-    jv_release(it);
+    jv items = jinja_jv_iter_list(R, it);
+    jinja_jv_release(it);
     if (R->failed) {
-        jv_release(items);
+        jinja_jv_release(items);
         return;
     }
     struct frame *outer = R->frame;
     if (n->c) {
         /* "for x in y if cond": filter first so that loop.length counts the kept items */
-        jv kept = jv_list_new(R, JL(items)->n, false);
+        jv kept = jinja_jv_list_new(R, JL(items)->n, false);
         if (kept.t != JV_LIST) {
-            jv_release(items);
+            jinja_jv_release(items);
             return;
         }
         for (size_t i = 0; i < JL(items)->n && !R->failed; i++) {
@@ -1308,33 +1298,33 @@ static void exec_for(struct render *R, const struct node *n)
             if (f == NULL)
                 break;
             R->frame = f;
-            if (assign(R, n->a, jv_retain(JL(items)->v[i]))) {
+            if (assign(R, n->a, jinja_jv_retain(JL(items)->v[i]))) {
                 jv c = eval(R, n->c);
-                bool t = jv_truthy(c);
-                jv_release(c);
+                bool t = jinja_jv_truthy(c);
+                jinja_jv_release(c);
                 if (!R->failed && t)
-                    jv_list_push(R, kept, jv_retain(JL(items)->v[i]));
+                    jinja_jv_list_push(R, kept, jinja_jv_retain(JL(items)->v[i]));
             }
             frame_pop(R, f);
         }
-        jv_release(items);
+        jinja_jv_release(items);
         items = kept;
         if (R->failed) {
-            jv_release(items);
+            jinja_jv_release(items);
             return;
         }
     }
     size_t count = JL(items)->n;
     if (count == 0) {
-        jv_release(items);
+        jinja_jv_release(items);
         exec_body(R, n->list2, n->n2);
         return;
     }
     struct jloop *lp = calloc(1, sizeof(*lp));
-    if (lp == NULL || !charge(R, sizeof(*lp))) {
+    if (lp == NULL || !jinja_charge(R, sizeof(*lp))) {
         free(lp);
-        jv_release(items);
-        jerr(R, "out of memory");
+        jinja_jv_release(items);
+        jinja_err(R, "out of memory");
         return;
     }
     lp->h.rc = 1;
@@ -1349,8 +1339,8 @@ static void exec_for(struct render *R, const struct node *n)
         if (f == NULL)
             break;
         R->frame = f;
-        if (frame_set(R, f, R->t->sym_loop, jv_retain(loopv)) &&
-            assign(R, n->a, jv_retain(JL(items)->v[i])))
+        if (frame_set(R, f, R->t->sym_loop, jinja_jv_retain(loopv)) &&
+            assign(R, n->a, jinja_jv_retain(JL(items)->v[i])))
             exec_body(R, n->list, n->n);
         frame_pop(R, f);
         if (R->failed)
@@ -1362,15 +1352,15 @@ static void exec_for(struct render *R, const struct node *n)
         R->loopctl = 0;
     }
     R->frame = outer;
-    jv_release(loopv);
+    jinja_jv_release(loopv);
 }
 
 static void exec_macro_def(struct render *R, const struct node *n)
 {
     struct jmacro *m = calloc(1, sizeof(*m));
-    if (m == NULL || !charge(R, sizeof(*m))) {
+    if (m == NULL || !jinja_charge(R, sizeof(*m))) {
         free(m);
-        jerr(R, "out of memory");
+        jinja_err(R, "out of memory");
         return;
     }
     m->h.rc = 1;
@@ -1381,12 +1371,12 @@ static void exec_macro_def(struct render *R, const struct node *n)
     frame_set(R, R->frame, n->sym, (jv){.t = JV_MACRO, .u.o = &m->h});
 }
 
-jv call_macro(struct render *R, jv mv, const struct args *a)
+jv jinja_call_macro(struct render *R, jv mv, const struct args *a)
 {
     struct jmacro *m = (struct jmacro *)mv.u.o;
     const struct node *def = m->def;
     if (R->depth >= R->lim.max_depth)
-        return jerrv(R, "maximum recursion depth exceeded (%d nested macro calls)",
+        return jinja_errv(R, "maximum recursion depth exceeded (%d nested macro calls)",
                      R->lim.max_depth);
     struct frame *f = frame_new(R, m->closure);
     if (f == NULL)
@@ -1395,18 +1385,18 @@ jv call_macro(struct render *R, jv mv, const struct args *a)
     R->frame = f;
     R->depth++;
     size_t np = def->nsyms, nd = def->n2;
-    jv varargs = jv_list_new(R, 0, true);
-    jv kwargs = jv_dict_new(R, 0);
+    jv varargs = jinja_jv_list_new(R, 0, true);
+    jv kwargs = jinja_jv_dict_new(R, 0);
     bool ok = varargs.t == JV_LIST && kwargs.t == JV_DICT;
     for (size_t i = 0; ok && i < a->npos; i++) {
         if (i < np)
-            ok = frame_set(R, f, def->syms[i], jv_retain(a->pos[i]));
+            ok = frame_set(R, f, def->syms[i], jinja_jv_retain(a->pos[i]));
         else
-            ok = jv_list_push(R, varargs, jv_retain(a->pos[i]));
+            ok = jinja_jv_list_push(R, varargs, jinja_jv_retain(a->pos[i]));
     }
     bool *given = calloc(np ? np : 1, sizeof(bool));
     if (given == NULL)
-        ok = jerr(R, "out of memory");
+        ok = jinja_err(R, "out of memory");
     for (size_t i = 0; ok && i < np && i < a->npos; i++)
         given[i] = true;
     for (size_t k = 0; ok && k < a->nkw; k++) {
@@ -1419,17 +1409,17 @@ jv call_macro(struct render *R, jv mv, const struct args *a)
         }
         if (i < np) {
             if (given[i]) {
-                ok = jerr(R, "macro got multiple values for argument '%.*s'", (int)a->kwl[k],
+                ok = jinja_err(R, "macro got multiple values for argument '%.*s'", (int)a->kwl[k],
                           a->kwn[k]);
                 break;
             }
             given[i] = true;
-            ok = frame_set(R, f, def->syms[i], jv_retain(a->kwv[k]));
+            ok = frame_set(R, f, def->syms[i], jinja_jv_retain(a->kwv[k]));
         } else if (a->kwl[k] == 6 && memcmp(a->kwn[k], "caller", 6) == 0) {
-            ok = frame_set(R, f, R->t->sym_caller, jv_retain(a->kwv[k]));
+            ok = frame_set(R, f, R->t->sym_caller, jinja_jv_retain(a->kwv[k]));
         } else {
-            jv key = jv_str(R, a->kwn[k], a->kwl[k]);
-            ok = key.t == JV_STR && jv_dict_set(R, kwargs, key, jv_retain(a->kwv[k]));
+            jv key = jinja_jv_str(R, a->kwn[k], a->kwl[k]);
+            ok = key.t == JV_STR && jinja_jv_dict_set(R, kwargs, key, jinja_jv_retain(a->kwv[k]));
         }
     }
     /* defaults (evaluated in the macro's scope) and missing arguments (Undefined) */
@@ -1439,7 +1429,7 @@ jv call_macro(struct render *R, jv mv, const struct args *a)
         if (i >= np - nd) {
             jv d = eval(R, def->list2[i - (np - nd)]);
             if (R->failed) {
-                jv_release(d);
+                jinja_jv_release(d);
                 ok = false;
                 break;
             }
@@ -1453,11 +1443,11 @@ jv call_macro(struct render *R, jv mv, const struct args *a)
     if (ok)
         ok = frame_set(R, f, R->t->sym_varargs, varargs);
     else
-        jv_release(varargs);
+        jinja_jv_release(varargs);
     if (ok)
         ok = frame_set(R, f, R->t->sym_kwargs, kwargs);
     else
-        jv_release(kwargs);
+        jinja_jv_release(kwargs);
     jv r = JV_U;
     if (ok && !R->failed)
         r = capture_body(R, def->list, def->n);
@@ -1473,7 +1463,7 @@ static void exec_node(struct render *R, const struct node *n);
 static void exec(struct render *R, const struct node *n)
 {
     if (R->rdepth >= MAX_RDEPTH) {
-        jerr(R, "template nested too deeply");
+        jinja_err(R, "template nested too deeply");
         return;
     }
     R->rdepth++;
@@ -1496,18 +1486,18 @@ static void exec_node(struct render *R, const struct node *n)
                 out_add(R, JS(v)->s, JS(v)->len);
             else if (v.t != JV_UNDEF) {
                 struct sbuf b = {0};
-                if (jv_str_append(R, &b, v))
-                    out_add(R, b.p ? b.p : "", b.n);
-                sb_free(&b);
+                if (jinja_jv_str_append(R, &b, v))
+                    out_add(R, b.s ? b.s : "", b.len);
+                sbuf_free(&b);
             }
         }
-        jv_release(v);
+        jinja_jv_release(v);
         return;
     }
     case N_IF: {
         jv c = eval(R, n->a);
-        bool t = jv_truthy(c);
-        jv_release(c);
+        bool t = jinja_jv_truthy(c);
+        jinja_jv_release(c);
         if (R->failed)
             return;
         if (t)
@@ -1522,7 +1512,7 @@ static void exec_node(struct render *R, const struct node *n)
     case N_SET: {
         jv v = eval(R, n->b);
         if (R->failed) {
-            jv_release(v);
+            jinja_jv_release(v);
             return;
         }
         assign(R, n->a, v);
@@ -1531,13 +1521,13 @@ static void exec_node(struct render *R, const struct node *n)
     case N_SET_BLOCK: {
         jv v = capture_scoped(R, n->list, n->n);
         if (R->failed) {
-            jv_release(v);
+            jinja_jv_release(v);
             return;
         }
         if (n->c) {
             v = eval_filter_chain(R, n->c, v);
             if (R->failed) {
-                jv_release(v);
+                jinja_jv_release(v);
                 return;
             }
         }
@@ -1550,9 +1540,9 @@ static void exec_node(struct render *R, const struct node *n)
     case N_CALL_BLOCK: {
         /* caller() renders the body; it is passed as the keyword "caller" */
         struct jmacro *m = calloc(1, sizeof(*m));
-        if (m == NULL || !charge(R, sizeof(*m))) {
+        if (m == NULL || !jinja_charge(R, sizeof(*m))) {
             free(m);
-            jerr(R, "out of memory");
+            jinja_err(R, "out of memory");
             return;
         }
         m->h.rc = 1;
@@ -1567,43 +1557,43 @@ static void exec_node(struct render *R, const struct node *n)
         jv dynkw = JV_NONEV;
         jv r = JV_U;
         if (!R->failed && eval_args(R, call, &a, &dynkw)) {
-            if (args_add_kw(R, &a, "caller", 6, jv_retain(caller)))
+            if (args_add_kw(R, &a, "caller", 6, jinja_jv_retain(caller)))
                 r = call_value(R, fn, &a);
         }
         args_free(&a);
-        jv_release(dynkw);
-        jv_release(fn);
-        jv_release(caller);
+        jinja_jv_release(dynkw);
+        jinja_jv_release(fn);
+        jinja_jv_release(caller);
         if (!R->failed) {
             struct sbuf b = {0};
-            if (jv_str_append(R, &b, r))
-                out_add(R, b.p ? b.p : "", b.n);
-            sb_free(&b);
+            if (jinja_jv_str_append(R, &b, r))
+                out_add(R, b.s ? b.s : "", b.len);
+            sbuf_free(&b);
         }
-        jv_release(r);
+        jinja_jv_release(r);
         return;
     }
     case N_FILTER_BLOCK: {
         jv v = capture_scoped(R, n->list, n->n);
         if (R->failed) {
-            jv_release(v);
+            jinja_jv_release(v);
             return;
         }
         v = eval_filter_chain(R, n->c, v);
         if (!R->failed) {
             struct sbuf b = {0};
-            if (jv_str_append(R, &b, v))
-                out_add(R, b.p ? b.p : "", b.n);
-            sb_free(&b);
+            if (jinja_jv_str_append(R, &b, v))
+                out_add(R, b.s ? b.s : "", b.len);
+            sbuf_free(&b);
         }
-        jv_release(v);
+        jinja_jv_release(v);
         return;
     }
     case N_WITH: {
         size_t nv = n->a->n;
         jv *vals = calloc(nv ? nv : 1, sizeof(jv));
         if (vals == NULL) {
-            jerr(R, "out of memory");
+            jinja_err(R, "out of memory");
             return;
         }
         size_t got = 0;
@@ -1616,14 +1606,14 @@ static void exec_node(struct render *R, const struct node *n)
         }
         if (R->failed) {
             for (size_t i = 0; i < got; i++)
-                jv_release(vals[i]);
+                jinja_jv_release(vals[i]);
             free(vals);
             return;
         }
         struct frame *f = frame_new(R, R->frame);
         if (f == NULL) {
             for (size_t i = 0; i < nv; i++)
-                jv_release(vals[i]);
+                jinja_jv_release(vals[i]);
             free(vals);
             return;
         }
@@ -1633,7 +1623,7 @@ static void exec_node(struct render *R, const struct node *n)
             if (ok)
                 ok = assign(R, n->list2[i], vals[i]);
             else
-                jv_release(vals[i]);
+                jinja_jv_release(vals[i]);
         }
         free(vals);
         if (ok)
@@ -1651,7 +1641,7 @@ static void exec_node(struct render *R, const struct node *n)
         exec_body(R, n->list, n->n);
         return;
     default:
-        jerr(R, "internal error: unexpected statement %d", n->kind);
+        jinja_err(R, "internal error: unexpected statement %d", n->kind);
     }
 }
 
@@ -1665,18 +1655,18 @@ static void exec_body(struct render *R, struct node *const *list, size_t n)
 }
 
 /* Filters and tests by name (for map, select, ...). */
-jv apply_filter_by_name(struct render *R, const char *name, size_t len, jv v, const struct args *a)
+jv jinja_apply_filter(struct render *R, const char *name, size_t len, jv v, const struct args *a)
 {
     char buf[64];
     snprintf(buf, sizeof(buf), "%.*s", (int)(len < 63 ? len : 63), name);
-    return call_filter(R, builtin_filter_id(name, len), buf, v, a);
+    return jinja_call_filter(R, jinja_filter_id(name, len), buf, v, a);
 }
 
-int apply_test_by_name(struct render *R, const char *name, size_t len, jv v, const struct args *a)
+int jinja_apply_test(struct render *R, const char *name, size_t len, jv v, const struct args *a)
 {
     char buf[64];
     snprintf(buf, sizeof(buf), "%.*s", (int)(len < 63 ? len : 63), name);
-    return call_test(R, builtin_test_id(name, len), buf, v, a);
+    return jinja_call_test(R, jinja_test_id(name, len), buf, v, a);
 }
 
 /* ---- render ----------------------------------------------------------------------------- */
@@ -1720,12 +1710,12 @@ char *jinja_render(const struct jinja_template *t, const json_t *vars, int64_t n
             size_t kl = strlen(k);
             for (size_t i = 0; i < t->nsyms; i++) {
                 if (t->symlens[i] == kl && memcmp(t->symnames[i], k, kl) == 0) {
-                    jv x = jv_from_json(R, v);
+                    jv x = jinja_jv_from_json(R, v);
                     if (R->failed) {
-                        jv_release(x);
+                        jinja_jv_release(x);
                         break;
                     }
-                    jv_release(dense[i]);
+                    jinja_jv_release(dense[i]);
                     dense[i] = x;
                     break;
                 }
@@ -1744,34 +1734,27 @@ char *jinja_render(const struct jinja_template *t, const json_t *vars, int64_t n
         size_t n = d->n;
         d->n = 0;
         for (size_t j = 0; j < n; j++) {
-            jv_release(d->k[j]);
-            jv_release(d->v[j]);
+            jinja_jv_release(d->k[j]);
+            jinja_jv_release(d->v[j]);
         }
     }
     for (size_t i = 0; i < R->ncaptured; i++)
         frame_free(R->captured[i]);
     free(R->captured);
     for (size_t i = 0; i < t->nsyms; i++)
-        jv_release(dense[i]);
+        jinja_jv_release(dense[i]);
     free(dense);
     free(root);
     for (size_t i = 0; i < R->nns; i++)
-        jv_release(R->namespaces[i]);
+        jinja_jv_release(R->namespaces[i]);
     free(R->namespaces);
     if (R->failed) {
-        sb_free(&out);
+        sbuf_free(&out);
         return NULL;
     }
     last_steps = R->steps;
-    if (out.p == NULL) {
-        out.p = malloc(1);
-        if (out.p == NULL) {
-            snprintf(err, err_size, "out of memory");
-            return NULL;
-        }
-        out.p[0] = 0;
-    }
-    if (out_len)
-        *out_len = out.n;
-    return out.p;
+    char *text = sbuf_take(&out, out_len);
+    if (text == NULL)
+        err_set(err, err_size, "out of memory");
+    return text;
 }

@@ -20,6 +20,8 @@
 
 #include <jansson.h>
 
+#include "base/sbuf.h"
+#include "base/unicode.h"
 #include "chat/jinja.h"
 
 /* ---- values ---------------------------------------------------------- */
@@ -117,65 +119,62 @@ static inline struct jdict *JD(jv v) { return (struct jdict *)v.u.o; }
 
 struct render;
 
-jv jv_retain(jv v);
-void jv_release(jv v);
-void jv_make_immortal(jv v);
+jv jinja_jv_retain(jv v);
+void jinja_jv_release(jv v);
+void jinja_jv_make_immortal(jv v);
 
 /* Strings. R (may be NULL) is charged for the bytes. */
-jv jv_str(struct render *R, const char *s, size_t len);
-jv jv_cstr(struct render *R, const char *s);
-const char *jv_s(jv v);   /* bytes of a JV_STR */
-size_t jv_len(jv v);      /* byte length of a JV_STR */
+jv jinja_jv_str(struct render *R, const char *s, size_t len);
+jv jinja_jv_cstr(struct render *R, const char *s);
+const char *jinja_jv_s(jv v);   /* bytes of a JV_STR */
+size_t jinja_jv_len(jv v);      /* byte length of a JV_STR */
 
 /* Lists and dicts: built by appending owned values. */
-jv jv_list_new(struct render *R, size_t cap, bool tuple);
-bool jv_list_push(struct render *R, jv list, jv item_take);
-jv jv_dict_new(struct render *R, size_t cap);
-jv jv_ns_new(struct render *R);
+jv jinja_jv_list_new(struct render *R, size_t cap, bool tuple);
+bool jinja_jv_list_push(struct render *R, jv list, jv item_take);
+jv jinja_jv_dict_new(struct render *R, size_t cap);
+jv jinja_jv_ns_new(struct render *R);
 /* Set key (taken) to val (taken), replacing an equal key. */
-bool jv_dict_set(struct render *R, jv dict, jv key_take, jv val_take);
+bool jinja_jv_dict_set(struct render *R, jv dict, jv key_take, jv val_take);
 /* Borrowed value for a key (JV_MISSING if absent). */
-jv jv_dict_get(jv dict, jv key);
-jv jv_dict_get_str(jv dict, const char *key, size_t klen);
+jv jinja_jv_dict_get(jv dict, jv key);
+jv jinja_jv_dict_get_str(jv dict, const char *key, size_t klen);
 
-/* Growable byte buffer. */
-struct sbuf {
-    char *p;
-    size_t n, cap;
-};
-bool sb_add(struct render *R, struct sbuf *b, const char *s, size_t n);
-bool sb_addc(struct render *R, struct sbuf *b, char c);
-bool sb_adds(struct render *R, struct sbuf *b, const char *s);
-bool sb_printf(struct render *R, struct sbuf *b, const char *fmt, ...)
+/* Appending to a struct sbuf (base/sbuf.h) with the render's memory
+ * accounting: false with the error set when out of memory or over the
+ * limit. */
+bool jinja_sb_add(struct render *R, struct sbuf *b, const char *s, size_t n);
+bool jinja_sb_addc(struct render *R, struct sbuf *b, char c);
+bool jinja_sb_adds(struct render *R, struct sbuf *b, const char *s);
+bool jinja_sb_printf(struct render *R, struct sbuf *b, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-jv sb_take_str(struct render *R, struct sbuf *b); /* frees the buffer */
-void sb_free(struct sbuf *b);
+jv jinja_sb_take_str(struct render *R, struct sbuf *b); /* frees the buffer */
+jv jinja_sb_take_safe(struct render *R, struct sbuf *b, bool safe); /* the same, Markup if safe */
+/* The end of a filter that built the list out from items: releases items,
+ * and out too if the render failed (then JV_U); else out. */
+jv jinja_list_done(struct render *R, jv items, jv out);
 
 /* Python semantics. */
-bool jv_truthy(jv v);
-bool jv_equal(jv a, jv b);
+bool jinja_jv_truthy(jv v);
+bool jinja_jv_equal(jv a, jv b);
 /* <0, 0, >0; sets *ok = false (and an error in R) when Python raises. */
-int jv_compare(struct render *R, jv a, jv b, bool *ok);
+int jinja_jv_compare(struct render *R, jv a, jv b, bool *ok);
 /* str(v) and repr(v) appended to b; false on an error (set in R). */
-bool jv_str_append(struct render *R, struct sbuf *b, jv v);
-bool jv_repr_append(struct render *R, struct sbuf *b, jv v);
-jv jv_to_str(struct render *R, jv v); /* str(v) as a new JV_STR */
-const char *jv_type_name(jv v);       /* Python's type name: 'str', 'int', ... */
-void py_float_repr(double d, char out[40]);
-bool py_isspace(uint32_t cp);
+bool jinja_jv_str_append(struct render *R, struct sbuf *b, jv v);
+bool jinja_jv_repr_append(struct render *R, struct sbuf *b, jv v);
+jv jinja_jv_to_str(struct render *R, jv v); /* str(v) as a new JV_STR */
+const char *jinja_jv_type_name(jv v);       /* Python's type name: 'str', 'int', ... */
+void jinja_py_float_repr(double d, char out[40]);
+bool jinja_py_isspace(uint32_t cp);
 
 /* JSON. */
-jv jv_from_json(struct render *R, const json_t *j);
+jv jinja_jv_from_json(struct render *R, const json_t *j);
 struct tojson_opts {
     const char *indent; /* NULL: no newlines */
     const char *item_sep, *key_sep;
     bool ensure_ascii, sort_keys;
 };
-bool jv_tojson(struct render *R, struct sbuf *b, jv v, const struct tojson_opts *o, int level);
-
-/* UTF-8 character helpers over a byte string (code points as Python sees them). */
-size_t u8_count(const char *s, size_t len);
-size_t u8_offset(const char *s, size_t len, size_t index); /* byte offset of character index */
+bool jinja_jv_tojson(struct render *R, struct sbuf *b, jv v, const struct tojson_opts *o, int level);
 
 /* ---- tokens and syntax tree -------------------------------------------- */
 
@@ -213,10 +212,10 @@ struct token {
 };
 
 struct arena; /* bump allocator for the syntax tree, freed at once */
-struct arena *arena_new(void);
-void arena_destroy(struct arena *a);
-void *arena_alloc(struct arena *a, size_t n);
-char *arena_strdup(struct arena *a, const char *s, size_t n);
+struct arena *jinja_arena_new(void);
+void jinja_arena_destroy(struct arena *a);
+void *jinja_arena_alloc(struct arena *a, size_t n);
+char *jinja_arena_strdup(struct arena *a, const char *s, size_t n);
 
 /* Lex src into tokens (arena-allocated). False with "line N: msg" in err. */
 bool jinja_lex(struct arena *a, const char *src, size_t len, struct token **toks,
@@ -296,14 +295,14 @@ struct render {
 };
 
 /* Set the error (the first one wins); always returns false / JV_U. */
-bool jerr(struct render *R, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-jv jerrv(struct render *R, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-bool charge(struct render *R, size_t bytes);
+bool jinja_err(struct render *R, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+jv jinja_errv(struct render *R, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+bool jinja_charge(struct render *R, size_t bytes);
 static inline bool step(struct render *R, uint64_t n)
 {
     R->steps += n;
     if (R->steps > R->lim.max_steps) {
-        jerr(R, "step limit exceeded (%llu evaluation steps)",
+        jinja_err(R, "step limit exceeded (%llu evaluation steps)",
              (unsigned long long)R->lim.max_steps);
         return false;
     }
@@ -318,32 +317,32 @@ struct args {
 
 /* Bind args to a signature: out[i] borrowed (JV_MISSING when not given).
  * nreq leading params are required. False (error set) on a bad call. */
-bool bind_args(struct render *R, const struct args *a, const char *fname,
+bool jinja_bind_args(struct render *R, const struct args *a, const char *fname,
                const char *const *params, size_t nparams, size_t nreq, jv *out);
 
 /* Built-ins (jinja_builtins.c). */
-int builtin_filter_id(const char *name, size_t len);
-int builtin_test_id(const char *name, size_t len);
-int builtin_global_id(const char *name, size_t len);
-jv call_filter(struct render *R, int id, const char *name, jv v, const struct args *a);
-int call_test(struct render *R, int id, const char *name, jv v, const struct args *a); /* -1 error */
-jv call_func(struct render *R, jv fn, const struct args *a);
-jv global_value(struct render *R, int id);
+int jinja_filter_id(const char *name, size_t len);
+int jinja_test_id(const char *name, size_t len);
+int jinja_global_id(const char *name, size_t len);
+jv jinja_call_filter(struct render *R, int id, const char *name, jv v, const struct args *a);
+int jinja_call_test(struct render *R, int id, const char *name, jv v, const struct args *a); /* -1 error */
+jv jinja_call_func(struct render *R, jv fn, const struct args *a);
+jv jinja_global_value(struct render *R, int id);
 /* Attribute lookup as jinja's sandbox does it (methods of str/dict/list). */
-jv get_attr(struct render *R, jv obj, const char *name, size_t len);
-jv get_item(struct render *R, jv obj, jv key);
-jv make_loop_attr(struct render *R, jv loop, const char *name, size_t len);
+jv jinja_get_attr(struct render *R, jv obj, const char *name, size_t len);
+jv jinja_get_item(struct render *R, jv obj, jv key);
+jv jinja_loop_attr(struct render *R, jv loop, const char *name, size_t len);
 
 /* From jinja_eval.c, for the built-ins that call back. */
-jv jv_iter_list(struct render *R, jv v);   /* the items iterating v gives, as a list */
-jv jv_escape(struct render *R, jv v);      /* HTML-escaped Markup */
-int jv_contains(struct render *R, jv container, jv item); /* -1 on error */
-int jv_compare_op(struct render *R, int op, jv a, jv b);  /* OP_EQ.., -1 on error */
-jv jv_slice(struct render *R, jv obj, jv start, jv stop, jv step);
-jv jv_percent_format(struct render *R, jv fmt, jv args); /* fmt % args */
-bool register_namespace(struct render *R, jv ns);
-jv call_macro(struct render *R, jv m, const struct args *a);
-jv apply_filter_by_name(struct render *R, const char *name, size_t len, jv v, const struct args *a);
-int apply_test_by_name(struct render *R, const char *name, size_t len, jv v, const struct args *a);
+jv jinja_jv_iter_list(struct render *R, jv v);   /* the items iterating v gives, as a list */
+jv jinja_jv_escape(struct render *R, jv v);      /* HTML-escaped Markup */
+int jinja_jv_contains(struct render *R, jv container, jv item); /* -1 on error */
+int jinja_jv_compare_op(struct render *R, int op, jv a, jv b);  /* OP_EQ.., -1 on error */
+jv jinja_jv_slice(struct render *R, jv obj, jv start, jv stop, jv step);
+jv jinja_jv_percent_format(struct render *R, jv fmt, jv args); /* fmt % args */
+bool jinja_register_namespace(struct render *R, jv ns);
+jv jinja_call_macro(struct render *R, jv m, const struct args *a);
+jv jinja_apply_filter(struct render *R, const char *name, size_t len, jv v, const struct args *a);
+int jinja_apply_test(struct render *R, const char *name, size_t len, jv v, const struct args *a);
 
 #endif

@@ -13,6 +13,7 @@
 
 #include "chat/jinja_internal.h"
 #include "base/unicode.h"
+#include "base/vec.h"
 
 #define MAX_BALANCE 256
 
@@ -40,15 +41,9 @@ static bool lex_fail(struct lexer *L, const char *fmt, const char *arg)
 
 static struct token *emit(struct lexer *L, int type)
 {
-    if (L->ntoks == L->cap) {
-        size_t cap = L->cap ? L->cap * 2 : 256;
-        struct token *t = realloc(L->toks, cap * sizeof(*t));
-        if (t == NULL) {
-            lex_fail(L, "out of memory", NULL);
-            return NULL;
-        }
-        L->toks = t;
-        L->cap = cap;
+    if (vec_reserve((void **)&L->toks, &L->cap, L->ntoks + 1, sizeof *L->toks) != 0) {
+        lex_fail(L, "out of memory", NULL);
+        return NULL;
     }
     struct token *t = &L->toks[L->ntoks++];
     memset(t, 0, sizeof(*t));
@@ -72,10 +67,10 @@ static size_t ws_at(const char *s, size_t n, size_t i)
         return 0;
     uint8_t c = (uint8_t)s[i];
     if (c < 0x80)
-        return py_isspace(c) ? 1 : 0;
+        return jinja_py_isspace(c) ? 1 : 0;
     size_t k;
     uint32_t cp = utf8_decode(s + i, n - i, &k);
-    return py_isspace(cp) ? k : 0;
+    return jinja_py_isspace(cp) ? k : 0;
 }
 
 static size_t skip_ws(const char *s, size_t n, size_t i)
@@ -137,7 +132,7 @@ static bool emit_data(struct lexer *L, size_t from, size_t to, char sign, bool i
     struct token *t = emit(L, T_DATA);
     if (t == NULL)
         return false;
-    t->s = arena_strdup(L->a, text, len);
+    t->s = jinja_arena_strdup(L->a, text, len);
     t->len = len;
     return t->s != NULL || lex_fail(L, "out of memory", NULL);
 }
@@ -148,21 +143,10 @@ static bool starts(const struct lexer *L, size_t i, const char *lit)
     return i + k <= L->n && memcmp(L->s + i, lit, k) == 0;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decode a string literal body as Python's "unicode-escape" codec does. */
 static bool decode_string(struct lexer *L, const char *s, size_t n, struct token *t)
 {
-    char *out = arena_alloc(L->a, n * 2 + 1); /* \x and \u escapes never grow */
+    char *out = jinja_arena_alloc(L->a, n * 2 + 1); /* \x and \u escapes never grow */
     if (out == NULL)
         return lex_fail(L, "out of memory", NULL);
     size_t o = 0;
@@ -207,7 +191,7 @@ static bool decode_string(struct lexer *L, const char *s, size_t n, struct token
     hex:
         cp = 0;
         for (int k = 0; k < nd; k++) {
-            int h = i < n ? hexval(s[i]) : -1;
+            int h = i < n ? unicode_hex_value((uint8_t)s[i]) : -1;
             if (h < 0)
                 return lex_fail(L, "truncated \\%s escape in a string", e == 'x' ? "x" : e == 'u' ? "u" : "U");
             cp = cp * 16 + (uint32_t)h;
@@ -299,7 +283,7 @@ static bool lex_number(struct lexer *L, size_t *adv_to)
             size_t k = j;
             if (k < n && s[k] == '_')
                 k++;
-            int h = k < n ? hexval(s[k]) : -1;
+            int h = k < n ? unicode_hex_value((uint8_t)s[k]) : -1;
             if (h < 0 || h >= base)
                 break;
             j = k + 1;
@@ -320,7 +304,7 @@ static bool lex_number(struct lexer *L, size_t *adv_to)
     for (size_t k = from; k < j; k++) {
         if (s[k] == '_')
             continue;
-        uint64_t d = (uint64_t)hexval(s[k]);
+        uint64_t d = (uint64_t)unicode_hex_value((uint8_t)s[k]);
         if (v > (UINT64_MAX - d) / (uint64_t)base || v * (uint64_t)base + d > (uint64_t)INT64_MAX)
             return lex_fail(L, "integer literal too large", NULL);
         v = v * (uint64_t)base + d;
@@ -399,7 +383,7 @@ static bool lex_tag(struct lexer *L, bool is_block)
             struct token *t = emit(L, T_NAME);
             if (t == NULL)
                 return false;
-            t->s = arena_strdup(L->a, L->s + p, to - p);
+            t->s = jinja_arena_strdup(L->a, L->s + p, to - p);
             t->len = to - p;
             if (t->s == NULL)
                 return lex_fail(L, "out of memory", NULL);
@@ -455,7 +439,7 @@ bool jinja_lex(struct arena *a, const char *src, size_t len, struct token **toks
                size_t *ntoks, char *err, size_t err_size)
 {
     /* newlines normalized, one trailing newline dropped */
-    char *s = arena_alloc(a, len + 1);
+    char *s = jinja_arena_alloc(a, len + 1);
     if (s == NULL) {
         snprintf(err, err_size, "out of memory");
         return false;

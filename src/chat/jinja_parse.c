@@ -100,7 +100,7 @@ static bool expect_type(struct parser *P, int type, const char *what)
 
 static struct node *mk(struct parser *P, int kind)
 {
-    struct node *n = arena_alloc(P->a, sizeof(*n));
+    struct node *n = jinja_arena_alloc(P->a, sizeof(*n));
     if (n == NULL)
         return fail(P, "out of memory", NULL);
     n->kind = kind;
@@ -119,7 +119,7 @@ static bool nl_push(struct parser *P, struct nl *l, struct node *x)
 {
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 8;
-        struct node **v = arena_alloc(P->a, cap * sizeof(*v));
+        struct node **v = jinja_arena_alloc(P->a, cap * sizeof(*v));
         if (v == NULL) {
             fail(P, "out of memory", NULL);
             return false;
@@ -137,12 +137,12 @@ static struct node *const_node(struct parser *P, jv v)
 {
     struct node *n = mk(P, N_CONST);
     if (n == NULL) {
-        jv_release(v);
+        jinja_jv_release(v);
         return NULL;
     }
     if (v.t == JV_UNDEF) /* allocation failed */
         return fail(P, "out of memory", NULL);
-    jv_make_immortal(v);
+    jinja_jv_make_immortal(v);
     jinja_add_const(P->t, v);
     n->value = v;
     return n;
@@ -150,9 +150,9 @@ static struct node *const_node(struct parser *P, jv v)
 
 static jv make_str(struct parser *P, const char *s, size_t len)
 {
-    jv v = jv_str(NULL, s, len);
+    jv v = jinja_jv_str(NULL, s, len);
     if (v.t == JV_STR) {
-        jv_make_immortal(v);
+        jinja_jv_make_immortal(v);
         jinja_add_const(P->t, v);
     }
     return v;
@@ -236,8 +236,8 @@ static bool parse_call_args(struct parser *P, struct node *n)
     n->list2 = kwv.v;
     n->n2 = kwv.n;
     if (nkw) {
-        n->kwn = arena_alloc(P->a, nkw * sizeof(char *));
-        n->kwl = arena_alloc(P->a, nkw * sizeof(size_t));
+        n->kwn = jinja_arena_alloc(P->a, nkw * sizeof(char *));
+        n->kwl = jinja_arena_alloc(P->a, nkw * sizeof(size_t));
         if (!n->kwn || !n->kwl)
             return fail(P, "out of memory", NULL), false;
         memcpy(n->kwn, kwn, nkw * sizeof(char *));
@@ -277,7 +277,7 @@ static struct node *parse_filter(struct parser *P, struct node *node, bool start
                 return NULL;
             dotted = true;
         }
-        f->op = dotted ? -1 : builtin_filter_id(f->name, f->name_len);
+        f->op = dotted ? -1 : jinja_filter_id(f->name, f->name_len);
         if (is_op(cur(P), OP_LPAREN) && !parse_call_args(P, f))
             return NULL;
         f->a = node;
@@ -311,7 +311,7 @@ static struct node *parse_test(struct parser *P, struct node *node)
             return NULL;
         dotted = true;
     }
-    t->op = dotted ? -1 : builtin_test_id(t->name, t->name_len);
+    t->op = dotted ? -1 : jinja_test_id(t->name, t->name_len);
     t->a = node;
     struct token *c = cur(P);
     if (is_op(c, OP_LPAREN)) {
@@ -329,7 +329,7 @@ static struct node *parse_test(struct parser *P, struct node *node)
         arg = parse_postfix(P, arg);
         if (!arg)
             return NULL;
-        t->list = arena_alloc(P->a, sizeof(struct node *));
+        t->list = jinja_arena_alloc(P->a, sizeof(struct node *));
         if (!t->list)
             return fail(P, "out of memory", NULL);
         t->list[0] = arg;
@@ -539,7 +539,7 @@ static struct node *parse_primary(struct parser *P)
         size_t total = 0, k = P->pos;
         while (k < P->n && P->tk[k].type == T_STRING)
             total += P->tk[k++].len;
-        char *buf = arena_alloc(P->a, total + 1);
+        char *buf = jinja_arena_alloc(P->a, total + 1);
         if (!buf) {
             P->depth--;
             return fail(P, "out of memory", NULL);
@@ -550,7 +550,7 @@ static struct node *parse_primary(struct parser *P)
             o += cur(P)->len;
             next(P);
         }
-        jv s = jv_str(NULL, buf, o);
+        jv s = jinja_jv_str(NULL, buf, o);
         n = const_node(P, s);
     } else if (t->type == T_INT) {
         n = const_node(P, jv_int(t->i));
@@ -703,7 +703,7 @@ static struct node *parse_compare(struct parser *P)
     n->a = e;
     n->list = operands.v;
     n->n = operands.n;
-    n->syms = arena_alloc(P->a, nops * sizeof(int));
+    n->syms = jinja_arena_alloc(P->a, nops * sizeof(int));
     if (!n->syms)
         return fail(P, "out of memory", NULL);
     memcpy(n->syms, ops, nops * sizeof(int));
@@ -931,7 +931,7 @@ static bool parse_signature(struct parser *P, struct node *n)
         }
     }
     next(P);
-    n->syms = arena_alloc(P->a, (np ? np : 1) * sizeof(int));
+    n->syms = jinja_arena_alloc(P->a, (np ? np : 1) * sizeof(int));
     if (!n->syms)
         return fail(P, "out of memory", NULL), false;
     memcpy(n->syms, syms, np * sizeof(int));
@@ -998,7 +998,7 @@ static struct node *parse_if(struct parser *P)
             struct node *e = mk(P, N_IF);
             if (!e)
                 return NULL;
-            n->list2 = arena_alloc(P->a, sizeof(struct node *));
+            n->list2 = jinja_arena_alloc(P->a, sizeof(struct node *));
             if (!n->list2)
                 return fail(P, "out of memory", NULL);
             n->list2[0] = e;

@@ -13,6 +13,7 @@
 
 #include "chat/jinja_internal.h"
 #include "base/unicode.h"
+#include "base/err.h"
 
 #define JV_MAX_DEPTH 512
 
@@ -28,7 +29,7 @@ struct arena {
     struct arena_chunk *head;
 };
 
-void *arena_alloc(struct arena *a, size_t n)
+void *jinja_arena_alloc(struct arena *a, size_t n)
 {
     n = (n + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
     struct arena_chunk *c = a->head;
@@ -48,9 +49,9 @@ void *arena_alloc(struct arena *a, size_t n)
     return p;
 }
 
-char *arena_strdup(struct arena *a, const char *s, size_t n)
+char *jinja_arena_strdup(struct arena *a, const char *s, size_t n)
 {
-    char *p = arena_alloc(a, n + 1);
+    char *p = jinja_arena_alloc(a, n + 1);
     if (p) {
         memcpy(p, s, n);
         p[n] = 0;
@@ -58,12 +59,12 @@ char *arena_strdup(struct arena *a, const char *s, size_t n)
     return p;
 }
 
-struct arena *arena_new(void)
+struct arena *jinja_arena_new(void)
 {
     return calloc(1, sizeof(struct arena));
 }
 
-void arena_destroy(struct arena *a)
+void jinja_arena_destroy(struct arena *a)
 {
     if (a == NULL)
         return;
@@ -81,11 +82,10 @@ static void verr(struct render *R, const char *fmt, va_list ap)
     if (R == NULL || R->failed)
         return;
     R->failed = true;
-    if (R->err && R->err_size)
-        vsnprintf(R->err, R->err_size, fmt, ap);
+    err_vset(R->err, R->err_size, fmt, ap);
 }
 
-bool jerr(struct render *R, const char *fmt, ...)
+bool jinja_err(struct render *R, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -94,7 +94,7 @@ bool jerr(struct render *R, const char *fmt, ...)
     return false;
 }
 
-jv jerrv(struct render *R, const char *fmt, ...)
+jv jinja_errv(struct render *R, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -103,7 +103,7 @@ jv jerrv(struct render *R, const char *fmt, ...)
     return JV_U;
 }
 
-bool charge(struct render *R, size_t bytes)
+bool jinja_charge(struct render *R, size_t bytes)
 {
     if (R == NULL)
         return true;
@@ -111,7 +111,7 @@ bool charge(struct render *R, size_t bytes)
         return false;
     R->alloc += bytes;
     if (R->alloc > R->lim.max_alloc)
-        return jerr(R, "memory limit exceeded (%zu bytes allocated)", R->lim.max_alloc);
+        return jinja_err(R, "memory limit exceeded (%zu bytes allocated)", R->lim.max_alloc);
     return true;
 }
 
@@ -128,7 +128,7 @@ static struct jobj *heap_of(jv v)
     }
 }
 
-jv jv_retain(jv v)
+jv jinja_jv_retain(jv v)
 {
     struct jobj *o = heap_of(v);
     if (o && o->rc >= 0)
@@ -142,7 +142,7 @@ static void obj_free(jv v)
     case JV_LIST: {
         struct jlist *l = JL(v);
         for (size_t i = 0; i < l->n; i++)
-            jv_release(l->v[i]);
+            jinja_jv_release(l->v[i]);
         free(l->v);
         break;
     }
@@ -150,21 +150,21 @@ static void obj_free(jv v)
     case JV_NS: {
         struct jdict *d = JD(v);
         for (size_t i = 0; i < d->n; i++) {
-            jv_release(d->k[i]);
-            jv_release(d->v[i]);
+            jinja_jv_release(d->k[i]);
+            jinja_jv_release(d->v[i]);
         }
         free(d->k);
         free(d->v);
         break;
     }
     case JV_FUNC:
-        jv_release(((struct jfunc *)v.u.o)->self);
+        jinja_jv_release(((struct jfunc *)v.u.o)->self);
         break;
     case JV_LOOP: {
         struct jloop *l = (struct jloop *)v.u.o;
-        jv_release(l->items);
+        jinja_jv_release(l->items);
         if (l->has_last)
-            jv_release(l->last);
+            jinja_jv_release(l->last);
         break;
     }
     default:
@@ -173,7 +173,7 @@ static void obj_free(jv v)
     free(v.u.o);
 }
 
-void jv_release(jv v)
+void jinja_jv_release(jv v)
 {
     struct jobj *o = heap_of(v);
     if (o == NULL || o->rc < 0)
@@ -182,7 +182,7 @@ void jv_release(jv v)
         obj_free(v);
 }
 
-void jv_make_immortal(jv v)
+void jinja_jv_make_immortal(jv v)
 {
     struct jobj *o = heap_of(v);
     if (o == NULL)
@@ -190,134 +190,106 @@ void jv_make_immortal(jv v)
     o->rc = -1;
     if (v.t == JV_LIST)
         for (size_t i = 0; i < JL(v)->n; i++)
-            jv_make_immortal(JL(v)->v[i]);
+            jinja_jv_make_immortal(JL(v)->v[i]);
 }
 
 /* ---- strings ------------------------------------------------------------- */
 
-size_t u8_count(const char *s, size_t len)
+jv jinja_jv_str(struct render *R, const char *s, size_t len)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++)
-        n += ((uint8_t)s[i] & 0xC0) != 0x80;
-    return n;
-}
-
-size_t u8_offset(const char *s, size_t len, size_t index)
-{
-    size_t i = 0, k = 0;
-    while (i < len) {
-        if (((uint8_t)s[i] & 0xC0) != 0x80) {
-            if (k == index)
-                return i;
-            k++;
-        }
-        i++;
-    }
-    return len;
-}
-
-jv jv_str(struct render *R, const char *s, size_t len)
-{
-    if (!charge(R, len + sizeof(struct jstr) + 1))
+    if (!jinja_charge(R, len + sizeof(struct jstr) + 1))
         return JV_U;
     struct jstr *p = malloc(sizeof(struct jstr) + len + 1);
     if (p == NULL)
-        return jerrv(R, "out of memory");
+        return jinja_errv(R, "out of memory");
     p->h.rc = 1;
     p->h.kind = JV_STR;
     p->len = len;
     if (len)
         memcpy(p->s, s, len);
     p->s[len] = 0;
-    p->ncp = u8_count(s, len);
+    p->ncp = utf8_count(s, len);
     return (jv){.t = JV_STR, .u.o = &p->h};
 }
 
-jv jv_cstr(struct render *R, const char *s)
+jv jinja_jv_cstr(struct render *R, const char *s)
 {
-    return jv_str(R, s, strlen(s));
+    return jinja_jv_str(R, s, strlen(s));
 }
 
-const char *jv_s(jv v)
+const char *jinja_jv_s(jv v)
 {
     return JS(v)->s;
 }
 
-size_t jv_len(jv v)
+size_t jinja_jv_len(jv v)
 {
     return JS(v)->len;
 }
 
 /* ---- growable buffer --------------------------------------------------------- */
 
-bool sb_add(struct render *R, struct sbuf *b, const char *s, size_t n)
+/* Charge the render for what the buffer grew by since it held old_cap. */
+static bool charge_growth(struct render *R, const struct sbuf *b, size_t old_cap)
+{
+    if (b->oom)
+        return jinja_err(R, "out of memory");
+    return b->cap == old_cap || jinja_charge(R, b->cap - old_cap);
+}
+
+bool jinja_sb_add(struct render *R, struct sbuf *b, const char *s, size_t n)
 {
     if (R && R->failed)
         return false;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->n + n + 1)
-            cap *= 2;
-        if (!charge(R, cap - b->cap))
-            return false;
-        char *p = realloc(b->p, cap);
-        if (p == NULL)
-            return jerr(R, "out of memory");
-        b->p = p;
-        b->cap = cap;
-    }
-    if (n)
-        memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
-    return true;
+    size_t cap = b->cap;
+    sbuf_append(b, s, n);
+    return charge_growth(R, b, cap);
 }
 
-bool sb_addc(struct render *R, struct sbuf *b, char c)
+bool jinja_sb_addc(struct render *R, struct sbuf *b, char c)
 {
-    return sb_add(R, b, &c, 1);
+    return jinja_sb_add(R, b, &c, 1);
 }
 
-bool sb_adds(struct render *R, struct sbuf *b, const char *s)
+bool jinja_sb_adds(struct render *R, struct sbuf *b, const char *s)
 {
-    return sb_add(R, b, s, strlen(s));
+    return jinja_sb_add(R, b, s, strlen(s));
 }
 
-bool sb_printf(struct render *R, struct sbuf *b, const char *fmt, ...)
+bool jinja_sb_printf(struct render *R, struct sbuf *b, const char *fmt, ...)
 {
-    char tmp[256];
+    if (R && R->failed)
+        return false;
+    size_t cap = b->cap;
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    sbuf_vprintf(b, fmt, ap);
     va_end(ap);
-    if (n < 0)
-        return jerr(R, "format error");
-    if ((size_t)n < sizeof(tmp))
-        return sb_add(R, b, tmp, (size_t)n);
-    char *big = malloc((size_t)n + 1);
-    if (big == NULL)
-        return jerr(R, "out of memory");
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    bool ok = sb_add(R, b, big, (size_t)n);
-    free(big);
-    return ok;
+    return charge_growth(R, b, cap);
 }
 
-jv sb_take_str(struct render *R, struct sbuf *b)
+jv jinja_sb_take_str(struct render *R, struct sbuf *b)
 {
-    jv v = jv_str(R, b->p ? b->p : "", b->n);
-    sb_free(b);
+    jv v = b->oom ? jinja_errv(R, "out of memory") : jinja_jv_str(R, sbuf_str(b), b->len);
+    sbuf_free(b);
     return v;
 }
 
-void sb_free(struct sbuf *b)
+jv jinja_sb_take_safe(struct render *R, struct sbuf *b, bool safe)
 {
-    free(b->p);
-    b->p = NULL;
-    b->n = b->cap = 0;
+    jv r = jinja_sb_take_str(R, b);
+    r.safe = safe;
+    return r;
+}
+
+jv jinja_list_done(struct render *R, jv items, jv out)
+{
+    jinja_jv_release(items);
+    if (R->failed) {
+        jinja_jv_release(out);
+        return JV_U;
+    }
+    return out;
 }
 
 /* ---- lists and dicts ---------------------------------------------------------- */
@@ -331,18 +303,18 @@ static uint16_t depth_of(jv v)
     return 0;
 }
 
-jv jv_list_new(struct render *R, size_t cap, bool tuple)
+jv jinja_jv_list_new(struct render *R, size_t cap, bool tuple)
 {
-    if (!charge(R, sizeof(struct jlist) + cap * sizeof(jv)))
+    if (!jinja_charge(R, sizeof(struct jlist) + cap * sizeof(jv)))
         return JV_U;
     struct jlist *l = calloc(1, sizeof(*l));
     if (l == NULL)
-        return jerrv(R, "out of memory");
+        return jinja_errv(R, "out of memory");
     if (cap) {
         l->v = malloc(cap * sizeof(jv));
         if (l->v == NULL) {
             free(l);
-            return jerrv(R, "out of memory");
+            return jinja_errv(R, "out of memory");
         }
     }
     l->h.rc = 1;
@@ -353,24 +325,24 @@ jv jv_list_new(struct render *R, size_t cap, bool tuple)
     return (jv){.t = JV_LIST, .u.o = &l->h};
 }
 
-bool jv_list_push(struct render *R, jv list, jv item)
+bool jinja_jv_list_push(struct render *R, jv list, jv item)
 {
     struct jlist *l = JL(list);
     uint16_t d = depth_of(item);
     if (d + 1 > JV_MAX_DEPTH) {
-        jv_release(item);
-        return jerr(R, "values nested too deeply (more than %d levels)", JV_MAX_DEPTH);
+        jinja_jv_release(item);
+        return jinja_err(R, "values nested too deeply (more than %d levels)", JV_MAX_DEPTH);
     }
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 4;
-        if (!charge(R, (cap - l->cap) * sizeof(jv))) {
-            jv_release(item);
+        if (!jinja_charge(R, (cap - l->cap) * sizeof(jv))) {
+            jinja_jv_release(item);
             return false;
         }
         jv *p = realloc(l->v, cap * sizeof(jv));
         if (p == NULL) {
-            jv_release(item);
-            return jerr(R, "out of memory");
+            jinja_jv_release(item);
+            return jinja_err(R, "out of memory");
         }
         l->v = p;
         l->cap = cap;
@@ -381,23 +353,23 @@ bool jv_list_push(struct render *R, jv list, jv item)
     return true;
 }
 
-jv jv_dict_new(struct render *R, size_t cap)
+jv jinja_jv_dict_new(struct render *R, size_t cap)
 {
     (void)cap;
-    if (!charge(R, sizeof(struct jdict)))
+    if (!jinja_charge(R, sizeof(struct jdict)))
         return JV_U;
     struct jdict *d = calloc(1, sizeof(*d));
     if (d == NULL)
-        return jerrv(R, "out of memory");
+        return jinja_errv(R, "out of memory");
     d->h.rc = 1;
     d->h.kind = JV_DICT;
     d->depth = 1;
     return (jv){.t = JV_DICT, .u.o = &d->h};
 }
 
-jv jv_ns_new(struct render *R)
+jv jinja_jv_ns_new(struct render *R)
 {
-    jv v = jv_dict_new(R, 0);
+    jv v = jinja_jv_dict_new(R, 0);
     if (v.t == JV_DICT) {
         v.t = JV_NS;
         v.u.o->kind = JV_NS;
@@ -409,7 +381,7 @@ static bool key_eq(jv a, jv b)
 {
     if (a.t == JV_STR && b.t == JV_STR)
         return JS(a)->len == JS(b)->len && memcmp(JS(a)->s, JS(b)->s, JS(a)->len) == 0;
-    return jv_equal(a, b);
+    return jinja_jv_equal(a, b);
 }
 
 static ssize_t dict_find(struct jdict *d, jv key)
@@ -420,26 +392,26 @@ static ssize_t dict_find(struct jdict *d, jv key)
     return -1;
 }
 
-bool jv_dict_set(struct render *R, jv dict, jv key, jv val)
+bool jinja_jv_dict_set(struct render *R, jv dict, jv key, jv val)
 {
     struct jdict *d = JD(dict);
     uint16_t dep = depth_of(val);
     if (dep + 1 > JV_MAX_DEPTH) {
-        jv_release(key);
-        jv_release(val);
-        return jerr(R, "values nested too deeply (more than %d levels)", JV_MAX_DEPTH);
+        jinja_jv_release(key);
+        jinja_jv_release(val);
+        return jinja_err(R, "values nested too deeply (more than %d levels)", JV_MAX_DEPTH);
     }
     ssize_t at = dict_find(d, key);
     if (at >= 0) {
-        jv_release(key);
-        jv_release(d->v[at]);
+        jinja_jv_release(key);
+        jinja_jv_release(d->v[at]);
         d->v[at] = val;
     } else {
         if (d->n == d->cap) {
             size_t cap = d->cap ? d->cap * 2 : 4;
-            if (!charge(R, (cap - d->cap) * 2 * sizeof(jv))) {
-                jv_release(key);
-                jv_release(val);
+            if (!jinja_charge(R, (cap - d->cap) * 2 * sizeof(jv))) {
+                jinja_jv_release(key);
+                jinja_jv_release(val);
                 return false;
             }
             jv *k = realloc(d->k, cap * sizeof(jv));
@@ -449,9 +421,9 @@ bool jv_dict_set(struct render *R, jv dict, jv key, jv val)
             if (v)
                 d->v = v;
             if (k == NULL || v == NULL) {
-                jv_release(key);
-                jv_release(val);
-                return jerr(R, "out of memory");
+                jinja_jv_release(key);
+                jinja_jv_release(val);
+                return jinja_err(R, "out of memory");
             }
             d->cap = cap;
         }
@@ -464,13 +436,13 @@ bool jv_dict_set(struct render *R, jv dict, jv key, jv val)
     return true;
 }
 
-jv jv_dict_get(jv dict, jv key)
+jv jinja_jv_dict_get(jv dict, jv key)
 {
     ssize_t at = dict_find(JD(dict), key);
     return at >= 0 ? JD(dict)->v[at] : JV_MISS;
 }
 
-jv jv_dict_get_str(jv dict, const char *key, size_t klen)
+jv jinja_jv_dict_get_str(jv dict, const char *key, size_t klen)
 {
     struct jdict *d = JD(dict);
     for (size_t i = 0; i < d->n; i++) {
@@ -483,7 +455,7 @@ jv jv_dict_get_str(jv dict, const char *key, size_t klen)
 
 /* ---- Python semantics ------------------------------------------------------------- */
 
-bool jv_truthy(jv v)
+bool jinja_jv_truthy(jv v)
 {
     switch (v.t) {
     case JV_UNDEF: case JV_NONE: case JV_MISSING:
@@ -520,7 +492,7 @@ static int64_t num_i(jv v)
     return v.t == JV_INT ? v.u.i : (int64_t)v.u.b;
 }
 
-bool jv_equal(jv a, jv b)
+bool jinja_jv_equal(jv a, jv b)
 {
     if (is_num(a) && is_num(b)) {
         if (a.t == JV_FLOAT || b.t == JV_FLOAT)
@@ -539,7 +511,7 @@ bool jv_equal(jv a, jv b)
         if (x->tuple != y->tuple || x->n != y->n)
             return false;
         for (size_t i = 0; i < x->n; i++)
-            if (!jv_equal(x->v[i], y->v[i]))
+            if (!jinja_jv_equal(x->v[i], y->v[i]))
                 return false;
         return true;
     }
@@ -548,8 +520,8 @@ bool jv_equal(jv a, jv b)
         if (x->n != y->n)
             return false;
         for (size_t i = 0; i < x->n; i++) {
-            jv o = jv_dict_get(b, x->k[i]);
-            if (o.t == JV_MISSING || !jv_equal(x->v[i], o))
+            jv o = jinja_jv_dict_get(b, x->k[i]);
+            if (o.t == JV_MISSING || !jinja_jv_equal(x->v[i], o))
                 return false;
         }
         (void)y;
@@ -560,7 +532,7 @@ bool jv_equal(jv a, jv b)
     }
 }
 
-const char *jv_type_name(jv v)
+const char *jinja_jv_type_name(jv v)
 {
     switch (v.t) {
     case JV_UNDEF: case JV_MISSING: return "Undefined";
@@ -582,13 +554,13 @@ const char *jv_type_name(jv v)
 static int undef_error(struct render *R, jv v)
 {
     if (v.u.o)
-        jerr(R, "'%s' is undefined", JS(v)->s);
+        jinja_err(R, "'%s' is undefined", JS(v)->s);
     else
-        jerr(R, "undefined value used");
+        jinja_err(R, "undefined value used");
     return 0;
 }
 
-int jv_compare(struct render *R, jv a, jv b, bool *ok)
+int jinja_jv_compare(struct render *R, jv a, jv b, bool *ok)
 {
     *ok = true;
     if (a.t == JV_UNDEF || b.t == JV_UNDEF) {
@@ -613,19 +585,19 @@ int jv_compare(struct render *R, jv a, jv b, bool *ok)
     if (a.t == JV_LIST && b.t == JV_LIST && JL(a)->tuple == JL(b)->tuple) {
         struct jlist *x = JL(a), *y = JL(b);
         for (size_t i = 0; i < x->n && i < y->n; i++) {
-            if (jv_equal(x->v[i], y->v[i]))
+            if (jinja_jv_equal(x->v[i], y->v[i]))
                 continue;
-            return jv_compare(R, x->v[i], y->v[i], ok);
+            return jinja_jv_compare(R, x->v[i], y->v[i], ok);
         }
         return x->n < y->n ? -1 : x->n > y->n ? 1 : 0;
     }
     *ok = false;
-    jerr(R, "'<' not supported between instances of '%s' and '%s'", jv_type_name(a),
-         jv_type_name(b));
+    jinja_err(R, "'<' not supported between instances of '%s' and '%s'", jinja_jv_type_name(a),
+         jinja_jv_type_name(b));
     return 0;
 }
 
-bool py_isspace(uint32_t c)
+bool jinja_py_isspace(uint32_t c)
 {
     return (c >= 9 && c <= 13) || (c >= 0x1c && c <= 0x20) || c == 0x85 || c == 0xa0 ||
            c == 0x1680 || (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 ||
@@ -646,7 +618,7 @@ static bool py_isprintable(uint32_t c)
     return true;
 }
 
-void py_float_repr(double d, char out[40])
+void jinja_py_float_repr(double d, char out[40])
 {
     if (isnan(d)) {
         strcpy(out, "nan");
@@ -729,7 +701,7 @@ static bool repr_str(struct render *R, struct sbuf *b, const char *s, size_t len
 {
     bool has_sq = memchr(s, '\'', len) != NULL, has_dq = memchr(s, '"', len) != NULL;
     char q = has_sq && !has_dq ? '"' : '\'';
-    if (!sb_addc(R, b, q))
+    if (!jinja_sb_addc(R, b, q))
         return false;
     size_t i = 0;
     while (i < len) {
@@ -740,22 +712,22 @@ static bool repr_str(struct render *R, struct sbuf *b, const char *s, size_t len
             if (c == (uint8_t)q || c == '\\') {
                 tmp[0] = '\\';
                 tmp[1] = (char)c;
-                if (!sb_add(R, b, tmp, 2))
+                if (!jinja_sb_add(R, b, tmp, 2))
                     return false;
             } else if (c == '\n') {
-                if (!sb_add(R, b, "\\n", 2))
+                if (!jinja_sb_add(R, b, "\\n", 2))
                     return false;
             } else if (c == '\r') {
-                if (!sb_add(R, b, "\\r", 2))
+                if (!jinja_sb_add(R, b, "\\r", 2))
                     return false;
             } else if (c == '\t') {
-                if (!sb_add(R, b, "\\t", 2))
+                if (!jinja_sb_add(R, b, "\\t", 2))
                     return false;
             } else if (c < 0x20 || c == 0x7f) {
                 snprintf(tmp, sizeof(tmp), "\\x%02x", c);
-                if (!sb_adds(R, b, tmp))
+                if (!jinja_sb_adds(R, b, tmp))
                     return false;
-            } else if (!sb_addc(R, b, (char)c)) {
+            } else if (!jinja_sb_addc(R, b, (char)c)) {
                 return false;
             }
             continue;
@@ -764,10 +736,10 @@ static bool repr_str(struct render *R, struct sbuf *b, const char *s, size_t len
         uint32_t cp = utf8_decode(s + i, len - i, &n);
         if (cp == UNICODE_REPLACEMENT && n == 1 && (uint8_t)s[i] != 0xEF) {
             /* an invalid byte: keep it as is */
-            if (!sb_add(R, b, s + i, 1))
+            if (!jinja_sb_add(R, b, s + i, 1))
                 return false;
         } else if (py_isprintable(cp)) {
-            if (!sb_add(R, b, s + i, n))
+            if (!jinja_sb_add(R, b, s + i, n))
                 return false;
         } else {
             if (cp < 0x100)
@@ -776,110 +748,110 @@ static bool repr_str(struct render *R, struct sbuf *b, const char *s, size_t len
                 snprintf(tmp, sizeof(tmp), "\\u%04x", cp);
             else
                 snprintf(tmp, sizeof(tmp), "\\U%08x", cp);
-            if (!sb_adds(R, b, tmp))
+            if (!jinja_sb_adds(R, b, tmp))
                 return false;
         }
         i += n;
     }
-    return sb_addc(R, b, q);
+    return jinja_sb_addc(R, b, q);
 }
 
 static bool str_or_repr(struct render *R, struct sbuf *b, jv v, bool repr, int depth)
 {
     if (depth > JV_MAX_DEPTH + 8)
-        return jerr(R, "values nested too deeply to print");
+        return jinja_err(R, "values nested too deeply to print");
     char tmp[48];
     switch (v.t) {
     case JV_UNDEF: case JV_MISSING:
-        return repr ? sb_adds(R, b, "Undefined") : true;
+        return repr ? jinja_sb_adds(R, b, "Undefined") : true;
     case JV_NONE:
-        return sb_adds(R, b, "None");
+        return jinja_sb_adds(R, b, "None");
     case JV_BOOL:
-        return sb_adds(R, b, v.u.b ? "True" : "False");
+        return jinja_sb_adds(R, b, v.u.b ? "True" : "False");
     case JV_INT:
         snprintf(tmp, sizeof(tmp), "%lld", (long long)v.u.i);
-        return sb_adds(R, b, tmp);
+        return jinja_sb_adds(R, b, tmp);
     case JV_FLOAT:
-        py_float_repr(v.u.f, tmp);
-        return sb_adds(R, b, tmp);
+        jinja_py_float_repr(v.u.f, tmp);
+        return jinja_sb_adds(R, b, tmp);
     case JV_STR:
         if (!repr)
-            return sb_add(R, b, JS(v)->s, JS(v)->len);
+            return jinja_sb_add(R, b, JS(v)->s, JS(v)->len);
         if (v.safe) {
-            if (!sb_adds(R, b, "Markup("))
+            if (!jinja_sb_adds(R, b, "Markup("))
                 return false;
             if (!repr_str(R, b, JS(v)->s, JS(v)->len))
                 return false;
-            return sb_addc(R, b, ')');
+            return jinja_sb_addc(R, b, ')');
         }
         return repr_str(R, b, JS(v)->s, JS(v)->len);
     case JV_LIST: {
         struct jlist *l = JL(v);
-        if (!sb_addc(R, b, l->tuple ? '(' : '['))
+        if (!jinja_sb_addc(R, b, l->tuple ? '(' : '['))
             return false;
         for (size_t i = 0; i < l->n; i++) {
-            if (i && !sb_add(R, b, ", ", 2))
+            if (i && !jinja_sb_add(R, b, ", ", 2))
                 return false;
             if (!str_or_repr(R, b, l->v[i], true, depth + 1))
                 return false;
         }
-        if (l->tuple && l->n == 1 && !sb_addc(R, b, ','))
+        if (l->tuple && l->n == 1 && !jinja_sb_addc(R, b, ','))
             return false;
-        return sb_addc(R, b, l->tuple ? ')' : ']');
+        return jinja_sb_addc(R, b, l->tuple ? ')' : ']');
     }
     case JV_DICT:
     case JV_NS: {
         struct jdict *d = JD(v);
-        if (v.t == JV_NS && !sb_adds(R, b, "<Namespace "))
+        if (v.t == JV_NS && !jinja_sb_adds(R, b, "<Namespace "))
             return false;
-        if (!sb_addc(R, b, '{'))
+        if (!jinja_sb_addc(R, b, '{'))
             return false;
         for (size_t i = 0; i < d->n; i++) {
-            if (i && !sb_add(R, b, ", ", 2))
+            if (i && !jinja_sb_add(R, b, ", ", 2))
                 return false;
-            if (!str_or_repr(R, b, d->k[i], true, depth + 1) || !sb_add(R, b, ": ", 2) ||
+            if (!str_or_repr(R, b, d->k[i], true, depth + 1) || !jinja_sb_add(R, b, ": ", 2) ||
                 !str_or_repr(R, b, d->v[i], true, depth + 1))
                 return false;
         }
-        if (!sb_addc(R, b, '}'))
+        if (!jinja_sb_addc(R, b, '}'))
             return false;
-        return v.t == JV_NS ? sb_addc(R, b, '>') : true;
+        return v.t == JV_NS ? jinja_sb_addc(R, b, '>') : true;
     }
     case JV_FUNC:
-        return sb_adds(R, b, "<built-in function>");
+        return jinja_sb_adds(R, b, "<built-in function>");
     case JV_MACRO:
-        return sb_adds(R, b, "<Macro>");
+        return jinja_sb_adds(R, b, "<Macro>");
     case JV_LOOP:
-        return sb_adds(R, b, "<LoopContext>");
+        return jinja_sb_adds(R, b, "<LoopContext>");
     }
     return true;
 }
 
-bool jv_str_append(struct render *R, struct sbuf *b, jv v)
+bool jinja_jv_str_append(struct render *R, struct sbuf *b, jv v)
 {
     return str_or_repr(R, b, v, false, 0);
 }
 
-bool jv_repr_append(struct render *R, struct sbuf *b, jv v)
+bool jinja_jv_repr_append(struct render *R, struct sbuf *b, jv v)
 {
     return str_or_repr(R, b, v, true, 0);
 }
 
-jv jv_to_str(struct render *R, jv v)
+jv jinja_jv_to_str(struct render *R, jv v)
 {
     if (v.t == JV_STR)
-        return jv_retain(v);
+        return jinja_jv_retain(v);
     struct sbuf b = {0};
-    if (!jv_str_append(R, &b, v)) {
-        sb_free(&b);
+    if (!jinja_jv_str_append(R, &b, v)) {
+        sbuf_free(&b);
         return JV_U;
     }
-    return sb_take_str(R, &b);
+    return jinja_sb_take_str(R, &b);
 }
 
 /* ---- JSON ------------------------------------------------------------------------- */
 
-jv jv_from_json(struct render *R, const json_t *j)
+jv jinja_jv_from_json(struct render *R, const json_t *j)
 {
     switch (json_typeof(j)) {
     case JSON_NULL:
@@ -893,47 +865,47 @@ jv jv_from_json(struct render *R, const json_t *j)
     case JSON_REAL:
         return jv_float(json_real_value(j));
     case JSON_STRING:
-        return jv_str(R, json_string_value(j), json_string_length(j));
+        return jinja_jv_str(R, json_string_value(j), json_string_length(j));
     case JSON_ARRAY: {
         size_t n = json_array_size(j);
-        jv l = jv_list_new(R, n, false);
+        jv l = jinja_jv_list_new(R, n, false);
         if (l.t != JV_LIST)
             return l;
         for (size_t i = 0; i < n; i++) {
-            jv x = jv_from_json(R, json_array_get(j, i));
+            jv x = jinja_jv_from_json(R, json_array_get(j, i));
             if (R && R->failed) {
-                jv_release(x);
-                jv_release(l);
+                jinja_jv_release(x);
+                jinja_jv_release(l);
                 return JV_U;
             }
-            if (!jv_list_push(R, l, x)) {
-                jv_release(l);
+            if (!jinja_jv_list_push(R, l, x)) {
+                jinja_jv_release(l);
                 return JV_U;
             }
         }
         return l;
     }
     case JSON_OBJECT: {
-        jv d = jv_dict_new(R, json_object_size(j));
+        jv d = jinja_jv_dict_new(R, json_object_size(j));
         if (d.t != JV_DICT)
             return d;
         const char *k;
         json_t *val;
         json_object_foreach((json_t *)j, k, val) {
-            jv x = jv_from_json(R, val);
+            jv x = jinja_jv_from_json(R, val);
             if (R && R->failed) {
-                jv_release(x);
-                jv_release(d);
+                jinja_jv_release(x);
+                jinja_jv_release(d);
                 return JV_U;
             }
-            jv key = jv_cstr(R, k);
+            jv key = jinja_jv_cstr(R, k);
             if (key.t != JV_STR) {
-                jv_release(x);
-                jv_release(d);
+                jinja_jv_release(x);
+                jinja_jv_release(d);
                 return JV_U;
             }
-            if (!jv_dict_set(R, d, key, x)) {
-                jv_release(d);
+            if (!jinja_jv_dict_set(R, d, key, x)) {
+                jinja_jv_release(d);
                 return JV_U;
             }
         }
@@ -945,7 +917,7 @@ jv jv_from_json(struct render *R, const json_t *j)
 
 static bool json_str(struct render *R, struct sbuf *b, const char *s, size_t len, bool ascii)
 {
-    if (!sb_addc(R, b, '"'))
+    if (!jinja_sb_addc(R, b, '"'))
         return false;
     size_t i = 0;
     while (i < len) {
@@ -963,14 +935,14 @@ static bool json_str(struct render *R, struct sbuf *b, const char *s, size_t len
         default: break;
         }
         if (esc) {
-            if (!sb_adds(R, b, esc))
+            if (!jinja_sb_adds(R, b, esc))
                 return false;
             i++;
             continue;
         }
         if (c < 0x20) {
             snprintf(tmp, sizeof(tmp), "\\u%04x", c);
-            if (!sb_adds(R, b, tmp))
+            if (!jinja_sb_adds(R, b, tmp))
                 return false;
             i++;
             continue;
@@ -984,7 +956,7 @@ static bool json_str(struct render *R, struct sbuf *b, const char *s, size_t len
                     break;
                 j++;
             }
-            if (!sb_add(R, b, s + i, j - i))
+            if (!jinja_sb_add(R, b, s + i, j - i))
                 return false;
             i = j;
             continue;
@@ -997,19 +969,19 @@ static bool json_str(struct render *R, struct sbuf *b, const char *s, size_t len
         } else {
             snprintf(tmp, sizeof(tmp), "\\u%04x", cp);
         }
-        if (!sb_adds(R, b, tmp))
+        if (!jinja_sb_adds(R, b, tmp))
             return false;
         i += n;
     }
-    return sb_addc(R, b, '"');
+    return jinja_sb_addc(R, b, '"');
 }
 
 static bool json_newline(struct render *R, struct sbuf *b, const struct tojson_opts *o, int level)
 {
-    if (!sb_addc(R, b, '\n'))
+    if (!jinja_sb_addc(R, b, '\n'))
         return false;
     for (int i = 0; i < level; i++)
-        if (!sb_adds(R, b, o->indent))
+        if (!jinja_sb_adds(R, b, o->indent))
             return false;
     return true;
 }
@@ -1024,73 +996,73 @@ static int cmp_keys(const void *x, const void *y)
     return JS(*a)->len < JS(*b)->len ? -1 : JS(*a)->len > JS(*b)->len;
 }
 
-bool jv_tojson(struct render *R, struct sbuf *b, jv v, const struct tojson_opts *o, int level)
+bool jinja_jv_tojson(struct render *R, struct sbuf *b, jv v, const struct tojson_opts *o, int level)
 {
     char tmp[48];
     if (level > JV_MAX_DEPTH + 8)
-        return jerr(R, "values nested too deeply for tojson");
+        return jinja_err(R, "values nested too deeply for tojson");
     switch (v.t) {
     case JV_NONE:
-        return sb_adds(R, b, "null");
+        return jinja_sb_adds(R, b, "null");
     case JV_BOOL:
-        return sb_adds(R, b, v.u.b ? "true" : "false");
+        return jinja_sb_adds(R, b, v.u.b ? "true" : "false");
     case JV_INT:
         snprintf(tmp, sizeof(tmp), "%lld", (long long)v.u.i);
-        return sb_adds(R, b, tmp);
+        return jinja_sb_adds(R, b, tmp);
     case JV_FLOAT:
         if (isnan(v.u.f))
-            return sb_adds(R, b, "NaN");
+            return jinja_sb_adds(R, b, "NaN");
         if (isinf(v.u.f))
-            return sb_adds(R, b, v.u.f < 0 ? "-Infinity" : "Infinity");
-        py_float_repr(v.u.f, tmp);
-        return sb_adds(R, b, tmp);
+            return jinja_sb_adds(R, b, v.u.f < 0 ? "-Infinity" : "Infinity");
+        jinja_py_float_repr(v.u.f, tmp);
+        return jinja_sb_adds(R, b, tmp);
     case JV_STR:
         return json_str(R, b, JS(v)->s, JS(v)->len, o->ensure_ascii);
     case JV_LIST: {
         struct jlist *l = JL(v);
         if (l->n == 0)
-            return sb_adds(R, b, "[]");
-        if (!sb_addc(R, b, '['))
+            return jinja_sb_adds(R, b, "[]");
+        if (!jinja_sb_addc(R, b, '['))
             return false;
         for (size_t i = 0; i < l->n; i++) {
-            if (i && !sb_adds(R, b, o->item_sep))
+            if (i && !jinja_sb_adds(R, b, o->item_sep))
                 return false;
             if (o->indent && !json_newline(R, b, o, level + 1))
                 return false;
-            if (!jv_tojson(R, b, l->v[i], o, level + 1))
+            if (!jinja_jv_tojson(R, b, l->v[i], o, level + 1))
                 return false;
         }
         if (o->indent && !json_newline(R, b, o, level))
             return false;
-        return sb_addc(R, b, ']');
+        return jinja_sb_addc(R, b, ']');
     }
     case JV_DICT: {
         struct jdict *d = JD(v);
         if (d->n == 0)
-            return sb_adds(R, b, "{}");
+            return jinja_sb_adds(R, b, "{}");
         /* keys as strings (json.dumps converts int, float, bool, None) */
         jv *keys = malloc(d->n * sizeof(jv));
         size_t *idx = malloc(d->n * sizeof(size_t));
         if (keys == NULL || idx == NULL) {
             free(keys);
             free(idx);
-            return jerr(R, "out of memory");
+            return jinja_err(R, "out of memory");
         }
         bool ok = true;
         size_t nk = 0;
         for (size_t i = 0; i < d->n && ok; i++) {
             jv k = d->k[i];
             if (k.t == JV_STR) {
-                keys[nk++] = jv_retain(k);
+                keys[nk++] = jinja_jv_retain(k);
             } else if (k.t == JV_INT || k.t == JV_FLOAT) {
-                keys[nk++] = jv_to_str(R, k);
+                keys[nk++] = jinja_jv_to_str(R, k);
             } else if (k.t == JV_BOOL) {
-                keys[nk++] = jv_cstr(R, k.u.b ? "true" : "false");
+                keys[nk++] = jinja_jv_cstr(R, k.u.b ? "true" : "false");
             } else if (k.t == JV_NONE) {
-                keys[nk++] = jv_cstr(R, "null");
+                keys[nk++] = jinja_jv_cstr(R, "null");
             } else {
-                ok = jerr(R, "keys must be str, int, float, bool or None, not %s",
-                          jv_type_name(k));
+                ok = jinja_err(R, "keys must be str, int, float, bool or None, not %s",
+                          jinja_jv_type_name(k));
             }
             if (ok && (keys[nk - 1].t != JV_STR))
                 ok = false;
@@ -1114,28 +1086,28 @@ bool jv_tojson(struct render *R, struct sbuf *b, jv v, const struct tojson_opts 
                 idx[i] = i;
         }
         if (ok)
-            ok = sb_addc(R, b, '{');
+            ok = jinja_sb_addc(R, b, '{');
         for (size_t n = 0; n < nk && ok; n++) {
             size_t i = idx[n];
-            if (n && !sb_adds(R, b, o->item_sep))
+            if (n && !jinja_sb_adds(R, b, o->item_sep))
                 ok = false;
             else if (o->indent && !json_newline(R, b, o, level + 1))
                 ok = false;
             else if (!json_str(R, b, JS(keys[i])->s, JS(keys[i])->len, o->ensure_ascii) ||
-                     !sb_adds(R, b, o->key_sep) || !jv_tojson(R, b, d->v[i], o, level + 1))
+                     !jinja_sb_adds(R, b, o->key_sep) || !jinja_jv_tojson(R, b, d->v[i], o, level + 1))
                 ok = false;
         }
         for (size_t i = 0; i < nk; i++)
-            jv_release(keys[i]);
+            jinja_jv_release(keys[i]);
         free(keys);
         free(idx);
         if (!ok)
             return false;
         if (o->indent && !json_newline(R, b, o, level))
             return false;
-        return sb_addc(R, b, '}');
+        return jinja_sb_addc(R, b, '}');
     }
     default:
-        return jerr(R, "Object of type %s is not JSON serializable", jv_type_name(v));
+        return jinja_err(R, "Object of type %s is not JSON serializable", jinja_jv_type_name(v));
     }
 }

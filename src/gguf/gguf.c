@@ -8,6 +8,7 @@
  * as "NAME: what is wrong" into the caller's buffer.
  */
 #include "gguf/gguf.h"
+#include "base/err.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -60,14 +61,9 @@ struct reader {
 
 static bool fail(struct reader *r, const char *fmt, ...)
 {
-    if (r->err == NULL || r->err_size == 0)
-        return false;
-    int n = snprintf(r->err, r->err_size, "%s: ", r->name);
-    if (n < 0 || (size_t)n >= r->err_size)
-        return false;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(r->err + n, r->err_size - (size_t)n, fmt, ap);
+    err_vset_at(r->err, r->err_size, r->name, fmt, ap);
     va_end(ap);
     return false;
 }
@@ -111,7 +107,7 @@ static bool read_str(struct reader *r, size_t *off, uint64_t *len, const char *w
     return true;
 }
 
-static size_t gguf_type_size(enum gguf_type t)
+size_t gguf_type_size(enum gguf_type t)
 {
     switch (t) {
     case GGUF_TYPE_UINT8: case GGUF_TYPE_INT8: case GGUF_TYPE_BOOL: return 1;
@@ -330,7 +326,7 @@ static bool read_alignment(struct reader *r, struct gguf_ctx *ctx)
 
 static bool tensor_size(struct reader *r, struct gguf_tensor *t)
 {
-    const struct type_traits *tt = type_traits(t->type);
+    const struct type_traits *tt = tensor_type_traits(t->type);
     int64_t n = 1;
     for (uint32_t d = 0; d < GGUF_MAX_DIMS; d++)
         if (__builtin_mul_overflow(n, t->ne[d], &n))
@@ -372,7 +368,7 @@ static bool parse_tensor_info(struct reader *r, struct gguf_ctx *ctx, struct ggu
     }
     if (!read_u32(r, &type, t->name) || !read_u64(r, &t->offset, t->name))
         return false;
-    if (type_traits(type) == NULL)
+    if (tensor_type_traits(type) == NULL)
         return fail(r, "tensor '%s': unknown tensor type %u", t->name, type);
     t->type = (enum tensor_type)type;
     if (t->offset % ctx->alignment != 0)

@@ -116,6 +116,8 @@ const struct gguf_tensor *gguf_find_tensor(const struct gguf_ctx *ctx, const cha
 int64_t gguf_tensor_nelements(const struct gguf_tensor *t);
 
 const char *gguf_type_name(enum gguf_type type);
+/* Bytes of one value of a scalar type (0 for STRING, ARRAY or a bad id). */
+size_t gguf_type_size(enum gguf_type type);
 const char *gguf_status_str(int status);
 
 #endif

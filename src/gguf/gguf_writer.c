@@ -7,16 +7,14 @@
  * each tensor's data padded to the alignment.
  */
 #include "gguf/gguf_writer.h"
+#include "base/vec.h"
+#include "base/err.h"
+#include "base/sbuf.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct bytes {
-    uint8_t *p;
-    size_t n, cap;
-};
 
 struct pending_tensor {
     char *name;
@@ -28,47 +26,20 @@ struct pending_tensor {
 };
 
 struct gguf_writer {
-    struct bytes kv;
+    struct sbuf kv;
     uint64_t n_kv;
     uint32_t alignment;
     struct pending_tensor *tensors;
     size_t n_tensors, cap_tensors;
 };
 
-static int bytes_reserve(struct bytes *b, size_t extra)
-{
-    if (extra > SIZE_MAX - b->n)
-        return -1;
-    if (b->n + extra <= b->cap)
-        return 0;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->n + extra)
-        cap *= 2;
-    uint8_t *p = realloc(b->p, cap);
-    if (p == NULL)
-        return -1;
-    b->p = p;
-    b->cap = cap;
-    return 0;
-}
+static int put_u32(struct sbuf *b, uint32_t v) { return sbuf_append(b, &v, 4); }
+static int put_u64(struct sbuf *b, uint64_t v) { return sbuf_append(b, &v, 8); }
 
-static int bytes_put(struct bytes *b, const void *data, size_t n)
-{
-    if (bytes_reserve(b, n) != 0)
-        return -1;
-    if (n)
-        memcpy(b->p + b->n, data, n);
-    b->n += n;
-    return 0;
-}
-
-static int put_u32(struct bytes *b, uint32_t v) { return bytes_put(b, &v, 4); }
-static int put_u64(struct bytes *b, uint64_t v) { return bytes_put(b, &v, 8); }
-
-static int put_str(struct bytes *b, const char *s)
+static int put_str(struct sbuf *b, const char *s)
 {
     size_t len = strlen(s);
-    return put_u64(b, len) != 0 || bytes_put(b, s, len) != 0 ? -1 : 0;
+    return put_u64(b, len) != 0 || sbuf_append(b, s, len) != 0 ? -1 : 0;
 }
 
 struct gguf_writer *gguf_writer_new(void)
@@ -86,28 +57,17 @@ void gguf_writer_free(struct gguf_writer *w)
     for (size_t i = 0; i < w->n_tensors; i++)
         free(w->tensors[i].name);
     free(w->tensors);
-    free(w->kv.p);
+    sbuf_free(&w->kv);
     free(w);
-}
-
-static size_t scalar_size(enum gguf_type t)
-{
-    switch (t) {
-    case GGUF_TYPE_UINT8: case GGUF_TYPE_INT8: case GGUF_TYPE_BOOL: return 1;
-    case GGUF_TYPE_UINT16: case GGUF_TYPE_INT16: return 2;
-    case GGUF_TYPE_UINT32: case GGUF_TYPE_INT32: case GGUF_TYPE_FLOAT32: return 4;
-    case GGUF_TYPE_UINT64: case GGUF_TYPE_INT64: case GGUF_TYPE_FLOAT64: return 8;
-    default: return 0;
-    }
 }
 
 /* Append key + type + value bytes; on failure the buffer is rolled back. */
 static int add_scalar(struct gguf_writer *w, const char *key, enum gguf_type t, const void *v)
 {
-    size_t mark = w->kv.n;
+    size_t mark = w->kv.len;
     if (key == NULL || *key == '\0' || put_str(&w->kv, key) != 0 || put_u32(&w->kv, t) != 0 ||
-        bytes_put(&w->kv, v, scalar_size(t)) != 0) {
-        w->kv.n = mark;
+        sbuf_append(&w->kv, v, gguf_type_size(t)) != 0) {
+        sbuf_truncate(&w->kv, mark);
         return -1;
     }
     w->n_kv++;
@@ -145,10 +105,10 @@ int gguf_writer_set_alignment(struct gguf_writer *w, uint32_t alignment)
 
 int gguf_writer_add_str(struct gguf_writer *w, const char *key, const char *v)
 {
-    size_t mark = w->kv.n;
+    size_t mark = w->kv.len;
     if (key == NULL || *key == '\0' || v == NULL || put_str(&w->kv, key) != 0 ||
         put_u32(&w->kv, GGUF_TYPE_STRING) != 0 || put_str(&w->kv, v) != 0) {
-        w->kv.n = mark;
+        sbuf_truncate(&w->kv, mark);
         return -1;
     }
     w->n_kv++;
@@ -158,14 +118,14 @@ int gguf_writer_add_str(struct gguf_writer *w, const char *key, const char *v)
 int gguf_writer_add_arr(struct gguf_writer *w, const char *key, enum gguf_type elem_type,
                         const void *data, uint64_t n)
 {
-    size_t es = scalar_size(elem_type);
-    size_t mark = w->kv.n;
+    size_t es = gguf_type_size(elem_type);
+    size_t mark = w->kv.len;
     if (key == NULL || *key == '\0' || es == 0 || (n > 0 && data == NULL) || n > SIZE_MAX / es)
         return -1;
     if (put_str(&w->kv, key) != 0 || put_u32(&w->kv, GGUF_TYPE_ARRAY) != 0 ||
         put_u32(&w->kv, elem_type) != 0 || put_u64(&w->kv, n) != 0 ||
-        bytes_put(&w->kv, data, (size_t)n * es) != 0) {
-        w->kv.n = mark;
+        sbuf_append(&w->kv, data, (size_t)n * es) != 0) {
+        sbuf_truncate(&w->kv, mark);
         return -1;
     }
     w->n_kv++;
@@ -174,7 +134,7 @@ int gguf_writer_add_arr(struct gguf_writer *w, const char *key, enum gguf_type e
 
 int gguf_writer_add_arr_str(struct gguf_writer *w, const char *key, const char *const *v, uint64_t n)
 {
-    size_t mark = w->kv.n;
+    size_t mark = w->kv.len;
     if (key == NULL || *key == '\0' || (n > 0 && v == NULL))
         return -1;
     int rc = put_str(&w->kv, key) | put_u32(&w->kv, GGUF_TYPE_ARRAY) |
@@ -182,7 +142,7 @@ int gguf_writer_add_arr_str(struct gguf_writer *w, const char *key, const char *
     for (uint64_t i = 0; rc == 0 && i < n; i++)
         rc = v[i] ? put_str(&w->kv, v[i]) : -1;
     if (rc != 0) {
-        w->kv.n = mark;
+        sbuf_truncate(&w->kv, mark);
         return -1;
     }
     w->n_kv++;
@@ -201,19 +161,13 @@ int gguf_writer_add_tensor(struct gguf_writer *w, const char *name, enum tensor_
         if (t.ne[d] < 0 || (d > 0 && __builtin_mul_overflow(rows, (size_t)t.ne[d], &rows)))
             return -1;
     }
-    size_t row = type_row_size(type, t.ne[0]);
+    size_t row = tensor_type_row_size(type, t.ne[0]);
     if ((row == 0 && t.ne[0] != 0) || __builtin_mul_overflow(row, rows, &t.nbytes))
         return -1;
     if (t.nbytes > 0 && data == NULL)
         return -1;
-    if (w->n_tensors == w->cap_tensors) {
-        size_t cap = w->cap_tensors ? w->cap_tensors * 2 : 16;
-        struct pending_tensor *p = realloc(w->tensors, cap * sizeof(*p));
-        if (p == NULL)
-            return -1;
-        w->tensors = p;
-        w->cap_tensors = cap;
-    }
+    if (vec_reserve((void **)&w->tensors, &w->cap_tensors, w->n_tensors + 1, sizeof *w->tensors) != 0)
+        return -1;
     t.name = strdup(name);
     if (t.name == NULL)
         return -1;
@@ -223,13 +177,13 @@ int gguf_writer_add_tensor(struct gguf_writer *w, const char *name, enum tensor_
 
 static size_t align_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
 
-static int pad_to(struct bytes *b, size_t a)
+static int pad_to(struct sbuf *b, size_t a)
 {
     static const uint8_t zeros[64];
-    size_t target = align_up(b->n, a);
-    while (b->n < target) {
-        size_t k = target - b->n < sizeof(zeros) ? target - b->n : sizeof(zeros);
-        if (bytes_put(b, zeros, k) != 0)
+    size_t target = align_up(b->len, a);
+    while (b->len < target) {
+        size_t k = target - b->len < sizeof(zeros) ? target - b->len : sizeof(zeros);
+        if (sbuf_append(b, zeros, k) != 0)
             return -1;
     }
     return 0;
@@ -237,9 +191,9 @@ static int pad_to(struct bytes *b, size_t a)
 
 int gguf_writer_to_memory(const struct gguf_writer *w, uint8_t **out, size_t *size)
 {
-    struct bytes b = { 0 };
-    int rc = bytes_put(&b, GGUF_MAGIC, 4) | put_u32(&b, 3) | put_u64(&b, w->n_tensors) |
-             put_u64(&b, w->n_kv) | bytes_put(&b, w->kv.p, w->kv.n);
+    struct sbuf b = SBUF_INIT;
+    int rc = sbuf_append(&b, GGUF_MAGIC, 4) | put_u32(&b, 3) | put_u64(&b, w->n_tensors) |
+             put_u64(&b, w->n_kv) | sbuf_append(&b, w->kv.s, w->kv.len);
     size_t offset = 0;
     for (size_t i = 0; rc == 0 && i < w->n_tensors; i++) {
         const struct pending_tensor *t = &w->tensors[i];
@@ -252,14 +206,13 @@ int gguf_writer_to_memory(const struct gguf_writer *w, uint8_t **out, size_t *si
     if (rc == 0 && w->n_tensors > 0)
         rc = pad_to(&b, w->alignment);
     for (size_t i = 0; rc == 0 && i < w->n_tensors; i++)
-        rc = bytes_put(&b, w->tensors[i].data, w->tensors[i].nbytes) | pad_to(&b, w->alignment);
+        rc = sbuf_append(&b, w->tensors[i].data, w->tensors[i].nbytes) | pad_to(&b, w->alignment);
     if (rc != 0) {
-        free(b.p);
+        sbuf_free(&b);
         return -1;
     }
-    *out = b.p;
-    *size = b.n;
-    return 0;
+    *out = (uint8_t *)sbuf_take(&b, size);
+    return *out ? 0 : -1;
 }
 
 int gguf_writer_write_file(const struct gguf_writer *w, const char *path, char *err, size_t err_size)
@@ -267,8 +220,7 @@ int gguf_writer_write_file(const struct gguf_writer *w, const char *path, char *
     uint8_t *buf;
     size_t size;
     if (gguf_writer_to_memory(w, &buf, &size) != 0) {
-        snprintf(err, err_size, "%s: out of memory building the file", path);
-        return -1;
+        return err_set(err, err_size, "%s: out of memory building the file", path);
     }
     FILE *f = fopen(path, "wb");
     int rc = 0;
@@ -277,7 +229,7 @@ int gguf_writer_write_file(const struct gguf_writer *w, const char *path, char *
     if (f != NULL && fclose(f) != 0)
         rc = -1;
     if (rc != 0)
-        snprintf(err, err_size, "%s: cannot write: %s", path, strerror(errno));
+        err_set(err, err_size, "%s: cannot write: %s", path, strerror(errno));
     free(buf);
     return rc;
 }

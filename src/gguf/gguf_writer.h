@@ -42,7 +42,7 @@ int gguf_writer_add_arr(struct gguf_writer *w, const char *key, enum gguf_type e
 int gguf_writer_add_arr_str(struct gguf_writer *w, const char *key, const char *const *v, uint64_t n);
 
 /* A tensor of n_dims (1..4) dimensions ne[] (ne[0] fastest) holding data of
- * type_row_size(type, ne[0]) * ne[1] * ... bytes. */
+ * tensor_type_row_size(type, ne[0]) * ne[1] * ... bytes. */
 int gguf_writer_add_tensor(struct gguf_writer *w, const char *name, enum tensor_type type,
                            uint32_t n_dims, const int64_t *ne, const void *data);
 

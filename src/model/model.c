@@ -7,6 +7,7 @@
  * and checked against the shapes the hyperparameters imply.
  */
 #include "model/model.h"
+#include "base/err.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -53,13 +54,10 @@ struct loader {
 
 static bool fail(struct loader *l, const char *fmt, ...)
 {
-    int n = snprintf(l->err, l->err_size, "%s: ", gguf_name(l->gguf));
-    if (n >= 0 && (size_t)n < l->err_size) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(l->err + n, l->err_size - (size_t)n, fmt, ap);
-        va_end(ap);
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    err_vset_at(l->err, l->err_size, gguf_name(l->gguf), fmt, ap);
+    va_end(ap);
     return false;
 }
 
@@ -171,7 +169,7 @@ static bool bind(struct loader *l, struct weight *w, const char *name, int64_t n
                     (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2],
                     (long long)t->ne[3], (long long)ne0, want_dims == 2 ? ", " : "",
                     (long long)(want_dims == 2 ? ne1 : 0));
-    const struct type_traits *tt = type_traits(t->type);
+    const struct type_traits *tt = tensor_type_traits(t->type);
     if (!tt->supported)
         return fail(l, "tensor '%s' has type %s, which cllm cannot compute with", name, tt->name);
     if (want_dims == 1 && t->type != TYPE_F32)

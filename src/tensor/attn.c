@@ -1,15 +1,11 @@
 /*
- * attn.c - the attention tile (see attn.h): the scalar reference, the
- * dispatch to the SIMD versions (attn_avx2.c, attn_avx512.c) and the
- * scratch size.
+ * attn.c - the attention tile (see attn.h): the types handled, the scratch
+ * size and the dispatch to the kernel table's tile (cpu/attn_scalar.c, and
+ * cpu/attn_avx2.c, cpu/attn_avx512.c from the template cpu/attn_simd.h).
  */
 #include "tensor/attn.h"
 
-#include <math.h>
-#include <string.h>
-
-#include "tensor/attn_impl.h"
-#include "tensor/f16.h"
+#include "tensor/cpu/attn_impl.h"
 #include "tensor/ops.h"
 
 int attn_types_supported(enum tensor_type type_k, enum tensor_type type_v)
@@ -24,71 +20,13 @@ size_t attn_scratch_floats(int32_t n_q, int32_t n_keys, int32_t head_dim_k, int3
     return (size_t)n_q * (attn_pad(n_keys) + hk + hv) + w;
 }
 
-static float value_at(const void *row, enum tensor_type type, int32_t d)
-{
-    if (type == TYPE_F16) {
-        f16_t h;
-        memcpy(&h, (const uint8_t *)row + 2 * (size_t)d, 2);
-        return f16_to_f32(h);
-    }
-    float f;
-    memcpy(&f, (const uint8_t *)row + 4 * (size_t)d, 4);
-    return f;
-}
-
-static float round_f16(float x) { return f16_to_f32(f32_to_f16(x)); }
-
-/* One query at a time, one key at a time: the reference for the SIMD tiles. */
-static void attn_tile_scalar(const struct attn_tile *t, float *scratch)
-{
-    struct attn_layout l = attn_layout(t, scratch);
-    const int32_t hk = t->head_dim_k, hv = t->head_dim_v;
-    const int parts = attn_parts(hk);
-    for (int32_t j = 0; j < t->n_q; j++) {
-        float *q = l.q + (size_t)j * l.hk, *s = l.s + (size_t)j * l.kstride;
-        for (int32_t d = 0; d < hk; d++)
-            q[d] = t->type_k == TYPE_F16 ? round_f16(t->q[j][d]) : t->q[j][d];
-        const int32_t first = t->first[j], last = t->last[j];
-        for (int32_t i = first; i <= last; i++) {
-            float acc[ATTN_MAX_PARTS] = { 0.0f };
-            for (int32_t d = 0; d < hk; d++)
-                acc[d % parts] = fmaf(q[d], value_at(t->k[i], t->type_k, d), acc[d % parts]);
-            for (int n = parts; n > 1; n /= 2)
-                for (int k = 0; k < n / 2; k++)
-                    acc[k] = acc[2 * k] + acc[2 * k + 1];
-            s[i] = acc[0];
-        }
-        op_softmax(s + first, s + first, last - first + 1, t->scale, NULL);
-        if (t->type_v == TYPE_F16)
-            for (int32_t i = first; i <= last; i++)
-                s[i] = round_f16(s[i]);
-        float *o = l.o + (size_t)j * l.hv;
-        for (int32_t d = 0; d < hv; d++)
-            o[d] = 0.0f;
-        for (int32_t i = first; i <= last; i++)
-            for (int32_t d = 0; d < hv; d++)
-                o[d] = fmaf(s[i], value_at(t->v[i], t->type_v, d), o[d]);
-        memcpy(t->out[j], o, (size_t)hv * sizeof(float));
-    }
-}
-
 int attn_tile_run_isa(enum cpu_isa isa, const struct attn_tile *t, float *scratch)
 {
-    if (cpu_kernels_for(isa) == NULL)
+    const struct cpu_kernels *k = cpu_kernels_for(isa);
+    if (k == NULL)
         return -1;
-    switch (isa) {
-#ifdef CLLM_X86
-    case CPU_ISA_AVX512:
-        attn_tile_avx512(t, scratch);
-        return 0;
-    case CPU_ISA_AVX2:
-        attn_tile_avx2(t, scratch);
-        return 0;
-#endif
-    default:
-        attn_tile_scalar(t, scratch);
-        return 0;
-    }
+    k->attn_tile(t, scratch);
+    return 0;
 }
 
 void attn_tile_run(const struct attn_tile *t, float *scratch)

@@ -103,7 +103,7 @@ static size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
 
 static size_t act_row_bytes(enum tensor_type vdt, int64_t n_in)
 {
-    const struct type_traits *tt = type_traits((uint32_t)vdt);
+    const struct type_traits *tt = tensor_type_traits((uint32_t)vdt);
     if (tt == NULL)
         return 0;
     int64_t blocks = (n_in + tt->block_size - 1) / tt->block_size;
@@ -112,7 +112,7 @@ static size_t act_row_bytes(enum tensor_type vdt, int64_t n_in)
 
 size_t matmul_scratch_size(enum tensor_type type, int64_t n_rows, int64_t n_in)
 {
-    const struct type_traits *tt = type_traits((uint32_t)type);
+    const struct type_traits *tt = tensor_type_traits((uint32_t)type);
     if (tt == NULL || tt->vec_dot_type == TYPE_F32)
         return 0;
     return (size_t)n_rows * act_row_bytes(tt->vec_dot_type, n_in);
@@ -129,7 +129,7 @@ static size_t max_act_row_bytes(int64_t n_in)
 {
     size_t most = 0;
     for (uint32_t t = 0; t < TYPE_COUNT; t++) {
-        const struct type_traits *tt = type_traits(t);
+        const struct type_traits *tt = tensor_type_traits(t);
         if (tt == NULL || !tt->supported || tt->vec_dot_type == TYPE_F32)
             continue;
         size_t b = act_row_bytes(tt->vec_dot_type, n_in);
@@ -264,7 +264,7 @@ static int64_t pick_chunk_rows(int64_t total_out, int64_t max_out, int64_t n_row
 
 static int check_weights(const struct matmul_ctx *ctx, const struct matmul_weights *w)
 {
-    const struct type_traits *tt = type_traits((uint32_t)w->type);
+    const struct type_traits *tt = tensor_type_traits((uint32_t)w->type);
     if (tt == NULL || !tt->supported || ctx->k->vec_dot[w->type] == NULL)
         return -1;
     if (w->n_in <= 0 || w->n_out < 0 || w->n_in % tt->block_size != 0)
@@ -279,12 +279,12 @@ static int check_many(const struct matmul_ctx *ctx, const struct matmul_weights 
 {
     if (ctx == NULL || ws == NULL || n_w < 1 || n_w > MATMUL_MAX_MANY)
         return -1;
-    const struct type_traits *first = type_traits((uint32_t)ws[0].type);
+    const struct type_traits *first = tensor_type_traits((uint32_t)ws[0].type);
     if (first == NULL)
         return -1;
     for (int m = 0; m < n_w; m++) {
         if (check_weights(ctx, &ws[m]) != 0 || ws[m].n_in != ws[0].n_in ||
-            type_traits((uint32_t)ws[m].type)->vec_dot_type != first->vec_dot_type)
+            tensor_type_traits((uint32_t)ws[m].type)->vec_dot_type != first->vec_dot_type)
             return -1;
     }
     return 0;
@@ -349,7 +349,7 @@ static void setup_parts(const struct matmul_ctx *ctx, struct matmul_job *job,
         p->dot_nrows = job->packed ? ctx->k->vec_dot_nrows_packed[w->type]
                        : MATMUL_USE_NROWS ? ctx->k->vec_dot_nrows[w->type]
                                           : NULL;
-        p->w_stride = w->row_stride ? w->row_stride : type_row_size(w->type, w->n_in);
+        p->w_stride = w->row_stride ? w->row_stride : tensor_type_row_size(w->type, w->n_in);
         p->y = ys[m];
         p->y_stride = y_strides && y_strides[m] ? y_strides[m] : w->n_out;
         p->first_chunk = job->n_chunks;
@@ -395,7 +395,7 @@ static void run_slice(struct matmul_ctx *ctx, const struct matmul_weights *ws, i
     setup_parts(ctx, &job, ws, n_w, ys, y_strides);
     if (job.n_chunks == 0)
         return;
-    setup_activations(ctx, &job, type_traits((uint32_t)ws[0].type)->vec_dot_type);
+    setup_activations(ctx, &job, tensor_type_traits((uint32_t)ws[0].type)->vec_dot_type);
     int nth = ctx->pool ? threads_for(ctx, dot_pieces(&job)) : 1;
     if (nth <= 1)
         dot_task(&job, 0, 1);
@@ -411,7 +411,7 @@ int matmul_many(struct matmul_ctx *ctx, const struct matmul_weights *ws, int n_w
         return -1;
     if (n_rows == 0)
         return 0;
-    enum tensor_type vdt = type_traits((uint32_t)ws[0].type)->vec_dot_type;
+    enum tensor_type vdt = tensor_type_traits((uint32_t)ws[0].type)->vec_dot_type;
     bool packed = use_packed(ctx, ws, n_w, vdt, n_rows);
     int64_t slice = rows_per_slice(ctx, vdt, ws[0].n_in, n_rows, packed);
     if (slice == 0)

@@ -24,7 +24,7 @@
 
 /* A weight matrix of n_out rows of n_in elements; row i starts at
  * data + i * row_stride bytes (no alignment needed, e.g. inside an mmap).
- * row_stride 0 means packed rows (type_row_size(type, n_in)). */
+ * row_stride 0 means packed rows (tensor_type_row_size(type, n_in)). */
 struct matmul_weights {
     enum tensor_type type;
     const void *data;

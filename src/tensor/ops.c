@@ -2,7 +2,7 @@
  * ops.c - the f32 transformer ops (see ops.h): norms, RoPE, softmax,
  * activations, element-wise arithmetic and the embedding lookup. The scalar
  * versions here are the reference (sums kept in double); the hot ones have
- * AVX2 versions (ops_avx2.c) chosen at run time.
+ * AVX2 versions (cpu/ops_avx2.c) chosen at run time.
  */
 #define _GNU_SOURCE /* sincos */
 #include "tensor/ops.h"
@@ -131,9 +131,9 @@ static void rope_row(float *x, int64_t n_heads, int64_t head_dim, int64_t pos,
 #ifdef CLLM_X86
         if (use_avx2()) {
             if (neox)
-                rope_neox_avx2(xh, cs, sn, half);
+                op_rope_neox_avx2(xh, cs, sn, half);
             else
-                rope_normal_avx2(xh, cs, sn, half);
+                op_rope_normal_avx2(xh, cs, sn, half);
             continue;
         }
 #endif
@@ -347,7 +347,7 @@ static int row_to_f32(float *y, enum tensor_type type, const void *row, int64_t 
 int op_get_rows(float *y, enum tensor_type type, const void *data, int64_t n_rows, int64_t n_cols,
                 const int32_t *ids, int64_t n_ids)
 {
-    size_t row_size = type_row_size(type, n_cols);
+    size_t row_size = tensor_type_row_size(type, n_cols);
     if (row_size == 0)
         return -1;
     for (int64_t k = 0; k < n_ids; k++) {

@@ -258,7 +258,7 @@ void quantize_row_q8_1_ref(const float *x, block_q8_1 *y, int64_t n)
 
 static bool row_ok(enum tensor_type type, int64_t n)
 {
-    const struct type_traits *tt = type_traits((uint32_t)type);
+    const struct type_traits *tt = tensor_type_traits((uint32_t)type);
     return tt != NULL && n >= 0 && n % tt->block_size == 0;
 }
 

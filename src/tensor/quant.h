@@ -40,6 +40,6 @@ void quantize_row_q8_1_ref(const float *x, block_q8_1 *y, int64_t n);
 void quantize_row_q8_K_ref(const float *x, block_q8_K *y, int64_t n);
 
 /* The 16 values of the IQ4_NL / IQ4_XS non-linear codebook. */
-extern const int8_t iq4nl_values[16];
+extern const int8_t quant_iq4nl_values[16];
 
 #endif

@@ -18,7 +18,7 @@
 #include "tensor/quant.h"
 #include "tensor/quant_internal.h"
 
-const int8_t iq4nl_values[16] = {
+const int8_t quant_iq4nl_values[16] = {
     -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
 };
 
@@ -29,7 +29,7 @@ void dequantize_row_iq4_nl(const block_iq4_nl *x, float *y, int64_t n)
     for (int64_t b = 0; b < n / QK4_NL; b++, y += QK4_NL) {
         const float d = f16_to_f32(x[b].d);
         for (int j = 0; j < QK4_NL; j++)
-            y[j] = d * (float)iq4nl_values[nibble32(x[b].qs, j)];
+            y[j] = d * (float)quant_iq4nl_values[nibble32(x[b].qs, j)];
     }
 }
 
@@ -49,7 +49,7 @@ void dequantize_row_iq4_xs(const block_iq4_xs *x, float *y, int64_t n)
             const float dl = d * (float)iq4_xs_scale(&x[b], ib);
             const uint8_t *qs = x[b].qs + 16 * ib;
             for (int j = 0; j < 32; j++)
-                y[j] = dl * (float)iq4nl_values[nibble32(qs, j)];
+                y[j] = dl * (float)quant_iq4nl_values[nibble32(qs, j)];
         }
     }
 }
@@ -59,19 +59,19 @@ void dequantize_row_iq4_xs(const block_iq4_xs *x, float *y, int64_t n)
 /* Index of the codebook value nearest to v (the lower one on ties). */
 static int iq4nl_nearest(float v)
 {
-    if (!(v > iq4nl_values[0]))
+    if (!(v > quant_iq4nl_values[0]))
         return 0;
-    if (v >= iq4nl_values[15])
+    if (v >= quant_iq4nl_values[15])
         return 15;
     int lo = 0, hi = 15; /* values[lo] < v < values[hi] */
     while (hi - lo > 1) {
         int mid = (lo + hi) / 2;
-        if (v < iq4nl_values[mid])
+        if (v < quant_iq4nl_values[mid])
             hi = mid;
         else
             lo = mid;
     }
-    return v - iq4nl_values[lo] <= iq4nl_values[hi] - v ? lo : hi;
+    return v - quant_iq4nl_values[lo] <= quant_iq4nl_values[hi] - v ? lo : hi;
 }
 
 /* For a trial inverse scale: codes of the block and the least-squares scale
@@ -83,7 +83,7 @@ static float iq4nl_trial(const float *x, int n, float id, uint8_t *q, float *sca
     for (int j = 0; j < n; j++) {
         q[j] = (uint8_t)iq4nl_nearest(x[j] * id);
         float w = x[j] * x[j];
-        float v = (float)iq4nl_values[q[j]];
+        float v = (float)quant_iq4nl_values[q[j]];
         sumqx += w * v * x[j];
         sumq2 += w * v * v;
     }
@@ -92,7 +92,7 @@ static float iq4nl_trial(const float *x, int n, float id, uint8_t *q, float *sca
 }
 
 /* The scale that best fits x[0..n) (n <= 32) to the codebook:
- * x[j] ~ scale * iq4nl_values[q[j]]; 0 for an all-zero block. */
+ * x[j] ~ scale * quant_iq4nl_values[q[j]]; 0 for an all-zero block. */
 static float iq4nl_fit(const float *x, int n, uint8_t *q)
 {
     const float max = signed_absmax(x, n);
@@ -104,7 +104,7 @@ static float iq4nl_fit(const float *x, int n, uint8_t *q)
     float best = -1.0f, best_scale = 0.0f;
     for (int t = -8; t <= 8; t++) {
         /* maps max to near the codebook's end value, stretched a little */
-        float id = ((float)iq4nl_values[0] + 0.5f * (float)t) / max;
+        float id = ((float)quant_iq4nl_values[0] + 0.5f * (float)t) / max;
         float scale;
         float fit = iq4nl_trial(x, n, id, trial, &scale);
         if (fit > best) {
@@ -126,7 +126,7 @@ static void quantize_row_iq4_nl_ref(const float *x, block_iq4_nl *y, int64_t n)
     }
 }
 
-/* Codes for x ~ dl * iq4nl_values[q] with the final (stored) scale. */
+/* Codes for x ~ dl * quant_iq4nl_values[q] with the final (stored) scale. */
 static void iq4nl_requantize(const float *x, float dl, uint8_t q[32])
 {
     for (int j = 0; j < 32; j++)

@@ -27,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
+
 #ifdef __linux__
 #include <linux/futex.h>
 #include <sys/syscall.h>
@@ -70,20 +72,13 @@ static inline void cpu_relax(void)
 #endif
 }
 
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Called now and then while spinning: lets a thread that shares our CPU
  * (a busy machine, more threads than cores) run, and says whether the spin
  * time is up. */
-static bool spin_check(int64_t deadline)
+static bool spin_check(double deadline)
 {
     sched_yield();
-    return now_ns() > deadline;
+    return clock_ms() > deadline;
 }
 
 /* Sleep while *word == expected (may return early or spuriously). */
@@ -115,7 +110,7 @@ static unsigned spin_until_changed(atomic_uint *word, unsigned old, int spin_us)
 {
     if (spin_us <= 0)
         return old;
-    int64_t deadline = now_ns() + (int64_t)spin_us * 1000;
+    double deadline = clock_ms() + spin_us / 1e3;
     for (unsigned i = 1;; i++) {
         unsigned v = atomic_load_explicit(word, memory_order_acquire);
         if (v != old)
@@ -166,7 +161,7 @@ static void *worker_main(void *p)
 
 static bool spin_until_zero(atomic_uint *word, int spin_us)
 {
-    int64_t deadline = spin_us > 0 ? now_ns() + (int64_t)spin_us * 1000 : 0;
+    double deadline = spin_us > 0 ? clock_ms() + spin_us / 1e3 : 0;
     for (unsigned i = 1;; i++) {
         if (atomic_load_explicit(word, memory_order_acquire) == 0)
             return true;

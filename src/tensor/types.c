@@ -42,22 +42,22 @@ static const struct type_traits traits[TYPE_COUNT] = {
     T(TYPE_MXFP4, "MXFP4", 32, 17, true, false, TYPE_Q8_0),
 };
 
-const struct type_traits *type_traits(uint32_t type)
+const struct type_traits *tensor_type_traits(uint32_t type)
 {
     if (type >= TYPE_COUNT || traits[type].name == NULL)
         return NULL;
     return &traits[type];
 }
 
-const char *type_name(uint32_t type)
+const char *tensor_type_name(uint32_t type)
 {
-    const struct type_traits *tt = type_traits(type);
+    const struct type_traits *tt = tensor_type_traits(type);
     return tt ? tt->name : "unknown";
 }
 
-size_t type_row_size(enum tensor_type type, int64_t n)
+size_t tensor_type_row_size(enum tensor_type type, int64_t n)
 {
-    const struct type_traits *tt = type_traits((uint32_t)type);
+    const struct type_traits *tt = tensor_type_traits((uint32_t)type);
     if (tt == NULL || n < 0 || n % tt->block_size != 0)
         return 0;
     return (size_t)(n / tt->block_size) * tt->type_size;

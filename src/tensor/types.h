@@ -3,7 +3,7 @@
  * block layouts (bit-exact with the published GGUF formats) and a traits table
  * (block size, bytes per block, name).
  *
- * A row of n elements of type t takes type_row_size(t, n) bytes; n must be a
+ * A row of n elements of type t takes tensor_type_row_size(t, n) bytes; n must be a
  * multiple of the type's block size.
  */
 #ifndef CLLM_TENSOR_TYPES_H
@@ -107,9 +107,16 @@ struct type_traits {
 };
 
 /* NULL for an id that names no type. */
-const struct type_traits *type_traits(uint32_t type);
-const char *type_name(uint32_t type); /* "unknown" for a bad id */
+const struct type_traits *tensor_type_traits(uint32_t type);
+const char *tensor_type_name(uint32_t type); /* "unknown" for a bad id */
 /* Bytes of a row of n elements; 0 if n is not a multiple of the block size. */
-size_t type_row_size(enum tensor_type type, int64_t n);
+size_t tensor_type_row_size(enum tensor_type type, int64_t n);
+
+/* The old names, while the modules outside tensor move to the tensor_
+ * ones (src/engine, bench/kernels.c, tests/unit/test_ops_attn.c); no
+ * symbol carries them. */
+#define type_traits(t) tensor_type_traits(t)
+#define type_name(t) tensor_type_name(t)
+#define type_row_size(t, n) tensor_type_row_size((t), (n))
 
 #endif

@@ -11,35 +11,6 @@
 #include "tokenizer/tok_internal.h"
 #include "base/unicode.h"
 
-/* UTF-8 of any code point up to U+10FFFF, surrogates included (as the
- * reference writes them back); above that, U+FFFD. */
-static size_t put_utf8(uint32_t cp, char *out)
-{
-    if (cp < 0x80) {
-        out[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        out[0] = (char)(0xC0 | (cp >> 6));
-        out[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp > 0x10FFFF) {
-        cp = 0xFFFD;
-    }
-    if (cp < 0x10000) {
-        out[0] = (char)(0xE0 | (cp >> 12));
-        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        out[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    out[0] = (char)(0xF0 | (cp >> 18));
-    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    out[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
 /* The text as the reference sees it: decoded leniently (a bad byte becomes
  * U+FFFD, overlong forms their code point) and encoded again. At most 3
  * bytes out per byte in. */
@@ -48,9 +19,9 @@ static size_t canonicalize(const char *text, size_t len, char *out)
     size_t n = 0;
     for (size_t off = 0; off < len;) {
         size_t used;
-        uint32_t cp = tok_utf8_decode_lenient(text + off, len - off, &used);
+        uint32_t cp = utf8_decode_lenient(text + off, len - off, &used);
         off += used;
-        n += put_utf8(cp, out + n);
+        n += utf8_encode_lenient(cp, out + n);
     }
     return n;
 }
@@ -108,25 +79,10 @@ static int tokenize_word(const struct vocab *v, struct tok_work *w, const char *
             return tok_list_push(out, id);
         }
     }
-    int32_t n_sym = tok_split_chars(w, w->buf, enc_len);
-    w->heap.n = 0;
-    for (int32_t i = 1; i < n_sym; i++) {
-        if (add_bigram(v, w, i - 1, i) != 0) {
-            return -1;
-        }
-    }
-    if (tok_merge_all(v, w, add_bigram) != 0) {
-        return -1;
-    }
-    for (int32_t i = 0; i != -1; i = w->sym[i].next) {
-        if (emit_symbol(v, &w->sym[i], out) != 0) {
-            return -1;
-        }
-    }
-    return 0;
+    return tok_merge_text(v, w, w->buf, enc_len, add_bigram, emit_symbol, out);
 }
 
-int bpe_tokenize(const struct vocab *v, struct tok_work *w, const char *text, size_t len,
+int tok_bpe(const struct vocab *v, struct tok_work *w, const char *text, size_t len,
                  struct tok_list *out)
 {
     struct pretok_list words = {0};

@@ -10,45 +10,19 @@
 
 #include "tokenizer/tok_internal.h"
 #include "base/unicode.h"
+#include "base/sbuf.h"
 
 /* A growable byte buffer for building pieces. */
-struct bytes {
-    char *p;
-    size_t n, cap;
-};
-
-static int bytes_add(struct bytes *b, const char *s, size_t n)
-{
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->n + n + 1) {
-            cap *= 2;
-        }
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            return -1;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    if (n) {
-        memcpy(b->p + b->n, s, n);
-    }
-    b->n += n;
-    b->p[b->n] = '\0';
-    return 0;
-}
-
-static int spm_piece(const struct vocab_token *t, struct bytes *out)
+static int spm_piece(const struct vocab_token *t, struct sbuf *out)
 {
     const char *s = t->text, *end = t->text + t->len;
     while (s < end) {
         if (end - s >= 3 && memcmp(s, "\xe2\x96\x81", 3) == 0) {
-            if (bytes_add(out, " ", 1) != 0) {
+            if (sbuf_append(out, " ", 1) != 0) {
                 return -1;
             }
             s += 3;
-        } else if (bytes_add(out, s++, 1) != 0) {
+        } else if (sbuf_append(out, s++, 1) != 0) {
             return -1;
         }
     }
@@ -64,7 +38,7 @@ static int hex_digit(char c)
 }
 
 /* <0xNN>: the byte; anything else that is marked BYTE gives byte 0 (strtol of junk). */
-static int byte_piece(const struct vocab_token *t, struct bytes *out)
+static int byte_piece(const struct vocab_token *t, struct sbuf *out)
 {
     int hi = t->len >= 5 ? hex_digit(t->text[3]) : -1;
     int lo = t->len >= 5 ? hex_digit(t->text[4]) : -1;
@@ -72,36 +46,36 @@ static int byte_piece(const struct vocab_token *t, struct bytes *out)
     if (hi >= 0) {
         c = (char)(lo >= 0 ? hi * 16 + lo : hi);
     }
-    return bytes_add(out, &c, 1);
+    return sbuf_append(out, &c, 1);
 }
 
 /* GPT-2 byte decoding; a code point outside the 256 is shown as llama.cpp shows it. */
-static int bpe_piece(const struct vocab_token *t, struct bytes *out)
+static int bpe_piece(const struct vocab_token *t, struct sbuf *out)
 {
     for (size_t off = 0; off < t->len;) {
         size_t used;
-        uint32_t cp = tok_utf8_decode_lenient(t->text + off, t->len - off, &used);
+        uint32_t cp = utf8_decode_lenient(t->text + off, t->len - off, &used);
         off += used;
         int b = unicode_cp_to_byte(cp);
         if (b >= 0) {
             char c = (char)b;
-            if (bytes_add(out, &c, 1) != 0) {
+            if (sbuf_append(out, &c, 1) != 0) {
                 return -1;
             }
             continue;
         }
         char u8[4], hex[16];
         size_t k = utf8_encode(cp, u8);
-        if (bytes_add(out, "[UNK_BYTE_0x", 12) != 0) {
+        if (sbuf_append(out, "[UNK_BYTE_0x", 12) != 0) {
             return -1;
         }
         for (size_t i = 0; i < k; i++) {
             snprintf(hex, sizeof(hex), "%02x", (uint8_t)u8[i]);
-            if (bytes_add(out, hex, 2) != 0) {
+            if (sbuf_append(out, hex, 2) != 0) {
                 return -1;
             }
         }
-        if (bytes_add(out, t->text, t->len) != 0 || bytes_add(out, "]", 1) != 0) {
+        if (sbuf_append(out, t->text, t->len) != 0 || sbuf_append(out, "]", 1) != 0) {
             return -1;
         }
     }
@@ -109,7 +83,7 @@ static int bpe_piece(const struct vocab_token *t, struct bytes *out)
 }
 
 /* Append the piece of id to out. Returns 0, or -1 on allocation failure. */
-static int piece_of(const struct vocab *v, int32_t id, bool special, struct bytes *out)
+static int piece_of(const struct vocab *v, int32_t id, bool special, struct sbuf *out)
 {
     const struct vocab_token *t = &v->tokens[id];
     const uint32_t attr_special = TOKEN_ATTR_UNKNOWN | TOKEN_ATTR_CONTROL;
@@ -117,7 +91,7 @@ static int piece_of(const struct vocab *v, int32_t id, bool special, struct byte
         return 0;
     }
     if (t->attr & (attr_special | TOKEN_ATTR_USER_DEFINED)) {
-        return bytes_add(out, t->text, t->len);
+        return sbuf_append(out, t->text, t->len);
     }
     if (v->type == VOCAB_BPE) {
         return (t->attr & TOKEN_ATTR_NORMAL) ? bpe_piece(t, out) : 0;
@@ -133,19 +107,19 @@ static int piece_of(const struct vocab *v, int32_t id, bool special, struct byte
 
 /* Append the piece, dropping up to lstrip leading spaces. */
 static int piece_stripped(const struct vocab *v, int32_t id, bool special, int lstrip,
-                          struct bytes *out)
+                          struct sbuf *out)
 {
-    size_t start = out->n;
+    size_t start = out->len;
     if (piece_of(v, id, special, out) != 0) {
         return -1;
     }
     size_t skip = 0;
-    while ((int)skip < lstrip && start + skip < out->n && out->p[start + skip] == ' ') {
+    while ((int)skip < lstrip && start + skip < out->len && out->s[start + skip] == ' ') {
         skip++;
     }
     if (skip) {
-        memmove(out->p + start, out->p + start + skip, out->n - start - skip);
-        out->n -= skip;
+        memmove(out->s + start, out->s + start + skip, out->len - start - skip);
+        out->len -= skip;
     }
     return 0;
 }
@@ -156,16 +130,16 @@ int64_t token_to_piece(const struct vocab *v, int32_t id, char *buf, size_t size
     if (!v || !vocab_valid(v, id)) {
         return -1;
     }
-    struct bytes b = {0};
+    struct sbuf b = {0};
     if (piece_stripped(v, id, special, lstrip, &b) != 0) {
-        free(b.p);
+        sbuf_free(&b);
         return -1;
     }
-    if (b.n <= size && b.n) {
-        memcpy(buf, b.p, b.n);
+    if (b.len <= size && b.len) {
+        memcpy(buf, b.s, b.len);
     }
-    int64_t n = (int64_t)b.n;
-    free(b.p);
+    int64_t n = (int64_t)b.len;
+    sbuf_free(&b);
     return n;
 }
 
@@ -237,7 +211,7 @@ int64_t detokenize(const struct vocab *v, const int32_t *ids, size_t n, char *bu
     if (remove_special && v->add_eos && n > 0 && ids[n - 1] == v->eos) {
         n--;
     }
-    struct bytes b = {0};
+    struct sbuf b = {0};
     int64_t rc = -1;
     for (size_t i = 0; i < n; i++) {
         if (!vocab_valid(v, ids[i]) || piece_stripped(v, ids[i], unparse_special, lstrip, &b) != 0) {
@@ -246,14 +220,14 @@ int64_t detokenize(const struct vocab *v, const int32_t *ids, size_t n, char *bu
         lstrip = 0;
     }
     if (v->clean_spaces) {
-        b.n = clean_spaces(b.p, b.n);
+        sbuf_truncate(&b, clean_spaces(b.s, b.len));
     }
-    if (b.n <= size && b.n) {
-        memcpy(buf, b.p, b.n);
+    if (b.len <= size && b.len) {
+        memcpy(buf, b.s, b.len);
     }
-    rc = (int64_t)b.n;
+    rc = (int64_t)b.len;
 done:
-    free(b.p);
+    sbuf_free(&b);
     return rc;
 }
 
@@ -276,10 +250,7 @@ static size_t incomplete_tail(const char *t, size_t n)
         if ((c & 0xC0) == 0x80) {
             continue; /* a continuation byte: look further back */
         }
-        size_t need = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c < 0xE0 ? 2 : 1;
-        if (c > 0xF4) {
-            need = 1;
-        }
+        size_t need = utf8_seq_len(c);
         return need > k ? k : 0;
     }
     return 0;
@@ -291,39 +262,39 @@ const char *detok_stream_push(struct detok_stream *s, int32_t id, size_t *len)
     if (!s->v || !vocab_valid(s->v, id)) {
         return NULL;
     }
-    struct bytes b = {s->out, 0, s->out_cap};
-    if (bytes_add(&b, s->held, s->n_held) != 0) {
+    struct sbuf b = {.s = s->out, .cap = s->out_cap};
+    if (sbuf_append(&b, s->held, s->n_held) != 0) {
         goto fail;
     }
     if (piece_stripped(s->v, id, s->special, s->strip_space ? 1 : 0, &b) != 0) {
         goto fail;
     }
     s->strip_space = false; /* only the first token, as detokenize does */
-    s->out = b.p;
+    s->out = b.s;
     s->out_cap = b.cap;
-    s->n_held = incomplete_tail(b.p, b.n);
-    memcpy(s->held, b.p + b.n - s->n_held, s->n_held);
-    *len = b.n - s->n_held;
-    b.p[*len] = '\0';
-    return b.p;
+    s->n_held = incomplete_tail(b.s, b.len);
+    memcpy(s->held, b.s + b.len - s->n_held, s->n_held);
+    *len = b.len - s->n_held;
+    b.s[*len] = '\0';
+    return b.s;
 fail:
-    s->out = b.p;
+    s->out = b.s;
     s->out_cap = b.cap;
     return NULL;
 }
 
 const char *detok_stream_flush(struct detok_stream *s, size_t *len)
 {
-    struct bytes b = {s->out, 0, s->out_cap};
+    struct sbuf b = {.s = s->out, .cap = s->out_cap};
     *len = 0;
-    if (bytes_add(&b, s->held, s->n_held) != 0) {
+    if (sbuf_append(&b, s->held, s->n_held) != 0) {
         return NULL;
     }
-    s->out = b.p;
+    s->out = b.s;
     s->out_cap = b.cap;
     *len = s->n_held;
     s->n_held = 0;
-    return b.p;
+    return b.s;
 }
 
 void detok_stream_free(struct detok_stream *s)

@@ -71,6 +71,7 @@
 
 #include "tokenizer/pretokenize_internal.h"
 #include "base/unicode.h"
+#include "base/vec.h"
 
 struct name_entry {
     const char *name;
@@ -178,16 +179,10 @@ const char *pretok_kind_name(enum pretok_kind kind)
 
 /* ---- span lists ---- */
 
-int pt_spans_push(struct pt_spans *s, size_t a, size_t b)
+int pretok_spans_push(struct pt_spans *s, size_t a, size_t b)
 {
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 256;
-        struct pt_span *v = realloc(s->v, cap * sizeof *v);
-        if (!v)
-            return -1;
-        s->v = v;
-        s->cap = cap;
-    }
+    if (vec_reserve((void **)&s->v, &s->cap, s->n + 1, sizeof *s->v) != 0)
+        return -1;
     s->v[s->n].a = a;
     s->v[s->n].b = b;
     s->n++;
@@ -195,7 +190,7 @@ int pt_spans_push(struct pt_spans *s, size_t a, size_t b)
 }
 
 /* Split one piece with a matcher: matches and the gaps between them. */
-int pt_split_matcher(const struct pt_text *t, pt_matcher match, struct pt_span piece,
+int pretok_split_matcher(const struct pt_text *t, pt_matcher match, struct pt_span piece,
                      struct pt_spans *out)
 {
     size_t gap = piece.a, i = piece.a;
@@ -205,14 +200,14 @@ int pt_split_matcher(const struct pt_text *t, pt_matcher match, struct pt_span p
             i++;
             continue;
         }
-        if (gap < i && pt_spans_push(out, gap, i) < 0)
+        if (gap < i && pretok_spans_push(out, gap, i) < 0)
             return -1;
-        if (pt_spans_push(out, i, i + n) < 0)
+        if (pretok_spans_push(out, i, i + n) < 0)
             return -1;
         i += n;
         gap = i;
     }
-    if (gap < piece.b && pt_spans_push(out, gap, piece.b) < 0)
+    if (gap < piece.b && pretok_spans_push(out, gap, piece.b) < 0)
         return -1;
     return 0;
 }
@@ -264,7 +259,7 @@ static int run_steps(const struct pt_text *t, const struct pt_step *steps, struc
         next.n = 0;
         for (size_t k = 0; k < cur->n; k++) {
             int rc = st->split ? st->split(t, cur->v[k], &next)
-                               : pt_split_matcher(t, st->match, cur->v[k], &next);
+                               : pretok_split_matcher(t, st->match, cur->v[k], &next);
             if (rc < 0) {
                 free(next.v);
                 return -1;
@@ -301,9 +296,9 @@ static int append_pieces(const struct pt_text *t, const struct pt_spans *s, stru
 
 int pretokenize(enum pretok_kind kind, const char *text, size_t len, struct pretok_list *out)
 {
-    const struct pt_step *steps = pt_kind_steps(kind);
+    const struct pt_step *steps = pretok_kind_steps(kind);
     if (!steps)
-        steps = pt_kind_steps(PRETOK_DEFAULT);
+        steps = pretok_kind_steps(PRETOK_DEFAULT);
     if (len == 0)
         return 0;
     if (len > UINT32_MAX - 1)
@@ -314,7 +309,7 @@ int pretokenize(enum pretok_kind kind, const char *text, size_t len, struct pret
     struct pt_ws_cache ws = {0, 0, 0, SIZE_MAX};
     t.ws = &ws;
     struct pt_spans cur = {0};
-    int rc = pt_spans_push(&cur, 0, t.n);
+    int rc = pretok_spans_push(&cur, 0, t.n);
     if (rc == 0)
         rc = run_steps(&t, steps, &cur);
     if (rc == 0)

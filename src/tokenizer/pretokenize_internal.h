@@ -52,10 +52,10 @@ struct pt_step {
     pt_splitter split;
 };
 
-int pt_spans_push(struct pt_spans *s, size_t a, size_t b);
-int pt_split_matcher(const struct pt_text *t, pt_matcher match, struct pt_span piece,
+int pretok_spans_push(struct pt_spans *s, size_t a, size_t b);
+int pretok_split_matcher(const struct pt_text *t, pt_matcher match, struct pt_span piece,
                      struct pt_spans *out);
 /* The steps of a kind (NULL for an unknown kind). */
-const struct pt_step *pt_kind_steps(enum pretok_kind kind);
+const struct pt_step *pretok_kind_steps(enum pretok_kind kind);
 
 #endif

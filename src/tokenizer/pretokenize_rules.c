@@ -555,9 +555,9 @@ static int split_trailing_ws(const struct pt_text *t, struct pt_span piece, stru
     size_t k = piece.b;
     while (k > piece.a && is_ws(t, k - 1))
         k--;
-    if (k > piece.a && pt_spans_push(out, piece.a, k) < 0)
+    if (k > piece.a && pretok_spans_push(out, piece.a, k) < 0)
         return -1;
-    if (k < piece.b && pt_spans_push(out, k, piece.b) < 0)
+    if (k < piece.b && pretok_spans_push(out, k, piece.b) < 0)
         return -1;
     return 0;
 }
@@ -683,7 +683,7 @@ static const struct pt_step steps_granite_multi[] = {M(m_granite_multi), END};
 static const struct pt_step steps_laguna[] = {M(m_lines), M(m_qwen2), END};
 static const struct pt_step steps_gemma4[] = {M(m_lines), END};
 
-const struct pt_step *pt_kind_steps(enum pretok_kind kind)
+const struct pt_step *pretok_kind_steps(enum pretok_kind kind)
 {
     switch (kind) {
     case PRETOK_DEFAULT: return steps_default;

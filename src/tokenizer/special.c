@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "tokenizer/tok_internal.h"
+#include "base/vec.h"
 
 /* ---- trie ---- */
 
@@ -43,7 +44,7 @@ static int32_t add_child(struct vocab *v, int32_t node, uint8_t byte)
     return id;
 }
 
-int special_index_build(struct vocab *v)
+int tok_special_index_build(struct vocab *v)
 {
     size_t total = 0;
     for (int b = 0; b < 256; b++) {
@@ -102,14 +103,8 @@ static bool cand_before(const struct cand *a, const struct cand *b)
 
 static int cand_push(struct cand_heap *h, struct cand c)
 {
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 64;
-        struct cand *p = realloc(h->v, cap * sizeof(*p));
-        if (!p) {
-            return -1;
-        }
-        h->v = p;
-        h->cap = cap;
+    if (vec_reserve((void **)&h->v, &h->cap, h->n + 1, sizeof *h->v) != 0) {
+        return -1;
     }
     size_t i = h->n++;
     while (i > 0 && cand_before(&c, &h->v[(i - 1) / 2])) {
@@ -238,14 +233,8 @@ static int claim_all(const struct vocab *v, const char *text, size_t len, bool p
 
 static int frag_push(struct fragment_list *l, uint32_t off, uint32_t len, int32_t token)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        struct fragment *p = realloc(l->v, cap * sizeof(*p));
-        if (!p) {
-            return -1;
-        }
-        l->v = p;
-        l->cap = cap;
+    if (vec_reserve((void **)&l->v, &l->cap, l->n + 1, sizeof *l->v) != 0) {
+        return -1;
     }
     l->v[l->n++] = (struct fragment){off, len, token};
     return 0;
@@ -277,7 +266,7 @@ static int collect(const uint8_t *marks, const int32_t *token_at, size_t len,
     return 0;
 }
 
-int special_partition(const struct vocab *v, const char *text, size_t len, bool parse_special,
+int tok_special_partition(const struct vocab *v, const char *text, size_t len, bool parse_special,
                       struct fragment_list *out)
 {
     struct cand_heap h = {0};

@@ -67,22 +67,7 @@ static int emit_symbol(const struct vocab *v, const struct tok_symbol *s, struct
 static int merge_run(const struct vocab *v, struct tok_work *w, const char *text, size_t len,
                      struct tok_list *out)
 {
-    int32_t n_sym = tok_split_chars(w, text, len);
-    w->heap.n = 0;
-    for (int32_t i = 1; i < n_sym; i++) {
-        if (try_bigram(v, w, i - 1, i) != 0) {
-            return -1;
-        }
-    }
-    if (tok_merge_all(v, w, try_bigram) != 0) {
-        return -1;
-    }
-    for (int32_t i = 0; i != -1; i = w->sym[i].next) {
-        if (emit_symbol(v, &w->sym[i], out) != 0) {
-            return -1;
-        }
-    }
-    return 0;
+    return tok_merge_text(v, w, text, len, try_bigram, emit_symbol, out);
 }
 
 static bool space_mark_at(const char *s, size_t i, size_t n)
@@ -96,19 +81,19 @@ static bool space_mark_at(const char *s, size_t i, size_t n)
 static size_t word_end(const struct vocab *v, const char *s, size_t start, size_t n)
 {
     bool prev_mark = space_mark_at(s, start, n);
-    size_t i = start + tok_utf8_len((uint8_t)s[start]);
+    size_t i = start + utf8_lead_len((uint8_t)s[start]);
     while (i < n) {
         bool mark = space_mark_at(s, i, n);
         if (mark && !prev_mark && !v->joins_space[(uint8_t)s[i - 1]]) {
             return i;
         }
         prev_mark = mark;
-        i += tok_utf8_len((uint8_t)s[i]);
+        i += utf8_lead_len((uint8_t)s[i]);
     }
     return n;
 }
 
-int spm_tokenize(const struct vocab *v, struct tok_work *w, const char *text, size_t len,
+int tok_spm(const struct vocab *v, struct tok_work *w, const char *text, size_t len,
                  bool space_prefix, struct tok_list *out)
 {
     size_t max = 3 * (len + 1);

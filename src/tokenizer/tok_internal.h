@@ -12,19 +12,8 @@
 
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/vocab.h"
+#include "base/unicode.h"
 
-/* Byte length of the UTF-8 sequence a lead byte announces, without checking
- * the bytes that follow (the tokenizers split symbols this way). */
-static inline size_t tok_utf8_len(uint8_t lead)
-{
-    static const uint8_t LEN[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
-    return LEN[lead >> 4];
-}
-
-/* Lenient UTF-8 decoding as the reference implementation does it: structure
- * only (no overlong or surrogate checks); a bad sequence gives U+FFFD and
- * consumes one byte. */
-uint32_t tok_utf8_decode_lenient(const char *s, size_t len, size_t *n);
 
 /* ---- special-token partition ---- */
 
@@ -45,11 +34,11 @@ struct special_node {
 };
 
 /* Build the trie over vocab.special (at load). Returns 0 or -1. */
-int special_index_build(struct vocab *v);
+int tok_special_index_build(struct vocab *v);
 
 /* Split text into raw-text fragments and special tokens (control and unknown
  * tokens only when parse_special; user-defined always). Returns 0 or -1. */
-int special_partition(const struct vocab *v, const char *text, size_t len, bool parse_special,
+int tok_special_partition(const struct vocab *v, const char *text, size_t len, bool parse_special,
                       struct fragment_list *out);
 
 /* ---- merging ---- */
@@ -94,14 +83,21 @@ typedef int (*tok_bigram_fn)(const struct vocab *v, struct tok_work *w, int32_t 
 /* Apply queued merges, best first, re-queueing each merged symbol's new
  * neighbours with add. Returns 0, or -1 on allocation failure. */
 int tok_merge_all(const struct vocab *v, struct tok_work *w, tok_bigram_fn add);
+/* Append the tokens of a merged symbol to out. Returns 0, or -1. */
+typedef int (*tok_emit_fn)(const struct vocab *v, const struct tok_symbol *s, struct tok_list *out);
+/* The whole merge of one run of text: split it into characters, queue their
+ * bigrams with add, merge, and emit the symbols left in order. Returns 0,
+ * or -1 on allocation failure. */
+int tok_merge_text(const struct vocab *v, struct tok_work *w, const char *text, size_t len,
+                   tok_bigram_fn add, tok_emit_fn emit, struct tok_list *out);
 void tok_work_free(struct tok_work *w);
 
 /* Tokenize one raw fragment with each model. Return 0, or -1 on allocation failure. */
-int spm_tokenize(const struct vocab *v, struct tok_work *w, const char *text, size_t len,
+int tok_spm(const struct vocab *v, struct tok_work *w, const char *text, size_t len,
                  bool space_prefix, struct tok_list *out);
-int bpe_tokenize(const struct vocab *v, struct tok_work *w, const char *text, size_t len,
+int tok_bpe(const struct vocab *v, struct tok_work *w, const char *text, size_t len,
                  struct tok_list *out);
-int wpm_tokenize(const struct vocab *v, struct tok_work *w, const char *text, size_t len,
+int tok_wpm(const struct vocab *v, struct tok_work *w, const char *text, size_t len,
                  struct tok_list *out);
 
 #endif

@@ -10,19 +10,14 @@
 #include <string.h>
 
 #include "tokenizer/tok_internal.h"
+#include "base/vec.h"
 
 /* ---- id lists ---- */
 
 int tok_list_push(struct tok_list *l, int32_t id)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 64;
-        int32_t *p = realloc(l->v, cap * sizeof(*p));
-        if (!p) {
-            return -1;
-        }
-        l->v = p;
-        l->cap = cap;
+    if (vec_reserve((void **)&l->v, &l->cap, l->n + 1, sizeof *l->v) != 0) {
+        return -1;
     }
     l->v[l->n++] = id;
     return 0;
@@ -35,44 +30,6 @@ void tok_list_free(struct tok_list *l)
     l->n = l->cap = 0;
 }
 
-/* ---- lenient UTF-8 ---- */
-
-uint32_t tok_utf8_decode_lenient(const char *s, size_t len, size_t *n)
-{
-    const uint8_t *u = (const uint8_t *)s;
-    uint8_t b = u[0];
-    size_t need;
-    uint32_t cp;
-    if (b < 0x80) {
-        *n = 1;
-        return b;
-    }
-    if ((b & 0x40) == 0) {
-        need = 0;
-    } else if ((b & 0x20) == 0) {
-        need = 2, cp = b & 0x1F;
-    } else if ((b & 0x10) == 0) {
-        need = 3, cp = b & 0x0F;
-    } else if ((b & 0x08) == 0) {
-        need = 4, cp = b & 0x07;
-    } else {
-        need = 0;
-    }
-    if (need == 0 || need > len) {
-        *n = 1;
-        return 0xFFFD;
-    }
-    for (size_t i = 1; i < need; i++) {
-        if ((u[i] & 0xC0) != 0x80) {
-            *n = 1;
-            return 0xFFFD;
-        }
-        cp = (cp << 6) | (u[i] & 0x3F);
-    }
-    *n = need;
-    return cp;
-}
-
 /* ---- merge heap: a binary max-heap on (prio, then smaller left) ---- */
 
 static bool before(const struct tok_bigram *a, const struct tok_bigram *b)
@@ -82,14 +39,8 @@ static bool before(const struct tok_bigram *a, const struct tok_bigram *b)
 
 int tok_heap_push(struct tok_heap *h, struct tok_bigram b)
 {
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 64;
-        struct tok_bigram *p = realloc(h->v, cap * sizeof(*p));
-        if (!p) {
-            return -1;
-        }
-        h->v = p;
-        h->cap = cap;
+    if (vec_reserve((void **)&h->v, &h->cap, h->n + 1, sizeof *h->v) != 0) {
+        return -1;
     }
     size_t i = h->n++;
     while (i > 0) {
@@ -108,7 +59,7 @@ int32_t tok_split_chars(struct tok_work *w, const char *text, size_t len)
 {
     int32_t n = 0;
     for (size_t off = 0; off < len; n++) {
-        size_t cl = tok_utf8_len((uint8_t)text[off]);
+        size_t cl = utf8_lead_len((uint8_t)text[off]);
         if (cl > len - off)
             cl = len - off;
         w->sym[n] = (struct tok_symbol){ text + off, (uint32_t)cl, n - 1, -1 };
@@ -134,6 +85,22 @@ int tok_merge_all(const struct vocab *v, struct tok_work *w, tok_bigram_fn add)
         if (add(v, w, l->prev, b.left) != 0 || add(v, w, b.left, l->next) != 0)
             return -1;
     }
+    return 0;
+}
+
+int tok_merge_text(const struct vocab *v, struct tok_work *w, const char *text, size_t len,
+                   tok_bigram_fn add, tok_emit_fn emit, struct tok_list *out)
+{
+    int32_t n_sym = tok_split_chars(w, text, len);
+    w->heap.n = 0;
+    for (int32_t i = 1; i < n_sym; i++)
+        if (add(v, w, i - 1, i) != 0)
+            return -1;
+    if (tok_merge_all(v, w, add) != 0)
+        return -1;
+    for (int32_t i = 0; i != -1; i = w->sym[i].next)
+        if (emit(v, &w->sym[i], out) != 0)
+            return -1;
     return 0;
 }
 
@@ -213,12 +180,12 @@ static int run_fragments(const struct vocab *v, struct tok_work *w, const char *
             rc = tok_list_push(out, f->token);
             prev_special = true;
         } else if (v->type == VOCAB_SPM) {
-            rc = spm_tokenize(v, w, text + f->off, f->len, v->add_space_prefix && prev_special, out);
+            rc = tok_spm(v, w, text + f->off, f->len, v->add_space_prefix && prev_special, out);
             prev_special = false;
         } else if (v->type == VOCAB_BPE) {
-            rc = bpe_tokenize(v, w, text + f->off, f->len, out);
+            rc = tok_bpe(v, w, text + f->off, f->len, out);
         } else {
-            rc = wpm_tokenize(v, w, text + f->off, f->len, out);
+            rc = tok_wpm(v, w, text + f->off, f->len, out);
         }
         if (rc != 0) {
             return -1;
@@ -236,7 +203,7 @@ int tokenize_list(const struct vocab *v, const char *text, size_t len, bool add_
     struct fragment_list frags = {0};
     struct tok_work w = {0};
     int rc = -1;
-    if (len > 0 && special_partition(v, text, len, parse_special, &frags) != 0) {
+    if (len > 0 && tok_special_partition(v, text, len, parse_special, &frags) != 0) {
         goto done;
     }
     bool bos = add_special && (v->type == VOCAB_WPM || v->add_bos);

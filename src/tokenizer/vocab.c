@@ -14,6 +14,7 @@
 
 #include "gguf/gguf.h"
 #include "tokenizer/tok_internal.h"
+#include "base/err.h"
 
 /* GGUF token types (tokenizer.ggml.token_type). */
 enum {
@@ -28,16 +29,9 @@ enum {
 
 static void set_err(char *err, size_t err_size, const char *name, const char *fmt, ...)
 {
-    if (!err || err_size == 0) {
-        return;
-    }
-    int n = snprintf(err, err_size, "%s: ", name ? name : "vocab");
-    if (n < 0 || (size_t)n >= err_size) {
-        return;
-    }
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err + n, err_size - (size_t)n, fmt, ap);
+    err_vset_at(err, err_size, name ? name : "vocab", fmt, ap);
     va_end(ap);
 }
 
@@ -768,7 +762,7 @@ struct vocab *vocab_load(const struct gguf_ctx *g, char *err, size_t err_size)
         build_byte_tokens(v);
         find_space_joins(v);
     }
-    if (detect_specials(v) != 0 || build_special_cache(v) != 0 || special_index_build(v) != 0) {
+    if (detect_specials(v) != 0 || build_special_cache(v) != 0 || tok_special_index_build(v) != 0) {
         set_err(err, err_size, gguf_name(g), "out of memory");
         goto fail;
     }

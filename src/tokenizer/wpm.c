@@ -56,7 +56,7 @@ static size_t append_cp(char *buf, size_t n, uint32_t cp)
     return n + utf8_encode(cp, buf + n);
 }
 
-int wpm_tokenize(const struct vocab *v, struct tok_work *w, const char *text, size_t len,
+int tok_wpm(const struct vocab *v, struct tok_work *w, const char *text, size_t len,
                  struct tok_list *out)
 {
     /* a word holds at most 4 bytes per input byte plus the prefix */
@@ -69,7 +69,7 @@ int wpm_tokenize(const struct vocab *v, struct tok_work *w, const char *text, si
     for (size_t off = 0; off < len;) {
         size_t used;
         uint32_t nfd[8];
-        uint32_t cp = tok_utf8_decode_lenient(text + off, len - off, &used);
+        uint32_t cp = utf8_decode_lenient(text + off, len - off, &used);
         off += used;
         unicode_nfd(cp, nfd);
         cp = nfd[0];

@@ -19,6 +19,7 @@
 
 #include <jansson.h>
 
+#include "base/file.h"
 #include "chat/chat_template.h"
 #include "gguf/gguf.h"
 
@@ -39,33 +40,6 @@ static void usage(FILE *f)
             "  --now UNIX_TIME     the time strftime_now() formats (UTC)\n"
             "stdin: a messages array or {\"messages\", \"tools\", \"add_generation_prompt\",\n"
             "       \"kwargs\", \"bos_token\", \"eos_token\"}\n");
-}
-
-static char *read_all(FILE *f, size_t *len)
-{
-    size_t cap = 65536, n = 0;
-    char *buf = malloc(cap + 1);
-    if (buf == NULL)
-        return NULL;
-    for (;;) {
-        if (n == cap) {
-            cap *= 2;
-            char *p = realloc(buf, cap + 1);
-            if (p == NULL) {
-                free(buf);
-                return NULL;
-            }
-            buf = p;
-        }
-        size_t r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (r == 0)
-            break;
-    }
-    buf[n] = 0;
-    if (len)
-        *len = n;
-    return buf;
 }
 
 static char *token_text(struct gguf_ctx *g, const char *id_key)
@@ -146,13 +120,12 @@ int main(int argc, char **argv)
         model_eos = token_text(g, "tokenizer.ggml.eos_token_id");
         gguf_close(g);
     } else if (file) {
-        FILE *f = fopen(file, "rb");
-        if (f == NULL) {
-            perror(file);
+        char err[512];
+        source = file_read(file, 0, NULL, err, sizeof err);
+        if (source == NULL) {
+            fprintf(stderr, "%s\n", err);
             return 2;
         }
-        source = read_all(f, NULL);
-        fclose(f);
     }
     if (detect) {
         const char *d = chat_template_detect(source);
@@ -164,7 +137,7 @@ int main(int argc, char **argv)
     }
 
     size_t in_len;
-    char *input = read_all(stdin, &in_len);
+    char *input = file_read("/dev/stdin", 0, &in_len, NULL, 0);
     json_error_t jerr;
     json_t *in = input ? json_loadb(input, in_len, 0, &jerr) : NULL;
     free(input);

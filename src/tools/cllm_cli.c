@@ -20,6 +20,8 @@
 
 #include <jansson.h>
 
+#include "base/clock.h"
+#include "base/file.h"
 #include "engine/engine.h"
 #include "grammar/grammar.h"
 #include "grammar/json_schema.h"
@@ -149,33 +151,11 @@ static int parse_samplers(const char *opt, const char *s, struct sampler_params 
 
 static char *read_file(const char *opt, const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    if (f == NULL) {
-        fprintf(stderr, "cllm-cli: %s: %s: %s\n", opt, path, strerror(errno));
-        return NULL;
-    }
-    for (;;) {
-        if (len + 4096 + 1 > cap) {
-            cap = (cap + 4096) * 2;
-            char *nb = realloc(buf, cap);
-            if (nb == NULL)
-                break;
-            buf = nb;
-        }
-        size_t got = fread(buf + len, 1, cap - len - 1, f);
-        len += got;
-        if (got == 0) {
-            buf[len] = '\0';
-            fclose(f);
-            return buf;
-        }
-    }
-    free(buf);
-    fclose(f);
-    fprintf(stderr, "cllm-cli: %s: out of memory\n", opt);
-    return NULL;
+    char err[512];
+    char *buf = file_read(path, 0, NULL, err, sizeof err);
+    if (buf == NULL)
+        fprintf(stderr, "cllm-cli: %s: %s\n", opt, err);
+    return buf;
 }
 
 static char *schema_grammar(const char *opt, const char *text)
@@ -299,13 +279,6 @@ static int parse_args(int argc, char **argv, struct cli_opts *o)
 
 /* ------------------------------------------------------------ main loop */
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static int eval_prompt(struct engine *e, struct batch *b, const struct tok_list *toks, int32_t n_batch)
 {
     char err[256];
@@ -397,13 +370,13 @@ static int generate(struct engine *e, const struct vocab *v, const struct cli_op
     fprintf(stderr, "seed: %u\n", sampler_seed(smp));
     fwrite(o->prompt, 1, strlen(o->prompt), stdout);
     fflush(stdout);
-    double t0 = now_s();
+    double t0 = clock_ms() / 1e3;
     int rc = eval_prompt(e, &b, toks, n_batch);
-    double t1 = now_s();
+    double t1 = clock_ms() / 1e3;
     int n_gen = 0;
     if (rc == 0)
         rc = gen_loop(e, v, smp, o, &b, (int32_t)toks->n, &n_gen);
-    double t2 = now_s();
+    double t2 = clock_ms() / 1e3;
     fprintf(stderr, "\nprompt: %zu tokens in %.3f s (%.1f tokens/s)\n", toks->n, t1 - t0,
             (double)toks->n / (t1 - t0));
     fprintf(stderr, "generation: %d tokens in %.3f s (%.1f tokens/s)\n", n_gen, t2 - t1,

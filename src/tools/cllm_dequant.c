@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/file.h"
 #include "gguf/gguf.h"
 #include "tensor/quant.h"
 #include "tensor/types.h"
@@ -37,7 +38,7 @@ static int fail(const char *what, const char *msg)
 static int type_from_name(const char *name)
 {
     for (uint32_t t = 0; t < TYPE_COUNT; t++) {
-        const struct type_traits *tt = type_traits(t);
+        const struct type_traits *tt = tensor_type_traits(t);
         if (tt && strcasecmp(tt->name, name) == 0)
             return (int)t;
     }
@@ -47,26 +48,10 @@ static int type_from_name(const char *name)
 /* Reads a whole file into a malloc'ed buffer; NULL (message printed) on error. */
 static void *read_file(const char *path, size_t *size)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fail(path, strerror(errno));
-        return NULL;
-    }
-    void *buf = NULL;
-    long len = -1;
-    if (fseek(f, 0, SEEK_END) == 0)
-        len = ftell(f);
-    if (len < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fail(path, "cannot get its size");
-    } else if ((buf = malloc(len > 0 ? (size_t)len : 1)) == NULL) {
-        fail(path, "out of memory");
-    } else if (fread(buf, 1, (size_t)len, f) != (size_t)len) {
-        fail(path, "read error");
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    *size = (size_t)len;
+    char err[512];
+    void *buf = file_read(path, 0, size, err, sizeof err);
+    if (!buf)
+        fprintf(stderr, "cllm-dequant: %s\n", err);
     return buf;
 }
 
@@ -101,7 +86,7 @@ static int cmd_quantize(const char *tname, const char *in, const char *out)
         return 1;
     int rc = 1;
     int64_t n = (int64_t)(size / sizeof(float));
-    size_t out_size = type_row_size((enum tensor_type)type, n);
+    size_t out_size = tensor_type_row_size((enum tensor_type)type, n);
     void *y = NULL;
     if (size % sizeof(float) != 0 || (n > 0 && out_size == 0)) {
         fail(in, "size is not a whole number of blocks of f32 values");
@@ -123,7 +108,7 @@ static int cmd_dequantize_raw(const char *tname, const char *in, const char *out
     int type;
     if (parse_type(tname, &type))
         return 1;
-    const struct type_traits *tt = type_traits((uint32_t)type);
+    const struct type_traits *tt = tensor_type_traits((uint32_t)type);
     size_t size;
     void *x = read_file(in, &size);
     if (!x)
@@ -149,7 +134,7 @@ static int cmd_dequantize_raw(const char *tname, const char *in, const char *out
 static int write_rows(const char *file, const struct gguf_tensor *t, FILE *f, const char *out)
 {
     const int64_t ne0 = t->ne[0];
-    const size_t row_bytes = type_row_size(t->type, ne0);
+    const size_t row_bytes = tensor_type_row_size(t->type, ne0);
     const int64_t nrows = ne0 > 0 ? gguf_tensor_nelements(t) / ne0 : 0;
     if (ne0 > 0 && (row_bytes == 0 || (size_t)nrows * row_bytes != t->nbytes))
         return fail(file, "tensor rows do not fit its type's block size");
@@ -181,9 +166,9 @@ static int cmd_dequantize_tensor(const char *file, const char *name, const char 
     const struct gguf_tensor *t = gguf_find_tensor(ctx, name);
     if (!t) {
         fprintf(stderr, "cllm-dequant: %s: no tensor named '%s'\n", file, name);
-    } else if (!type_traits(t->type) || !type_traits(t->type)->supported) {
+    } else if (!tensor_type_traits(t->type) || !tensor_type_traits(t->type)->supported) {
         fprintf(stderr, "cllm-dequant: %s: tensor '%s' has type %s, which cllm cannot dequantize\n",
-                file, name, type_name(t->type));
+                file, name, tensor_type_name(t->type));
     } else {
         FILE *f = fopen(out, "wb");
         if (!f) {

@@ -64,16 +64,6 @@ static void print_scalar(enum gguf_type t, const uint8_t *p)
     }
 }
 
-static size_t scalar_size(enum gguf_type t)
-{
-    switch (t) {
-    case GGUF_TYPE_UINT8: case GGUF_TYPE_INT8: case GGUF_TYPE_BOOL: return 1;
-    case GGUF_TYPE_UINT16: case GGUF_TYPE_INT16: return 2;
-    case GGUF_TYPE_UINT32: case GGUF_TYPE_INT32: case GGUF_TYPE_FLOAT32: return 4;
-    default: return 8;
-    }
-}
-
 static void print_array(const struct gguf_ctx *ctx, int64_t kv, bool full)
 {
     enum gguf_type at = gguf_arr_type(ctx, kv);
@@ -90,7 +80,7 @@ static void print_array(const struct gguf_ctx *ctx, int64_t kv, bool full)
             if (gguf_arr_get_str(ctx, kv, i, &s, &len) == GGUF_OK)
                 print_str(s, len, 64);
         } else {
-            print_scalar(at, data + i * scalar_size(at));
+            print_scalar(at, data + i * gguf_type_size(at));
         }
     }
     if (shown < n)
@@ -159,7 +149,7 @@ static void print_tensors(const struct gguf_ctx *ctx)
                             d ? " x " : "", t->ne[d]);
         if (t->n_dims == 0)
             snprintf(shape, sizeof(shape), "scalar");
-        printf("  %-40s %-7s %-26s %12zu %12" PRIu64 "\n", t->name, type_name(t->type), shape,
+        printf("  %-40s %-7s %-26s %12zu %12" PRIu64 "\n", t->name, tensor_type_name(t->type), shape,
                t->nbytes, t->offset);
         count_by_type[t->type]++;
         params += (double)gguf_tensor_nelements(t);
@@ -172,7 +162,7 @@ static void print_tensors(const struct gguf_ctx *ctx)
     printf("types:");
     for (int t = 0; t < TYPE_COUNT; t++)
         if (count_by_type[t])
-            printf(" %s %" PRId64, type_name((uint32_t)t), count_by_type[t]);
+            printf(" %s %" PRId64, tensor_type_name((uint32_t)t), count_by_type[t]);
     printf("\n");
 }
 

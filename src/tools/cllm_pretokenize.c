@@ -18,31 +18,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/clock.h"
+#include "base/file.h"
 #include "tokenizer/pretokenize.h"
 #include "base/unicode.h"
-
-static char *read_all(FILE *f, size_t *len)
-{
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0)
-            break;
-        if (n == cap) {
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                return NULL;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-    }
-    *len = n;
-    return buf;
-}
 
 static void print_json_string(const char *s, size_t len)
 {
@@ -102,17 +81,10 @@ static void print_flags(const char *text, size_t len)
     puts("]");
 }
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 static int time_runs(enum pretok_kind kind, const char *text, size_t len, int runs)
 {
     size_t pieces = 0;
-    double t0 = now_ms();
+    double t0 = clock_ms();
     for (int r = 0; r < runs; r++) {
         struct pretok_list list = {0};
         if (pretokenize(kind, text, len, &list) < 0)
@@ -120,7 +92,7 @@ static int time_runs(enum pretok_kind kind, const char *text, size_t len, int ru
         pieces = list.n;
         pretok_list_free(&list);
     }
-    double ms = (now_ms() - t0) / runs;
+    double ms = (clock_ms() - t0) / runs;
     fprintf(stderr, "%s: %zu bytes, %zu pieces, %.2f ms per run (%.1f MB/s)\n",
             pretok_kind_name(kind), len, pieces, ms, len / 1e3 / ms);
     return 0;
@@ -162,7 +134,7 @@ int main(int argc, char **argv)
         return 2;
     }
     size_t len;
-    char *text = read_all(stdin, &len);
+    char *text = file_read("/dev/stdin", 0, &len, NULL, 0);
     if (!text) {
         fprintf(stderr, "cllm-pretokenize: out of memory\n");
         return 1;

@@ -15,6 +15,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/clock.h"
+#include "base/file.h"
 #include "tokenizer/tokenizer.h"
 
 struct options {
@@ -80,43 +82,6 @@ static int parse_args(int argc, char **argv, struct options *o)
     return 0;
 }
 
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        perror(path);
-        return NULL;
-    }
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    for (;;) {
-        if (!buf) {
-            fprintf(stderr, "%s: out of memory\n", path);
-            break;
-        }
-        n += fread(buf + n, 1, cap - n, f);
-        if (n < cap) {
-            break;
-        }
-        char *p = realloc(buf, cap * 2);
-        if (!p) {
-            free(buf);
-            buf = NULL;
-            continue;
-        }
-        buf = p;
-        cap *= 2;
-    }
-    if (buf && ferror(f)) {
-        fprintf(stderr, "%s: read error\n", path);
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    *len = n;
-    return buf;
-}
-
 static void print_piece(const struct vocab *v, int32_t id)
 {
     char buf[256];
@@ -162,13 +127,6 @@ static void print_tokens(const struct vocab *v, const struct tok_list *t, bool i
     }
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* Tokenize the text repeated up to at least 1 MB and report the speed. */
 static int bench(const struct vocab *v, const char *text, size_t len, const struct options *o)
 {
@@ -182,9 +140,9 @@ static int bench(const struct vocab *v, const char *text, size_t len, const stru
         memcpy(big + i * len, text, len);
     }
     struct tok_list t = {0};
-    double t0 = now_s();
+    double t0 = clock_ms() / 1e3;
     int rc = tokenize_list(v, big, total, o->add_special, o->parse_special, &t);
-    double dt = now_s() - t0;
+    double dt = clock_ms() / 1e3 - t0;
     if (rc == 0) {
         printf("bench: %zu bytes -> %zu tokens in %.3f s (%.2f MB/s)\n", total, t.n, dt,
                total / dt / 1e6);
@@ -362,7 +320,10 @@ int main(int argc, char **argv)
     char *owned = NULL;
     const char *text = o.prompt;
     if (o.file) {
-        owned = read_file(o.file, &len);
+        char err[512];
+        owned = file_read(o.file, 0, &len, err, sizeof err);
+        if (!owned)
+            fprintf(stderr, "%s\n", err);
         text = owned;
     } else {
         len = strlen(o.prompt);

@@ -84,8 +84,8 @@ static void fill_floats(float *v, int64_t n, float amp)
     }
 }
 
-static int64_t block_size(enum tensor_type t) { return type_traits(t)->block_size; }
-static enum tensor_type act_type_of(enum tensor_type t) { return type_traits(t)->vec_dot_type; }
+static int64_t block_size(enum tensor_type t) { return tensor_type_traits(t)->block_size; }
+static enum tensor_type act_type_of(enum tensor_type t) { return tensor_type_traits(t)->vec_dot_type; }
 
 /* Byte offsets of the f16 scale fields (d, dmin/m) in a block of type t. */
 static int scale_fields(enum tensor_type t, size_t offs[2])
@@ -111,10 +111,10 @@ static int scale_fields(enum tensor_type t, size_t offs[2])
  * random bits with random but sane f16 scales. */
 static uint8_t *make_weights(enum tensor_type t, int64_t n, int random_bytes)
 {
-    size_t size = type_row_size(t, n);
+    size_t size = tensor_type_row_size(t, n);
     uint8_t *w = malloc(size);
     assert_non_null(w);
-    const struct type_traits *tt = type_traits(t);
+    const struct type_traits *tt = tensor_type_traits(t);
     if (!random_bytes || !tt->quantized) {
         float *f = malloc((size_t)n * sizeof(float));
         assert_non_null(f);
@@ -141,7 +141,7 @@ static uint8_t *make_weights(enum tensor_type t, int64_t n, int random_bytes)
 static uint8_t *make_activations(enum tensor_type at, int64_t n)
 {
     float *f = malloc((size_t)n * sizeof(float));
-    uint8_t *a = malloc(type_row_size(at, n));
+    uint8_t *a = malloc(tensor_type_row_size(at, n));
     assert_non_null(f);
     assert_non_null(a);
     fill_floats(f, n, 1.0f);
@@ -170,7 +170,7 @@ static double reference_dot(enum tensor_type t, const uint8_t *x, const uint8_t 
         size_t m_off = t == TYPE_Q4_1 ? offsetof(block_q4_1, m) : offsetof(block_q5_1, m);
         for (int64_t b = 0; b < n / QK8_1; b++) {
             f16_t m, s;
-            memcpy(&m, x + (size_t)b * type_traits(t)->type_size + m_off, 2);
+            memcpy(&m, x + (size_t)b * tensor_type_traits(t)->type_size + m_off, 2);
             memcpy(&s, y + (size_t)b * sizeof(block_q8_1) + offsetof(block_q8_1, s), 2);
             *bound += ldexp(fabs((double)f16_to_f32(m) * f16_to_f32(s)), -10);
         }
@@ -184,15 +184,15 @@ static void expect_close(double got, double want, double bound, const char *what
                          enum tensor_type t, int64_t n, const char *isa)
 {
     if (!(fabs(got - want) <= bound))
-        fail_msg("%s: %s n=%lld %s: got %.9g want %.9g (bound %.3g)", what, type_name(t),
+        fail_msg("%s: %s n=%lld %s: got %.9g want %.9g (bound %.3g)", what, tensor_type_name(t),
                  (long long)n, isa, got, want, bound);
 }
 
 /* The dot of copies of x and y placed at byte offsets xo and yo. */
-static float dot_at_offset(vec_dot_fn dot, enum tensor_type t, const uint8_t *x, const uint8_t *y,
+static float cpu_dot_at_offset(vec_dot_fn dot, enum tensor_type t, const uint8_t *x, const uint8_t *y,
                            int64_t n, size_t xo, size_t yo)
 {
-    size_t xs = type_row_size(t, n), ys = type_row_size(act_type_of(t), n);
+    size_t xs = tensor_type_row_size(t, n), ys = tensor_type_row_size(act_type_of(t), n);
     uint8_t *xbuf = malloc(xs + xo), *ybuf = malloc(ys + yo);
     assert_non_null(xbuf);
     assert_non_null(ybuf);
@@ -223,9 +223,9 @@ static void check_dot_rows(enum tensor_type t, int64_t n, const uint8_t *x, cons
         expect_close(got, scalar, 2.0 * bound, "vs scalar", t, n, k->name);
         static const size_t offsets[][2] = { { 1, 0 }, { 3, 5 }, { 0, 2 }, { 7, 1 } };
         for (int o = 0; o < 4; o++) {
-            float moved = dot_at_offset(k->vec_dot[t], t, x, y, n, offsets[o][0], offsets[o][1]);
+            float moved = cpu_dot_at_offset(k->vec_dot[t], t, x, y, n, offsets[o][0], offsets[o][1]);
             if (memcmp(&moved, &got, sizeof(float)) != 0)
-                fail_msg("%s n=%lld %s: offsets %zu/%zu changed the bits (%.9g vs %.9g)", type_name(t),
+                fail_msg("%s n=%lld %s: offsets %zu/%zu changed the bits (%.9g vs %.9g)", tensor_type_name(t),
                          (long long)n, k->name, offsets[o][0], offsets[o][1], moved, got);
         }
     }
@@ -279,7 +279,7 @@ static void test_dot_random_bytes(void **state)
     for (int r = 0; r < rounds(); r++)
         for (int i = 0; i < N_WEIGHT_TYPES; i++) {
             enum tensor_type t = weight_types[i];
-            if (!type_traits(t)->quantized)
+            if (!tensor_type_traits(t)->quantized)
                 continue;
             const int64_t blocks[] = { 1, 5, 4096 / block_size(t) };
             for (int b = 0; b < 3; b++)
@@ -293,7 +293,7 @@ static void check_nrows(enum tensor_type t, int64_t n)
 {
     enum { MAX_ROWS = 19, S_STRIDE = 3 }; /* past the 8-row paths */
     enum tensor_type at = act_type_of(t);
-    size_t row = type_row_size(at, n), stride = row + 5;
+    size_t row = tensor_type_row_size(at, n), stride = row + 5;
     uint8_t *x = make_weights(t, n, 0);
     uint8_t *ys = malloc(stride * MAX_ROWS);
     assert_non_null(ys);
@@ -318,7 +318,7 @@ static void check_nrows(enum tensor_type t, int64_t n)
             for (int r = 0; r < MAX_ROWS; r++) {
                 float expect = r < nrows ? want[r] : -12345.0f;
                 if (memcmp(&got[r * S_STRIDE], &expect, sizeof(float)) != 0)
-                    fail_msg("nrows %s n=%lld %s: row %d of %d: %.9g, vec_dot %.9g", type_name(t), (long long)n,
+                    fail_msg("nrows %s n=%lld %s: row %d of %d: %.9g, vec_dot %.9g", tensor_type_name(t), (long long)n,
                              k->name, r, nrows, got[r * S_STRIDE], expect);
             }
         }
@@ -358,7 +358,7 @@ static void check_nrows_packed(enum tensor_type t, int64_t n, int random_bytes)
             continue;
         assert_non_null(k->from_float_packed[at]);
         /* rows 64-byte aligned, as the matmul's scratch gives them */
-        size_t row = type_row_size(at, n), prow = cpu_packed_row_size(at, n);
+        size_t row = tensor_type_row_size(at, n), prow = cpu_packed_row_size(at, n);
         size_t stride = (prow + 63) / 64 * 64 + 64;
         assert_true(prow >= row);
         uint8_t *plain = aligned_alloc(64, (row + 63) / 64 * 64);
@@ -379,7 +379,7 @@ static void check_nrows_packed(enum tensor_type t, int64_t n, int random_bytes)
             for (int r = 0; r < MAX_ROWS; r++) {
                 float expect = r < nrows ? want[r] : -12345.0f;
                 if (memcmp(&got[r * S_STRIDE], &expect, sizeof(float)) != 0)
-                    fail_msg("packed %s n=%lld %s: row %d of %d: %.9g, vec_dot %.9g", type_name(t),
+                    fail_msg("packed %s n=%lld %s: row %d of %d: %.9g, vec_dot %.9g", tensor_type_name(t),
                              (long long)n, k->name, r, nrows, got[r * S_STRIDE], expect);
             }
         }
@@ -421,11 +421,11 @@ static void test_dot_extremes(void **state)
     float f[2 * QK_K];
     for (int i = 0; i < N_WEIGHT_TYPES; i++) {
         enum tensor_type t = weight_types[i];
-        const struct type_traits *tt = type_traits(t);
+        const struct type_traits *tt = tensor_type_traits(t);
         if (!tt->quantized)
             continue;
-        size_t size = type_row_size(t, n);
-        uint8_t *x = malloc(size), *y = malloc(type_row_size(tt->vec_dot_type, n));
+        size_t size = tensor_type_row_size(t, n);
+        uint8_t *x = malloc(size), *y = malloc(tensor_type_row_size(tt->vec_dot_type, n));
         assert_non_null(x);
         assert_non_null(y);
         for (int p = 0; p < (int)sizeof(patterns); p++) {
@@ -495,7 +495,7 @@ static void check_converter(enum tensor_type at, int64_t n, int variant)
         for (int k = 0; k < 8 && k < n; k++)
             f[(k * 37) % n] = specials[k];
     }
-    size_t size = type_row_size(at, n);
+    size_t size = tensor_type_row_size(at, n);
     uint8_t *want = calloc(1, size), *got = calloc(1, size);
     assert_non_null(want);
     assert_non_null(got);
@@ -503,7 +503,7 @@ static void check_converter(enum tensor_type at, int64_t n, int variant)
     memset(got, 0xAA, size);
     assert_int_equal(quantize_row_ref(at, f, got, n), 0);
     if (memcmp(got, want, size) != 0)
-        fail_msg("from_float %s n=%lld: scalar differs from quantize_row_ref", type_name(at), (long long)n);
+        fail_msg("from_float %s n=%lld: scalar differs from quantize_row_ref", tensor_type_name(at), (long long)n);
     for (int isa = 1; isa < CPU_ISA_COUNT; isa++) {
         const struct cpu_kernels *k = cpu_kernels_for((enum cpu_isa)isa);
         if (k == NULL)
@@ -511,7 +511,7 @@ static void check_converter(enum tensor_type at, int64_t n, int variant)
         memset(got, 0x55, size);
         k->from_float[at](f, got, n);
         if (memcmp(got, want, size) != 0)
-            fail_msg("from_float %s n=%lld %s: bytes differ from scalar", type_name(at), (long long)n, k->name);
+            fail_msg("from_float %s n=%lld %s: bytes differ from scalar", tensor_type_name(at), (long long)n, k->name);
     }
     free(f);
     free(want);

@@ -50,7 +50,7 @@ static double q8_1_sum_correction(enum tensor_type wt, const void *row, const vo
 {
     if (wt != TYPE_Q4_1 && wt != TYPE_Q5_1)
         return 0;
-    size_t wbytes = type_traits(wt)->type_size;
+    size_t wbytes = tensor_type_traits(wt)->type_size;
     const block_q8_1 *a = act;
     double corr = 0;
     for (int64_t b = 0; b < n / QK8_1; b++) {
@@ -73,14 +73,14 @@ struct stats {
 /* Check rows of one tensor against every ISA table. */
 static void check_tensor(const struct gguf_tensor *t, struct stats *st, int max_rows)
 {
-    const struct type_traits *tt = type_traits(t->type);
+    const struct type_traits *tt = tensor_type_traits(t->type);
     if (t->n_dims < 2 || tt == NULL || !tt->supported)
         return;
     int64_t n = t->ne[0];
-    int64_t n_rows = t->nbytes / type_row_size(t->type, n);
-    size_t row_bytes = type_row_size(t->type, n);
+    int64_t n_rows = t->nbytes / tensor_type_row_size(t->type, n);
+    size_t row_bytes = tensor_type_row_size(t->type, n);
     enum tensor_type act_type = tt->vec_dot_type;
-    size_t act_bytes = type_row_size(act_type, n);
+    size_t act_bytes = tensor_type_row_size(act_type, n);
     if (row_bytes == 0 || act_bytes == 0)
         return;
     float *x = malloc((size_t)n * sizeof(float));

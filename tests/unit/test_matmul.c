@@ -78,7 +78,7 @@ struct test_weights {
 static bool make_weights(struct test_weights *tw, enum tensor_type type, int64_t n_out,
                          int64_t n_in, size_t offset, size_t pad)
 {
-    size_t rs = type_row_size(type, n_in);
+    size_t rs = tensor_type_row_size(type, n_in);
     size_t stride = rs + pad;
     float *src = malloc(sizeof(float) * (size_t)n_in);
     tw->buf = calloc(1, offset + stride * (size_t)n_out + 64);
@@ -106,9 +106,9 @@ static void free_weights(struct test_weights *tw)
  * the activation type; also returns sum |w*x| for the tolerance. */
 static void reference_row(const struct test_weights *tw, const float *x, double *y, double *mag)
 {
-    enum tensor_type vdt = type_traits(tw->w.type)->vec_dot_type;
+    enum tensor_type vdt = tensor_type_traits(tw->w.type)->vec_dot_type;
     int64_t n_in = tw->w.n_in;
-    void *q = malloc(type_row_size(vdt, n_in) + 64);
+    void *q = malloc(tensor_type_row_size(vdt, n_in) + 64);
     float *xq = malloc(sizeof(float) * (size_t)n_in);
     assert_true(q && xq);
     assert_int_equal(quantize_row_ref(vdt, x, q, n_in), 0);
@@ -130,7 +130,7 @@ static void reference_row(const struct test_weights *tw, const float *x, double 
 /* The weight types to test: supported, with a kernel in table k. */
 static bool testable(const struct cpu_kernels *k, uint32_t t)
 {
-    const struct type_traits *tt = type_traits(t);
+    const struct type_traits *tt = tensor_type_traits(t);
     return tt && tt->supported && k->vec_dot[t] != NULL &&
            (tt->vec_dot_type == TYPE_F32 || k->from_float[tt->vec_dot_type] != NULL);
 }
@@ -186,7 +186,7 @@ static void check_accuracy(struct matmul_ctx *ctx, const struct test_weights *tw
             double err = fabs(y[r * N_OUT + i] - ref[i]);
             if (!(err <= 2e-3 * mag[i] + 1e-5))
                 fail_msg("%s %s: Y[%d][%d] = %.7g, reference %.7g (sum|wx| %.4g)", isa,
-                         type_name(tw->w.type), r, i, y[r * N_OUT + i], ref[i], mag[i]);
+                         tensor_type_name(tw->w.type), r, i, y[r * N_OUT + i], ref[i], mag[i]);
         }
     }
 }
@@ -204,13 +204,13 @@ static void test_accuracy(void **state)
             if (!testable(k, t))
                 continue;
             size_t len = strlen(names);
-            snprintf(names + len, sizeof(names) - len, "%s ", type_name(t));
+            snprintf(names + len, sizeof(names) - len, "%s ", tensor_type_name(t));
             struct test_weights tw;
             if (make_weights(&tw, (enum tensor_type)t, N_OUT, N_IN, 0, 0)) {
                 check_accuracy(f->ctx[1 + t % MAX_THREADS], &tw, k->name);
                 n_types++;
             } else {
-                print_message("%s: no reference quantizer, skipped\n", type_name(t));
+                print_message("%s: no reference quantizer, skipped\n", tensor_type_name(t));
             }
             free_weights(&tw);
         }

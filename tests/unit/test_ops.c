@@ -411,7 +411,7 @@ static void test_get_rows_quantized(void **state)
     static char q[ROWS * COLS * 2];
     fill(src, ROWS * COLS, 1.0f);
     for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++) {
-        size_t rs = type_row_size(types[t], COLS);
+        size_t rs = tensor_type_row_size(types[t], COLS);
         for (int r = 0; r < ROWS; r++)
             assert_int_equal(quantize_row_ref(types[t], src + r * COLS, q + r * rs, COLS), 0);
         int32_t ids[3] = { 4, 1, 2 };

@@ -308,8 +308,8 @@ static int test_rows(void)
 /* Quantize n floats of type b->type and back; check both error bounds. */
 static void check_roundtrip(const struct bound *b, const float *x, int64_t n)
 {
-    const int64_t bs = type_traits(b->type)->block_size > 1 ? type_traits(b->type)->block_size : 32;
-    void *q = malloc(type_row_size(b->type, n));
+    const int64_t bs = tensor_type_traits(b->type)->block_size > 1 ? tensor_type_traits(b->type)->block_size : 32;
+    void *q = malloc(tensor_type_row_size(b->type, n));
     float *y = malloc((size_t)n * sizeof(float));
     assert_non_null(q);
     assert_non_null(y);
@@ -327,11 +327,11 @@ static void check_roundtrip(const struct bound *b, const float *x, int64_t n)
         }
         /* slack: an f16 scale near the subnormal range loses precision */
         if (emax > b->max_rel * amax + 128 * 0x1p-25)
-            fail_msg("%s: block %lld: max error %g > %g * %g", type_name(b->type),
+            fail_msg("%s: block %lld: max error %g > %g * %g", tensor_type_name(b->type),
                      (long long)(i0 / bs), emax, b->max_rel, amax);
     }
     if (sqrt(se / sx) > b->rms)
-        fail_msg("%s: relative RMS error %g > %g", type_name(b->type), sqrt(se / sx), b->rms);
+        fail_msg("%s: relative RMS error %g > %g", tensor_type_name(b->type), sqrt(se / sx), b->rms);
     free(q);
     free(y);
 }
@@ -377,7 +377,7 @@ static void test_roundtrip_special_blocks(void **state)
         dequantize_row(type, q, y, QK_K);
         for (int i = 0; i < QK_K; i++)
             if (fabsf(y[i] - x[i]) > 5.0f * (float)bounds[t].max_rel + 1e-6f)
-                fail_msg("%s: spike block: y[%d] = %g, want %g", type_name(type), i, y[i], x[i]);
+                fail_msg("%s: spike block: y[%d] = %g, want %g", tensor_type_name(type), i, y[i], x[i]);
     }
 }
 
@@ -457,11 +457,11 @@ static void test_dispatch_rejects(void **state)
 static void test_iq4nl_codebook(void **state)
 {
     (void)state;
-    assert_int_equal(iq4nl_values[0], -127);
-    assert_int_equal(iq4nl_values[8], 1);
-    assert_int_equal(iq4nl_values[15], 113);
+    assert_int_equal(quant_iq4nl_values[0], -127);
+    assert_int_equal(quant_iq4nl_values[8], 1);
+    assert_int_equal(quant_iq4nl_values[15], 113);
     for (int i = 1; i < 16; i++)
-        assert_true(iq4nl_values[i] > iq4nl_values[i - 1]);
+        assert_true(quant_iq4nl_values[i] > quant_iq4nl_values[i - 1]);
 }
 
 int main(void)

@@ -556,10 +556,7 @@ static void test_speed(void **state)
         assert_int_equal(tokenize_list(v, text, n, false, false, &t), 0);
         double dt = now_s() - t0;
         printf("speed %-10s %zu bytes -> %zu tokens in %.3f s (%.1f MB/s)\n", NAMES[k], n, t.n,
-               dt, n / dt / 1e6);
-        if (!quick()) {
-            assert_true(dt < 1.0);
-        }
+               dt, n / dt / 1e6); /* reported only: no wall-clock bound in a correctness test */
         tok_list_free(&t);
         vocab_free(v);
     }

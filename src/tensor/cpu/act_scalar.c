@@ -14,12 +14,12 @@
 
 #include "tensor/cpu/kernels_impl.h"
 
-void from_float_f32_scalar(const float *x, void *y, int64_t n)
+void cpu_from_float_f32_scalar(const float *x, void *y, int64_t n)
 {
     memcpy(y, x, (size_t)n * sizeof(float));
 }
 
-void from_float_f16_scalar(const float *x, void *y, int64_t n)
+void cpu_from_float_f16_scalar(const float *x, void *y, int64_t n)
 {
     uint8_t *out = y;
     for (int64_t i = 0; i < n; i++) {
@@ -28,7 +28,7 @@ void from_float_f16_scalar(const float *x, void *y, int64_t n)
     }
 }
 
-void from_float_bf16_scalar(const float *x, void *y, int64_t n)
+void cpu_from_float_bf16_scalar(const float *x, void *y, int64_t n)
 {
     uint8_t *out = y;
     for (int64_t i = 0; i < n; i++) {
@@ -50,7 +50,7 @@ static float quantize_block_q8(const float *x, int8_t *qs)
     return d;
 }
 
-void from_float_q8_0_scalar(const float *x, void *y, int64_t n)
+void cpu_from_float_q8_0_scalar(const float *x, void *y, int64_t n)
 {
     block_q8_0 *out = y;
     for (int64_t i = 0; i < n / QK8_0; i++) {
@@ -59,7 +59,7 @@ void from_float_q8_0_scalar(const float *x, void *y, int64_t n)
     }
 }
 
-void from_float_q8_1_scalar(const float *x, void *y, int64_t n)
+void cpu_from_float_q8_1_scalar(const float *x, void *y, int64_t n)
 {
     block_q8_1 *out = y;
     for (int64_t i = 0; i < n / QK8_1; i++) {
@@ -107,7 +107,7 @@ static void quantize_block_q8_K(const float *x, block_q8_K *out)
     out->d = 1.0f / iscale;
 }
 
-void from_float_q8_K_scalar(const float *x, void *y, int64_t n)
+void cpu_from_float_q8_K_scalar(const float *x, void *y, int64_t n)
 {
     block_q8_K *out = y;
     for (int64_t i = 0; i < n / QK_K; i++)

@@ -43,12 +43,12 @@ static inline __m256i pack_32_i8(__m256i a, __m256i b, __m256i c, __m256i d)
     return _mm256_permutevar8x32_epi32(abcd, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
-void SIMD_NAME(from_float_f32)(const float *x, void *y, int64_t n)
+void SIMD_NAME(cpu_from_float_f32)(const float *x, void *y, int64_t n)
 {
     memcpy(y, x, (size_t)n * sizeof(float));
 }
 
-void SIMD_NAME(from_float_f16)(const float *x, void *y, int64_t n)
+void SIMD_NAME(cpu_from_float_f16)(const float *x, void *y, int64_t n)
 {
     uint8_t *out = y;
     int64_t i = 0;
@@ -74,7 +74,7 @@ static inline __m256i bf16_round_8(__m256 v)
     return _mm256_blendv_epi8(rounded, quiet_nan, is_nan);
 }
 
-void SIMD_NAME(from_float_bf16)(const float *x, void *y, int64_t n)
+void SIMD_NAME(cpu_from_float_bf16)(const float *x, void *y, int64_t n)
 {
     uint8_t *out = y;
     int64_t i = 0;
@@ -115,7 +115,7 @@ static inline float quantize_block_q8_simd(const float *x, int8_t *qs, int *qsum
     return d;
 }
 
-void SIMD_NAME(from_float_q8_0)(const float *x, void *y, int64_t n)
+void SIMD_NAME(cpu_from_float_q8_0)(const float *x, void *y, int64_t n)
 {
     block_q8_0 *out = y;
     for (int64_t i = 0; i < n / QK8_0; i++) {
@@ -124,7 +124,7 @@ void SIMD_NAME(from_float_q8_0)(const float *x, void *y, int64_t n)
     }
 }
 
-void SIMD_NAME(from_float_q8_1)(const float *x, void *y, int64_t n)
+void SIMD_NAME(cpu_from_float_q8_1)(const float *x, void *y, int64_t n)
 {
     block_q8_1 *out = y;
     for (int64_t i = 0; i < n / QK8_1; i++) {
@@ -184,7 +184,7 @@ static inline void quantize_block_q8_K_simd(const float *x, block_q8_K *out)
     out->d = 1.0f / iscale;
 }
 
-void SIMD_NAME(from_float_q8_K)(const float *x, void *y, int64_t n)
+void SIMD_NAME(cpu_from_float_q8_K)(const float *x, void *y, int64_t n)
 {
     block_q8_K *out = y;
     for (int64_t i = 0; i < n / QK_K; i++)

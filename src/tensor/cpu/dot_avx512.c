@@ -34,9 +34,9 @@
     {                                                                                    \
         f##_nrows_vl256(n, s, s_stride, x, y, y_stride, nrows);                          \
     }
-USE_VL256(dot_q2_K_q8_K)
-USE_VL256(dot_q3_K_q8_K)
-USE_VL256(dot_iq4_xs_q8_K)
+USE_VL256(cpu_dot_q2_K_q8_K)
+USE_VL256(cpu_dot_q3_K_q8_K)
+USE_VL256(cpu_dot_iq4_xs_q8_K)
 
 /* ---- plain types ------------------------------------------------------- */
 
@@ -74,17 +74,17 @@ static inline __m512 load16_bf16(const uint8_t *p, __mmask16 m)
     }                                                                                      \
     *s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)));
 
-void dot_f32_avx512(int64_t n, float *s, const void *x, const void *y)
+void cpu_dot_f32_avx512(int64_t n, float *s, const void *x, const void *y)
 {
     PLAIN_DOT_512(4, load16_f32)
 }
 
-void dot_f16_avx512(int64_t n, float *s, const void *x, const void *y)
+void cpu_dot_f16_avx512(int64_t n, float *s, const void *x, const void *y)
 {
     PLAIN_DOT_512(2, load16_f16)
 }
 
-void dot_bf16_avx512(int64_t n, float *s, const void *x, const void *y)
+void cpu_dot_bf16_avx512(int64_t n, float *s, const void *x, const void *y)
 {
     PLAIN_DOT_512(2, load16_bf16)
 }
@@ -163,17 +163,17 @@ static inline __m512i s8s8_dot_512(__m512i w, __m512i a)
             float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc0[r], acc1[r])) + hsum_f32_128(acc_min[r]); \
             if (i < nb) {                                                                       \
                 float tail;                                                                     \
-                dot_##name##_vl256((nb - i) * (QK), &tail, xb + i * xs, yb + r * y_stride + i * ys); \
+                cpu_dot_##name##_vl256((nb - i) * (QK), &tail, xb + i * xs, yb + r * y_stride + i * ys); \
                 sum += tail;                                                                    \
             }                                                                                   \
             s[r * s_stride] = sum;                                                              \
         }                                                                                       \
     }                                                                                           \
-    void dot_##name##_avx512(int64_t n, float *s, const void *x, const void *y)                 \
+    void cpu_dot_##name##_avx512(int64_t n, float *s, const void *x, const void *y)                 \
     {                                                                                           \
         name##_rows(n, s, 0, x, y, 0, 1);                                                       \
     }                                                                                           \
-    void dot_##name##_nrows_avx512(int64_t n, float *s, size_t s_stride, const void *x,         \
+    void cpu_dot_##name##_nrows_avx512(int64_t n, float *s, size_t s_stride, const void *x,         \
                                    const void *y, size_t y_stride, int64_t nrows)               \
     {                                                                                           \
         ROWS_IN_FOURS(name##_rows)                                                              \
@@ -449,7 +449,7 @@ static ALWAYS_INLINE void s4_rows(const struct s4g *g, int n_full, int last1, co
             float sum = _mm512_reduce_add_ps(acc[0]);                                              \
             if (4 * nsteps < nb) {                                                                 \
                 float tail;                                                                        \
-                dot_##name##_vl256((nb - 4 * nsteps) * QK8_0, &tail, xb + 4 * nsteps * xs, yb + tail_off); \
+                cpu_dot_##name##_vl256((nb - 4 * nsteps) * QK8_0, &tail, xb + 4 * nsteps * xs, yb + tail_off); \
                 sum += tail;                                                                       \
             }                                                                                      \
             s[0] = sum;                                                                            \
@@ -487,7 +487,7 @@ static ALWAYS_INLINE void s4_rows(const struct s4g *g, int n_full, int last1, co
                 float sum = _mm512_reduce_add_ps(acc[r]);                                          \
                 if (4 * nsteps < nb) {                                                             \
                     float tail;                                                                    \
-                    dot_##name##_vl256((nb - 4 * nsteps) * QK8_0, &tail, xb + 4 * nsteps * xs,     \
+                    cpu_dot_##name##_vl256((nb - 4 * nsteps) * QK8_0, &tail, xb + 4 * nsteps * xs,     \
                                        yb + (size_t)(r0 + r) * y_stride + tail_off);              \
                     sum += tail;                                                                   \
                 }                                                                                  \
@@ -495,16 +495,16 @@ static ALWAYS_INLINE void s4_rows(const struct s4g *g, int n_full, int last1, co
             }                                                                                      \
         }                                                                                          \
     }                                                                                              \
-    void dot_##name##_avx512(int64_t n, float *s, const void *x, const void *y)                    \
+    void cpu_dot_##name##_avx512(int64_t n, float *s, const void *x, const void *y)                    \
     {                                                                                              \
         name##_s4(n, s, 0, x, y, 0, 1, 0);                                                         \
     }                                                                                              \
-    void dot_##name##_nrows_avx512(int64_t n, float *s, size_t s_stride, const void *x,            \
+    void cpu_dot_##name##_nrows_avx512(int64_t n, float *s, size_t s_stride, const void *x,            \
                                    const void *y, size_t y_stride, int64_t nrows)                  \
     {                                                                                              \
         name##_s4(n, s, s_stride, x, y, y_stride, nrows, 0);                                       \
     }                                                                                              \
-    void dot_##name##_nrows_packed_avx512(int64_t n, float *s, size_t s_stride, const void *x,     \
+    void cpu_dot_##name##_nrows_packed_avx512(int64_t n, float *s, size_t s_stride, const void *x,     \
                                           const void *y, size_t y_stride, int64_t nrows)           \
     {                                                                                              \
         name##_s4(n, s, s_stride, x, y, y_stride, nrows, 1);                                       \
@@ -516,8 +516,8 @@ S4_KERNELS(q8_0_q8_0, block_q8_0, q8_0_step)
 S4_KERNELS(iq4_nl_q8_0, block_iq4_nl, iq4_nl_step)
 
 /* Q8_0 rows in the packed layout (kernels.h): blocks quantized as
- * from_float_q8_0 does (same bits), then rearranged a group at a time. */
-void from_float_q8_0_packed_avx512(const float *x, void *y, int64_t n)
+ * cpu_from_float_q8_0 does (same bits), then rearranged a group at a time. */
+void cpu_from_float_q8_0_packed_avx512(const float *x, void *y, int64_t n)
 {
     const int64_t nb = n / QK8_0, nsteps = nb / 4;
     const size_t ys = sizeof(block_q8_0);
@@ -526,7 +526,7 @@ void from_float_q8_0_packed_avx512(const float *x, void *y, int64_t n)
     for (int64_t st = 0; st < nsteps; st += 2) {
         const int steps = nsteps - st < 2 ? (int)(nsteps - st) : 2;
         block_q8_0 tmp[8];
-        from_float_q8_0_avx512(x + st * 4 * QK8_0, tmp, (int64_t)steps * 4 * QK8_0);
+        cpu_from_float_q8_0_avx512(x + st * 4 * QK8_0, tmp, (int64_t)steps * 4 * QK8_0);
         const uint8_t *tp = (const uint8_t *)tmp;
         for (int k = 0; k < steps; k++) {
             __m512i lo, hi;
@@ -538,7 +538,7 @@ void from_float_q8_0_packed_avx512(const float *x, void *y, int64_t n)
         out += steps * Q8P_STEP + 64;
     }
     if (nb % 4)
-        from_float_q8_0_avx512(x + nsteps * 4 * QK8_0, out, (nb % 4) * QK8_0);
+        cpu_from_float_q8_0_avx512(x + nsteps * 4 * QK8_0, out, (nb % 4) * QK8_0);
 }
 
 /* Q5_1: 5-bit unsigned; the min through the Q8_1 sums. */
@@ -707,34 +707,34 @@ static ALWAYS_INLINE void q5_K_rows_512(int64_t n, float *s, size_t s_stride, co
     q45_K_rows_512(n, s, s_stride, x, y, y_stride, nr, 1);
 }
 
-void dot_q4_K_q8_K_avx512(int64_t n, float *s, const void *x, const void *y)
+void cpu_dot_q4_K_q8_K_avx512(int64_t n, float *s, const void *x, const void *y)
 {
     q4_K_rows_512(n, s, 0, x, y, 0, 1);
 }
 
-void dot_q4_K_q8_K_nrows_avx512(int64_t n, float *s, size_t s_stride, const void *x, const void *y,
+void cpu_dot_q4_K_q8_K_nrows_avx512(int64_t n, float *s, size_t s_stride, const void *x, const void *y,
                                 size_t y_stride, int64_t nrows)
 {
     ROWS_IN_EIGHTS(q4_K_rows_512)
 }
 
-void dot_q5_K_q8_K_avx512(int64_t n, float *s, const void *x, const void *y)
+void cpu_dot_q5_K_q8_K_avx512(int64_t n, float *s, const void *x, const void *y)
 {
     q5_K_rows_512(n, s, 0, x, y, 0, 1);
 }
 
-void dot_q5_K_q8_K_nrows_avx512(int64_t n, float *s, size_t s_stride, const void *x, const void *y,
+void cpu_dot_q5_K_q8_K_nrows_avx512(int64_t n, float *s, size_t s_stride, const void *x, const void *y,
                                 size_t y_stride, int64_t nrows)
 {
     ROWS_IN_EIGHTS(q5_K_rows_512)
 }
 
-void dot_q6_K_q8_K_avx512(int64_t n, float *s, const void *x, const void *y)
+void cpu_dot_q6_K_q8_K_avx512(int64_t n, float *s, const void *x, const void *y)
 {
     q6_K_rows_512(n, s, 0, x, y, 0, 1);
 }
 
-void dot_q6_K_q8_K_nrows_avx512(int64_t n, float *s, size_t s_stride, const void *x, const void *y,
+void cpu_dot_q6_K_q8_K_nrows_avx512(int64_t n, float *s, size_t s_stride, const void *x, const void *y,
                                 size_t y_stride, int64_t nrows)
 {
     ROWS_IN_EIGHTS(q6_K_rows_512)

@@ -12,7 +12,7 @@ const int8_t cpu_iq4nl_codebook[16] = {
     -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
 };
 
-void dot_f32_scalar(int64_t n, float *s, const void *x, const void *y)
+void cpu_dot_f32_scalar(int64_t n, float *s, const void *x, const void *y)
 {
     const uint8_t *xb = x, *yb = y;
     double sum = 0.0;
@@ -21,7 +21,7 @@ void dot_f32_scalar(int64_t n, float *s, const void *x, const void *y)
     *s = (float)sum;
 }
 
-void dot_f16_scalar(int64_t n, float *s, const void *x, const void *y)
+void cpu_dot_f16_scalar(int64_t n, float *s, const void *x, const void *y)
 {
     const uint8_t *xb = x, *yb = y;
     double sum = 0.0;
@@ -30,7 +30,7 @@ void dot_f16_scalar(int64_t n, float *s, const void *x, const void *y)
     *s = (float)sum;
 }
 
-void dot_bf16_scalar(int64_t n, float *s, const void *x, const void *y)
+void cpu_dot_bf16_scalar(int64_t n, float *s, const void *x, const void *y)
 {
     const uint8_t *xb = x, *yb = y;
     double sum = 0.0;
@@ -71,7 +71,7 @@ static void unpack_5bit(const uint8_t *qs, const uint8_t *qh_bytes, int offset, 
     }
 }
 
-void dot_q4_0_q8_0_scalar(int64_t n, float *s, const void *x, const void *y)
+void cpu_dot_q4_0_q8_0_scalar(int64_t n, float *s, const void *x, const void *y)
 {
     const int64_t nb = n / QK4_0;
     const uint8_t *xb = x, *yb = y;
@@ -85,7 +85,7 @@ void dot_q4_0_q8_0_scalar(int64_t n, float *s, const void *x, const void *y)
     *s = sum;
 }
 
-void dot_q4_1_q8_1_scalar(int64_t n, float *s, const void *x, const void *y)
+void cpu_dot_q4_1_q8_1_scalar(int64_t n, float *s, const void *x, const void *y)
 {
     const int64_t nb = n / QK4_1;
     const uint8_t *xb = x, *yb = y;
@@ -100,7 +100,7 @@ void dot_q4_1_q8_1_scalar(int64_t n, float *s, const void *x, const void *y)
     *s = sum;
 }
 
-void dot_q5_0_q8_0_scalar(int64_t n, float *s, const void *x, const void *y)
+void cpu_dot_q5_0_q8_0_scalar(int64_t n, float *s, const void *x, const void *y)
 {
     const int64_t nb = n / QK5_0;
     const uint8_t *xb = x, *yb = y;
@@ -114,7 +114,7 @@ void dot_q5_0_q8_0_scalar(int64_t n, float *s, const void *x, const void *y)
     *s = sum;
 }
 
-void dot_q5_1_q8_1_scalar(int64_t n, float *s, const void *x, const void *y)
+void cpu_dot_q5_1_q8_1_scalar(int64_t n, float *s, const void *x, const void *y)
 {
     const int64_t nb = n / QK5_1;
     const uint8_t *xb = x, *yb = y;
@@ -129,7 +129,7 @@ void dot_q5_1_q8_1_scalar(int64_t n, float *s, const void *x, const void *y)
     *s = sum;
 }
 
-void dot_q8_0_q8_0_scalar(int64_t n, float *s, const void *x, const void *y)
+void cpu_dot_q8_0_q8_0_scalar(int64_t n, float *s, const void *x, const void *y)
 {
     const int64_t nb = n / QK8_0;
     const uint8_t *xb = x, *yb = y;
@@ -142,7 +142,7 @@ void dot_q8_0_q8_0_scalar(int64_t n, float *s, const void *x, const void *y)
     *s = sum;
 }
 
-void dot_iq4_nl_q8_0_scalar(int64_t n, float *s, const void *x, const void *y)
+void cpu_dot_iq4_nl_q8_0_scalar(int64_t n, float *s, const void *x, const void *y)
 {
     const int64_t nb = n / QK4_NL;
     const uint8_t *xb = x, *yb = y;
@@ -170,7 +170,7 @@ static int q8_K_bsum(const uint8_t *yb, int j)
 
 /* Q2_K: element 128h + 32k + l (h 0..1, k 0..3, l 0..31) is bits 2k..2k+1 of
  * qs[32h + l]; 16-element group g uses scales[g] (low 4: scale, high 4: min). */
-void dot_q2_K_q8_K_scalar(int64_t n, float *s, const void *x, const void *y)
+void cpu_dot_q2_K_q8_K_scalar(int64_t n, float *s, const void *x, const void *y)
 {
     const int64_t nb = n / QK_K;
     const uint8_t *xb = x, *yb = y;
@@ -197,7 +197,7 @@ void dot_q2_K_q8_K_scalar(int64_t n, float *s, const void *x, const void *y)
 
 /* Q3_K: like Q2_K's 2-bit layout, plus hmask bit 4h + k of hmask[l]; a clear
  * bit subtracts 4. Signed 6-bit scales per 16 elements. */
-void dot_q3_K_q8_K_scalar(int64_t n, float *s, const void *x, const void *y)
+void cpu_dot_q3_K_q8_K_scalar(int64_t n, float *s, const void *x, const void *y)
 {
     const int64_t nb = n / QK_K;
     const uint8_t *xb = x, *yb = y;
@@ -224,7 +224,7 @@ void dot_q3_K_q8_K_scalar(int64_t n, float *s, const void *x, const void *y)
 
 /* Q4_K: 64-element chunk c: elements 64c..64c+31 are the low nibbles of
  * qs[32c..32c+31] with scale/min 2c, the next 32 the high nibbles with 2c+1. */
-void dot_q4_K_q8_K_scalar(int64_t n, float *s, const void *x, const void *y)
+void cpu_dot_q4_K_q8_K_scalar(int64_t n, float *s, const void *x, const void *y)
 {
     const int64_t nb = n / QK_K;
     const uint8_t *xb = x, *yb = y;
@@ -252,7 +252,7 @@ void dot_q4_K_q8_K_scalar(int64_t n, float *s, const void *x, const void *y)
 }
 
 /* Q5_K: Q4_K plus a fifth bit: bit g of qh[l] for element 32g + l. */
-void dot_q5_K_q8_K_scalar(int64_t n, float *s, const void *x, const void *y)
+void cpu_dot_q5_K_q8_K_scalar(int64_t n, float *s, const void *x, const void *y)
 {
     const int64_t nb = n / QK_K;
     const uint8_t *xb = x, *yb = y;
@@ -285,7 +285,7 @@ void dot_q5_K_q8_K_scalar(int64_t n, float *s, const void *x, const void *y)
 /* Q6_K: half h (128 elements), quarter k (32 elements), l 0..31: low 4 bits
  * from ql[64h + 32(k%2) + l] (nibble k/2), high 2 bits from bits 2k of
  * qh[32h + l]; value - 32; signed 8-bit scale per 16 elements. */
-void dot_q6_K_q8_K_scalar(int64_t n, float *s, const void *x, const void *y)
+void cpu_dot_q6_K_q8_K_scalar(int64_t n, float *s, const void *x, const void *y)
 {
     const int64_t nb = n / QK_K;
     const uint8_t *xb = x, *yb = y;
@@ -312,7 +312,7 @@ void dot_q6_K_q8_K_scalar(int64_t n, float *s, const void *x, const void *y)
 }
 
 /* IQ4_XS: 8 groups of 32 codebook-coded nibbles, 6-bit scale (minus 32) each. */
-void dot_iq4_xs_q8_K_scalar(int64_t n, float *s, const void *x, const void *y)
+void cpu_dot_iq4_xs_q8_K_scalar(int64_t n, float *s, const void *x, const void *y)
 {
     const int64_t nb = n / QK_K;
     const uint8_t *xb = x, *yb = y;

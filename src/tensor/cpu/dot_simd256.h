@@ -216,17 +216,17 @@ static inline __m256 load_8_bf16(const uint8_t *p)
 static inline float f16_at(const uint8_t *p) { return SIMD_F16(p); }
 static inline float bf16_at(const uint8_t *p) { return bf16_to_f32(load_u16(p)); }
 
-SIMD_FN void SIMD_NAME(dot_f32)(int64_t n, float *s, const void *x, const void *y)
+SIMD_FN void SIMD_NAME(cpu_dot_f32)(int64_t n, float *s, const void *x, const void *y)
 {
     PLAIN_DOT_BODY(4, load_8_f32, load_f32)
 }
 
-SIMD_FN void SIMD_NAME(dot_f16)(int64_t n, float *s, const void *x, const void *y)
+SIMD_FN void SIMD_NAME(cpu_dot_f16)(int64_t n, float *s, const void *x, const void *y)
 {
     PLAIN_DOT_BODY(2, load_8_f16, f16_at)
 }
 
-SIMD_FN void SIMD_NAME(dot_bf16)(int64_t n, float *s, const void *x, const void *y)
+SIMD_FN void SIMD_NAME(cpu_dot_bf16)(int64_t n, float *s, const void *x, const void *y)
 {
     PLAIN_DOT_BODY(2, load_8_bf16, bf16_at)
 }
@@ -237,7 +237,7 @@ SIMD_FN void SIMD_NAME(dot_bf16)(int64_t n, float *s, const void *x, const void 
  * accumulators per row (even and odd blocks). WEIGHTS(xp) unpacks a weight
  * block once (32 bytes); PRODUCTS(w, yp) gives its int32x8 products with a
  * row's block; MIN(acc, xp, yp) adds the block's min term m*s (Q4_1, Q5_1).
- * Defines SIMD_NAME(dot_<name>) and SIMD_NAME(dot_<name>_nrows). */
+ * Defines SIMD_NAME(cpu_dot_<name>) and SIMD_NAME(cpu_dot_<name>_nrows). */
 #define BLOCK32_KERNELS_256(name, XT, YT, QK, WEIGHTS, PRODUCTS, MIN)                            \
     static ALWAYS_INLINE void name##_rows256(int64_t n, float *s, size_t s_stride, const void *x,  \
                                              const void *y, size_t y_stride, int nr)             \
@@ -283,11 +283,11 @@ SIMD_FN void SIMD_NAME(dot_bf16)(int64_t n, float *s, const void *x, const void 
         for (int r = 0; r < nr; r++)                                                             \
             s[r * s_stride] = hsum_f32(_mm256_add_ps(acc0[r], acc1[r])) + extra[r];              \
     }                                                                                            \
-    SIMD_FN void SIMD_NAME(dot_##name)(int64_t n, float *s, const void *x, const void *y)        \
+    SIMD_FN void SIMD_NAME(cpu_dot_##name)(int64_t n, float *s, const void *x, const void *y)        \
     {                                                                                            \
         name##_rows256(n, s, 0, x, y, 0, 1);                                                     \
     }                                                                                            \
-    SIMD_FN void SIMD_NAME(dot_##name##_nrows)(int64_t n, float *s, size_t s_stride, const void *x, \
+    SIMD_FN void SIMD_NAME(cpu_dot_##name##_nrows)(int64_t n, float *s, size_t s_stride, const void *x, \
                                               const void *y, size_t y_stride, int64_t nrows)    \
     {                                                                                            \
         ROWS_IN_FOURS(name##_rows256)                                                            \
@@ -385,7 +385,7 @@ static inline void q2_K_block_sums(const uint8_t *xp, const uint8_t *yp, int *is
     *msum = scaled_bsums(mins16, yp);
 }
 
-SIMD_FN void SIMD_NAME(dot_q2_K_q8_K)(int64_t n, float *s, const void *x, const void *y)
+SIMD_FN void SIMD_NAME(cpu_dot_q2_K_q8_K)(int64_t n, float *s, const void *x, const void *y)
 {
     const int64_t nb = n / QK_K;
     const uint8_t *xb = x, *yb = y;
@@ -428,7 +428,7 @@ static inline int q3_K_block_sum(const uint8_t *xp, const uint8_t *yp)
     return hsum_i32(acc) - 4 * scaled_bsums(scales16, yp);
 }
 
-SIMD_FN void SIMD_NAME(dot_q3_K_q8_K)(int64_t n, float *s, const void *x, const void *y)
+SIMD_FN void SIMD_NAME(cpu_dot_q3_K_q8_K)(int64_t n, float *s, const void *x, const void *y)
 {
     const int64_t nb = n / QK_K;
     const uint8_t *xb = x, *yb = y;
@@ -523,12 +523,12 @@ static ALWAYS_INLINE void q5_K_rows(int64_t n, float *s, size_t s_stride, const 
     Q45_K_ROWS_BODY(block_q5_K, BLOCK_FIELD(xb, block_q5_K, qh))
 }
 
-SIMD_FN void SIMD_NAME(dot_q4_K_q8_K)(int64_t n, float *s, const void *x, const void *y)
+SIMD_FN void SIMD_NAME(cpu_dot_q4_K_q8_K)(int64_t n, float *s, const void *x, const void *y)
 {
     q4_K_rows(n, s, 0, x, y, 0, 1);
 }
 
-SIMD_FN void SIMD_NAME(dot_q4_K_q8_K_nrows)(int64_t n, float *s, size_t s_stride, const void *x,
+SIMD_FN void SIMD_NAME(cpu_dot_q4_K_q8_K_nrows)(int64_t n, float *s, size_t s_stride, const void *x,
                                             const void *y, size_t y_stride, int64_t nrows)
 {
 #if KQ_MAX_ROWS >= 8
@@ -538,12 +538,12 @@ SIMD_FN void SIMD_NAME(dot_q4_K_q8_K_nrows)(int64_t n, float *s, size_t s_stride
 #endif
 }
 
-SIMD_FN void SIMD_NAME(dot_q5_K_q8_K)(int64_t n, float *s, const void *x, const void *y)
+SIMD_FN void SIMD_NAME(cpu_dot_q5_K_q8_K)(int64_t n, float *s, const void *x, const void *y)
 {
     q5_K_rows(n, s, 0, x, y, 0, 1);
 }
 
-SIMD_FN void SIMD_NAME(dot_q5_K_q8_K_nrows)(int64_t n, float *s, size_t s_stride, const void *x,
+SIMD_FN void SIMD_NAME(cpu_dot_q5_K_q8_K_nrows)(int64_t n, float *s, size_t s_stride, const void *x,
                                             const void *y, size_t y_stride, int64_t nrows)
 {
 #if KQ_MAX_ROWS >= 8
@@ -609,12 +609,12 @@ static ALWAYS_INLINE void q6_K_rows(int64_t n, float *s, size_t s_stride, const 
         s[r * s_stride] = sum[r];
 }
 
-SIMD_FN void SIMD_NAME(dot_q6_K_q8_K)(int64_t n, float *s, const void *x, const void *y)
+SIMD_FN void SIMD_NAME(cpu_dot_q6_K_q8_K)(int64_t n, float *s, const void *x, const void *y)
 {
     q6_K_rows(n, s, 0, x, y, 0, 1);
 }
 
-SIMD_FN void SIMD_NAME(dot_q6_K_q8_K_nrows)(int64_t n, float *s, size_t s_stride, const void *x,
+SIMD_FN void SIMD_NAME(cpu_dot_q6_K_q8_K_nrows)(int64_t n, float *s, size_t s_stride, const void *x,
                                             const void *y, size_t y_stride, int64_t nrows)
 {
     ROWS_IN_FOURS(q6_K_rows)
@@ -634,7 +634,7 @@ static inline int iq4_xs_block_sum(const uint8_t *xp, const uint8_t *yp)
     return hsum_i32(acc);
 }
 
-SIMD_FN void SIMD_NAME(dot_iq4_xs_q8_K)(int64_t n, float *s, const void *x, const void *y)
+SIMD_FN void SIMD_NAME(cpu_dot_iq4_xs_q8_K)(int64_t n, float *s, const void *x, const void *y)
 {
     const int64_t nb = n / QK_K;
     const uint8_t *xb = x, *yb = y;

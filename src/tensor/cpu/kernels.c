@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tensor/cpu/attn_impl.h"
 #include "tensor/cpu/kernels_impl.h"
 
 #define KERNEL_TABLE(ISA, sfx, ...)                               \
@@ -14,47 +15,48 @@
         .isa = ISA,                                               \
         .name = #sfx,                                             \
         .vec_dot = {                                              \
-            [TYPE_F32] = dot_f32_##sfx,                           \
-            [TYPE_F16] = dot_f16_##sfx,                           \
-            [TYPE_BF16] = dot_bf16_##sfx,                         \
-            [TYPE_Q4_0] = dot_q4_0_q8_0_##sfx,                    \
-            [TYPE_Q4_1] = dot_q4_1_q8_1_##sfx,                    \
-            [TYPE_Q5_0] = dot_q5_0_q8_0_##sfx,                    \
-            [TYPE_Q5_1] = dot_q5_1_q8_1_##sfx,                    \
-            [TYPE_Q8_0] = dot_q8_0_q8_0_##sfx,                    \
-            [TYPE_IQ4_NL] = dot_iq4_nl_q8_0_##sfx,                \
-            [TYPE_Q2_K] = dot_q2_K_q8_K_##sfx,                    \
-            [TYPE_Q3_K] = dot_q3_K_q8_K_##sfx,                    \
-            [TYPE_Q4_K] = dot_q4_K_q8_K_##sfx,                    \
-            [TYPE_Q5_K] = dot_q5_K_q8_K_##sfx,                    \
-            [TYPE_Q6_K] = dot_q6_K_q8_K_##sfx,                    \
-            [TYPE_IQ4_XS] = dot_iq4_xs_q8_K_##sfx,                \
+            [TYPE_F32] = cpu_dot_f32_##sfx,                           \
+            [TYPE_F16] = cpu_dot_f16_##sfx,                           \
+            [TYPE_BF16] = cpu_dot_bf16_##sfx,                         \
+            [TYPE_Q4_0] = cpu_dot_q4_0_q8_0_##sfx,                    \
+            [TYPE_Q4_1] = cpu_dot_q4_1_q8_1_##sfx,                    \
+            [TYPE_Q5_0] = cpu_dot_q5_0_q8_0_##sfx,                    \
+            [TYPE_Q5_1] = cpu_dot_q5_1_q8_1_##sfx,                    \
+            [TYPE_Q8_0] = cpu_dot_q8_0_q8_0_##sfx,                    \
+            [TYPE_IQ4_NL] = cpu_dot_iq4_nl_q8_0_##sfx,                \
+            [TYPE_Q2_K] = cpu_dot_q2_K_q8_K_##sfx,                    \
+            [TYPE_Q3_K] = cpu_dot_q3_K_q8_K_##sfx,                    \
+            [TYPE_Q4_K] = cpu_dot_q4_K_q8_K_##sfx,                    \
+            [TYPE_Q5_K] = cpu_dot_q5_K_q8_K_##sfx,                    \
+            [TYPE_Q6_K] = cpu_dot_q6_K_q8_K_##sfx,                    \
+            [TYPE_IQ4_XS] = cpu_dot_iq4_xs_q8_K_##sfx,                \
         },                                                        \
         .from_float = {                                           \
-            [TYPE_F32] = from_float_f32_##sfx,                    \
-            [TYPE_F16] = from_float_f16_##sfx,                    \
-            [TYPE_BF16] = from_float_bf16_##sfx,                  \
-            [TYPE_Q8_0] = from_float_q8_0_##sfx,                  \
-            [TYPE_Q8_1] = from_float_q8_1_##sfx,                  \
-            [TYPE_Q8_K] = from_float_q8_K_##sfx,                  \
+            [TYPE_F32] = cpu_from_float_f32_##sfx,                    \
+            [TYPE_F16] = cpu_from_float_f16_##sfx,                    \
+            [TYPE_BF16] = cpu_from_float_bf16_##sfx,                  \
+            [TYPE_Q8_0] = cpu_from_float_q8_0_##sfx,                  \
+            [TYPE_Q8_1] = cpu_from_float_q8_1_##sfx,                  \
+            [TYPE_Q8_K] = cpu_from_float_q8_K_##sfx,                  \
         },                                                        \
         .vec_dot_nrows = {                                        \
-            [TYPE_F32] = dot_f32_nrows_##sfx,                     \
-            [TYPE_F16] = dot_f16_nrows_##sfx,                     \
-            [TYPE_BF16] = dot_bf16_nrows_##sfx,                   \
-            [TYPE_Q4_0] = dot_q4_0_q8_0_nrows_##sfx,              \
-            [TYPE_Q4_1] = dot_q4_1_q8_1_nrows_##sfx,              \
-            [TYPE_Q5_0] = dot_q5_0_q8_0_nrows_##sfx,              \
-            [TYPE_Q5_1] = dot_q5_1_q8_1_nrows_##sfx,              \
-            [TYPE_Q8_0] = dot_q8_0_q8_0_nrows_##sfx,              \
-            [TYPE_IQ4_NL] = dot_iq4_nl_q8_0_nrows_##sfx,          \
-            [TYPE_Q2_K] = dot_q2_K_q8_K_nrows_##sfx,              \
-            [TYPE_Q3_K] = dot_q3_K_q8_K_nrows_##sfx,              \
-            [TYPE_Q4_K] = dot_q4_K_q8_K_nrows_##sfx,              \
-            [TYPE_Q5_K] = dot_q5_K_q8_K_nrows_##sfx,              \
-            [TYPE_Q6_K] = dot_q6_K_q8_K_nrows_##sfx,              \
-            [TYPE_IQ4_XS] = dot_iq4_xs_q8_K_nrows_##sfx,          \
+            [TYPE_F32] = cpu_dot_f32_nrows_##sfx,                     \
+            [TYPE_F16] = cpu_dot_f16_nrows_##sfx,                     \
+            [TYPE_BF16] = cpu_dot_bf16_nrows_##sfx,                   \
+            [TYPE_Q4_0] = cpu_dot_q4_0_q8_0_nrows_##sfx,              \
+            [TYPE_Q4_1] = cpu_dot_q4_1_q8_1_nrows_##sfx,              \
+            [TYPE_Q5_0] = cpu_dot_q5_0_q8_0_nrows_##sfx,              \
+            [TYPE_Q5_1] = cpu_dot_q5_1_q8_1_nrows_##sfx,              \
+            [TYPE_Q8_0] = cpu_dot_q8_0_q8_0_nrows_##sfx,              \
+            [TYPE_IQ4_NL] = cpu_dot_iq4_nl_q8_0_nrows_##sfx,          \
+            [TYPE_Q2_K] = cpu_dot_q2_K_q8_K_nrows_##sfx,              \
+            [TYPE_Q3_K] = cpu_dot_q3_K_q8_K_nrows_##sfx,              \
+            [TYPE_Q4_K] = cpu_dot_q4_K_q8_K_nrows_##sfx,              \
+            [TYPE_Q5_K] = cpu_dot_q5_K_q8_K_nrows_##sfx,              \
+            [TYPE_Q6_K] = cpu_dot_q6_K_q8_K_nrows_##sfx,              \
+            [TYPE_IQ4_XS] = cpu_dot_iq4_xs_q8_K_nrows_##sfx,          \
         },                                                        \
+        .attn_tile = attn_tile_##sfx,                             \
         __VA_ARGS__                                               \
     }
 
@@ -63,12 +65,12 @@ static const struct cpu_kernels tables[CPU_ISA_COUNT] = {
 #ifdef CLLM_X86
     [CPU_ISA_AVX2] = KERNEL_TABLE(CPU_ISA_AVX2, avx2),
     [CPU_ISA_AVX512] = KERNEL_TABLE(CPU_ISA_AVX512, avx512,
-        .from_float_packed = { [TYPE_Q8_0] = from_float_q8_0_packed_avx512 },
+        .from_float_packed = { [TYPE_Q8_0] = cpu_from_float_q8_0_packed_avx512 },
         .vec_dot_nrows_packed = {
-            [TYPE_Q4_0] = dot_q4_0_q8_0_nrows_packed_avx512,
-            [TYPE_Q5_0] = dot_q5_0_q8_0_nrows_packed_avx512,
-            [TYPE_Q8_0] = dot_q8_0_q8_0_nrows_packed_avx512,
-            [TYPE_IQ4_NL] = dot_iq4_nl_q8_0_nrows_packed_avx512,
+            [TYPE_Q4_0] = cpu_dot_q4_0_q8_0_nrows_packed_avx512,
+            [TYPE_Q5_0] = cpu_dot_q5_0_q8_0_nrows_packed_avx512,
+            [TYPE_Q8_0] = cpu_dot_q8_0_q8_0_nrows_packed_avx512,
+            [TYPE_IQ4_NL] = cpu_dot_iq4_nl_q8_0_nrows_packed_avx512,
         }),
 #endif
 };

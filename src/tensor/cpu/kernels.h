@@ -18,6 +18,8 @@
 
 #include "tensor/types.h"
 
+struct attn_tile;
+
 /* s = dot(x, y) over n elements: x a weight row of the table's type, y an
  * activation row of that type's vec_dot_type. x and y may have any alignment
  * (weights come straight from an mmap'ed file). n is a multiple of the block
@@ -52,6 +54,9 @@ struct cpu_kernels {
      * (so a row's result does not depend on the batch it is in). */
     from_float_fn from_float_packed[TYPE_COUNT];
     vec_dot_nrows_fn vec_dot_nrows_packed[TYPE_COUNT];
+    /* The attention tile (tensor/attn.h); the same bits in every table but
+     * for the softmax's exp (scalar vs SIMD). */
+    void (*attn_tile)(const struct attn_tile *t, float *scratch);
 };
 
 /* Bytes of one packed activation row of n elements of activation type vdt

@@ -26,11 +26,11 @@ static inline float load_f32(const uint8_t *p) { float v; memcpy(&v, p, 4); retu
  * value `cap` ("scalar", "avx2", "avx512"; NULL or unknown: no cap). */
 enum cpu_isa cpu_isa_choose(enum cpu_isa detected, const char *cap);
 
-/* Every ISA provides the same set of functions, named dot_<types>_<isa>,
- * dot_<types>_nrows_<isa> and from_float_<type>_<isa>. */
+/* Every ISA provides the same set of functions, named cpu_dot_<types>_<isa>,
+ * cpu_dot_<types>_nrows_<isa> and cpu_from_float_<type>_<isa>. */
 #define CLLM_DECLARE_DOT(name, isa)                                                  \
-    void dot_##name##_##isa(int64_t n, float *s, const void *x, const void *y);     \
-    void dot_##name##_nrows_##isa(int64_t n, float *s, size_t s_stride, const void *x, \
+    void cpu_dot_##name##_##isa(int64_t n, float *s, const void *x, const void *y);     \
+    void cpu_dot_##name##_nrows_##isa(int64_t n, float *s, size_t s_stride, const void *x, \
                                   const void *y, size_t y_stride, int64_t nrows);
 
 #define CLLM_DECLARE_KERNELS(isa)                                               \
@@ -49,21 +49,21 @@ enum cpu_isa cpu_isa_choose(enum cpu_isa detected, const char *cap);
     CLLM_DECLARE_DOT(q5_K_q8_K, isa)                               \
     CLLM_DECLARE_DOT(q6_K_q8_K, isa)                               \
     CLLM_DECLARE_DOT(iq4_xs_q8_K, isa)                             \
-    void from_float_f32_##isa(const float *x, void *y, int64_t n);     \
-    void from_float_f16_##isa(const float *x, void *y, int64_t n);     \
-    void from_float_bf16_##isa(const float *x, void *y, int64_t n);    \
-    void from_float_q8_0_##isa(const float *x, void *y, int64_t n);    \
-    void from_float_q8_1_##isa(const float *x, void *y, int64_t n);    \
-    void from_float_q8_K_##isa(const float *x, void *y, int64_t n);
+    void cpu_from_float_f32_##isa(const float *x, void *y, int64_t n);     \
+    void cpu_from_float_f16_##isa(const float *x, void *y, int64_t n);     \
+    void cpu_from_float_bf16_##isa(const float *x, void *y, int64_t n);    \
+    void cpu_from_float_q8_0_##isa(const float *x, void *y, int64_t n);    \
+    void cpu_from_float_q8_1_##isa(const float *x, void *y, int64_t n);    \
+    void cpu_from_float_q8_K_##isa(const float *x, void *y, int64_t n);
 
-/* dot_<name>_nrows_<isa> as a loop over dot_<name>_<isa>: for the kernels
+/* cpu_dot_<name>_nrows_<isa> as a loop over cpu_dot_<name>_<isa>: for the kernels
  * without a multi-row version (trivially the same bits per row). */
 #define CLLM_NROWS_BY_LOOP(name, isa)                                                     \
-    void dot_##name##_nrows_##isa(int64_t n, float *s, size_t s_stride, const void *x,    \
+    void cpu_dot_##name##_nrows_##isa(int64_t n, float *s, size_t s_stride, const void *x,    \
                                   const void *y, size_t y_stride, int64_t nrows)          \
     {                                                                                     \
         for (int64_t r = 0; r < nrows; r++)                                               \
-            dot_##name##_##isa(n, s + r * s_stride, x, (const uint8_t *)y + r * y_stride); \
+            cpu_dot_##name##_##isa(n, s + r * s_stride, x, (const uint8_t *)y + r * y_stride); \
     }
 
 CLLM_DECLARE_KERNELS(scalar)
@@ -72,9 +72,9 @@ CLLM_DECLARE_KERNELS(scalar)
 CLLM_DECLARE_KERNELS(avx2)
 CLLM_DECLARE_KERNELS(avx512)
 /* The packed Q8_0 activations (kernels.h) and the kernels that take them. */
-void from_float_q8_0_packed_avx512(const float *x, void *y, int64_t n);
+void cpu_from_float_q8_0_packed_avx512(const float *x, void *y, int64_t n);
 #define CLLM_DECLARE_PACKED(name, isa)                                                       \
-    void dot_##name##_nrows_packed_##isa(int64_t n, float *s, size_t s_stride, const void *x, \
+    void cpu_dot_##name##_nrows_packed_##isa(int64_t n, float *s, size_t s_stride, const void *x, \
                                          const void *y, size_t y_stride, int64_t nrows);
 CLLM_DECLARE_PACKED(q4_0_q8_0, avx512)
 CLLM_DECLARE_PACKED(q5_0_q8_0, avx512)
@@ -82,7 +82,7 @@ CLLM_DECLARE_PACKED(q8_0_q8_0, avx512)
 CLLM_DECLARE_PACKED(iq4_nl_q8_0, avx512)
 #endif
 
-/* The IQ4_NL / IQ4_XS codebook (same values as iq4nl_values in quant.h; kept
+/* The IQ4_NL / IQ4_XS codebook (same values as quant_iq4nl_values in quant.h; kept
  * here so the kernels do not depend on quant.c). */
 extern const int8_t cpu_iq4nl_codebook[16];
 

@@ -239,7 +239,7 @@ static inline void rotate8(__m256 *a, __m256 *b, __m256 c, __m256 s)
     *b = _mm256_add_ps(_mm256_mul_ps(x, s), _mm256_mul_ps(y, c));
 }
 
-void rope_neox_avx2(float *x, const float *cs, const float *sn, int half)
+void op_rope_neox_avx2(float *x, const float *cs, const float *sn, int half)
 {
     float *hi = x + half;
     for (int i = 0; i < half; i += 8) {
@@ -273,7 +273,7 @@ static inline __m256 rotate_pairs(__m256 v, __m128 c4, __m128 s4)
     return _mm256_add_ps(_mm256_mul_ps(v, c), _mm256_mul_ps(swapped, s));
 }
 
-void rope_normal_avx2(float *x, const float *cs, const float *sn, int half)
+void op_rope_normal_avx2(float *x, const float *cs, const float *sn, int half)
 {
     for (int i = 0; i < half; i += 4) {
         int k = half - i < 4 ? half - i : 4;

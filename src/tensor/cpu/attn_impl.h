@@ -1,9 +1,11 @@
 /*
- * attn_impl.h - internal to the attention kernels (attn.c, attn_avx2.c,
- * attn_avx512.c): the scratch layout they share and the per-ISA entries.
+ * attn_impl.h - internal to the attention kernels (tensor/attn.c and
+ * cpu/attn_scalar.c, cpu/attn_avx2.c, cpu/attn_avx512.c, the last two from
+ * the template attn_simd.h): the scratch layout they share and the per-ISA
+ * entries (in the kernel tables, kernels.c).
  */
-#ifndef CLLM_TENSOR_ATTN_IMPL_H
-#define CLLM_TENSOR_ATTN_IMPL_H
+#ifndef CLLM_TENSOR_CPU_ATTN_IMPL_H
+#define CLLM_TENSOR_CPU_ATTN_IMPL_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -44,6 +46,8 @@ static inline struct attn_layout attn_layout(const struct attn_tile *t, float *s
     return l;
 }
 
+/* One query at a time, one key at a time: the reference for the SIMD tiles. */
+void attn_tile_scalar(const struct attn_tile *t, float *scratch);
 #ifdef CLLM_X86
 void attn_tile_avx2(const struct attn_tile *t, float *scratch);
 void attn_tile_avx512(const struct attn_tile *t, float *scratch);
