@@ -348,23 +348,12 @@ static void skip_space(struct parser *p, bool newline_ok)
     }
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static bool parse_hex(struct parser *p, int digits, uint32_t *out)
 {
     size_t start = p->pos - 2;
     uint32_t v = 0;
     for (int i = 0; i < digits; i++) {
-        int h = hex_value(cur(p));
+        int h = unicode_hex_value((unsigned char)cur(p));
         if (at_end(p) || h < 0) {
             perr(p, start, "expected %d hex digits in escape", digits);
             return false;

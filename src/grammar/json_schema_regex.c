@@ -138,8 +138,7 @@ static bool rx_hex(struct rx *x, int digits, uint32_t *out)
     uint32_t v = 0;
     for (int i = 0; i < digits; i++) {
         char c = rx_cur(x);
-        int h = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-              : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        int h = unicode_hex_value((unsigned char)c);
         if (rx_end(x) || h < 0) {
             rx_err(x, "expected %d hex digits", digits);
             return false;
