@@ -13,7 +13,12 @@ For each model it records (see docs/reference-vectors.md for the schema):
   - teacher forcing over the first 256 tokens of tests/data/teacher-forcing.txt:
     top-10 (id, logit) per position, log-softmax of the next token, perplexity;
   - llama-perplexity-style perplexity over tests/data/perplexity.txt;
-  - how much llama.cpp's own logits move between n_batch 256 and n_batch 1.
+  - how much llama.cpp's own logits move between n_batch 256 and n_batch 1;
+  - with --rows (after the vectors exist): whole logit rows, teacher-forced
+    in one batch, for every reference step (the 256 teacher-forcing positions
+    and the 64 greedy steps of each prompt), llama.cpp's own spread between
+    that batch and one-token-per-decode on the same rows, and the bounds the
+    tests hold the engine to, written to <out>/rows/<model stem>.json.
 Logits are raw (no softmax), stored as JSON numbers written with the shortest
 decimal that reads back to the same float32 (numpy's float32 str); full logit
 rows (small vocabularies only) are base64 of little-endian float32.
@@ -266,6 +271,138 @@ def batch_sensitivity(path, toks, logits_b):
     }
 
 
+# ------------------------------------------------------------ whole rows
+#
+# Rows are stored relative to their maximum in fixed point: q = round((logit -
+# max) * ROW_SCALE) as int16, clamped at -32767 (32 below the max: probability
+# below e^-32 of the top token's), zlib-compressed, base64. Exact to 1/2048 of
+# a logit where it is not clamped. Vocabularies up to FULL_ROWS_MAX_VOCAB keep
+# every id; larger ones (gemma, 262k) keep the top ROW_TOPK ids of each row
+# plus the row's log-sum-exp, so that probabilities (and a KL divergence over
+# those ids plus one bucket for the rest) are still exact.
+
+ROW_SCALE = 1024.0
+ROW_TOPK = 256
+ROW_GROUPS = {  # bounds are set per group: 2 x the largest spread in the group
+    "stories260K.gguf": "float", "TinyStories-656K.f16.gguf": "float",
+    "gemma-3-270m-q4_k_m.gguf": "gemma",
+}
+BOUND_FLOOR = {"max_abs": 0.01, "kl_max": 1e-5, "kl_mean": 1e-6, "ppl_rel": 1e-4}
+
+
+def b64z(arr, dtype):
+    import zlib
+    return base64.b64encode(zlib.compress(np.ascontiguousarray(arr, dtype=dtype).tobytes(), 9)).decode("ascii")
+
+
+def encode_rows(L):
+    """Dict with the encoded rows of the float32 matrix L (rows x n_vocab)."""
+    L64 = L.astype(np.float64)
+    mx = L.max(axis=1)
+    lse = mx.astype(np.float64) + np.log(np.exp(L64 - mx[:, None]).sum(axis=1))
+    out = {"n": int(L.shape[0]), "max_b64": b64z(mx, "<f4"), "lse_b64": b64z(lse, "<f8")}
+    if L.shape[1] <= FULL_ROWS_MAX_VOCAB:
+        q = np.clip(np.round((L64 - mx[:, None]) * ROW_SCALE), -32767, 0)
+        out["q_b64"] = b64z(q, "<i2")
+    else:
+        ids = np.argsort(-L, axis=1, kind="stable")[:, :ROW_TOPK]
+        vals = np.take_along_axis(L64, ids, axis=1)
+        q = np.clip(np.round((vals - mx[:, None]) * ROW_SCALE), -32767, 0)
+        out["topk"] = ROW_TOPK
+        out["ids_b64"] = b64z(ids, "<i4")
+        out["q_b64"] = b64z(q, "<i2")
+    return out
+
+
+def log_softmax_rows(L):
+    L = L.astype(np.float64)
+    m = L.max(axis=1, keepdims=True)
+    return L - m - np.log(np.exp(L - m).sum(axis=1, keepdims=True))
+
+
+def row_metrics(A, B, next_ids=None):
+    """How far float32 logit rows B are from A (the reference): max |diff|
+    over ids whose reference logit is within 32 of its row's max, KL(A || B)
+    per row (max and mean), top-1 disagreements, and, given the next ids,
+    the relative difference of the perplexity."""
+    A64, B64 = A.astype(np.float64), B.astype(np.float64)
+    keep = A64 >= A64.max(axis=1, keepdims=True) - 32
+    d = np.where(keep, np.abs(A64 - B64), 0).max()
+    la, lb = log_softmax_rows(A), log_softmax_rows(B)
+    kl = (np.exp(la) * (la - lb)).sum(axis=1)
+    out = {"max_abs": float(d), "kl_max": float(kl.max()), "kl_mean": float(kl.mean()),
+           "top1_diff": int((A.argmax(axis=1) != B.argmax(axis=1)).sum())}
+    if next_ids is not None:
+        n = len(next_ids)
+        pa = math.exp(-la[np.arange(n), next_ids].mean())
+        pb = math.exp(-lb[np.arange(n), next_ids].mean())
+        out["ppl_rel"] = abs(pb - pa) / pa
+    return out
+
+
+def whole_rows(path, vec):
+    """Rows file for one model from its committed vectors `vec`."""
+    seqs = {"tf": (vec["teacher_forcing"]["ids"], 0, len(vec["teacher_forcing"]["ids"]))}
+    for key, p in vec["prompts"].items():
+        ids = p["ids"] + p["gen"]["ids"][:-1]
+        seqs[key] = (ids, len(p["ids"]) - 1, len(p["gen"]["ids"]))
+    mb, m1 = Model(path), Model(path, n_batch=1)
+    out = {"model": vec["model"], "sha256": vec["sha256"],
+           "generator": "llama-cpp-python %s (scripts/make-model-vectors.py --rows)" % llama_cpp.__version__,
+           "encoding": {"scale": ROW_SCALE, "clamp": -32767, "full_rows_max_vocab": FULL_ROWS_MAX_VOCAB,
+                        "topk": ROW_TOPK},
+           "sequences": {}, "spread": {}}
+    for key, (ids, first, n) in seqs.items():
+        lb = mb.eval_all(ids)[first:first + n]
+        l1 = m1.eval_all(ids)[first:first + n]
+        if key != "tf":  # the single-token path is how the greedy vectors were made
+            got = [int(x) for x in l1.argmax(axis=1)]
+            want = vec["prompts"][key]["gen"]["ids"]
+            if got != want:
+                print("   note: %s: this llama.cpp's greedy ids differ from the vectors' at step %d" % (
+                    key, next(i for i, (a, b) in enumerate(zip(got, want)) if a != b)), file=sys.stderr)
+        nxt = [ids[first + i + 1] for i in range(n - 1)] if key == "tf" else None
+        out["sequences"][key] = {"ids": ids, "first": first, "rows": encode_rows(lb)}
+        sp = row_metrics(lb[:-1] if nxt else lb, l1[:-1] if nxt else l1, nxt)
+        sp["top1_diff"] = int((lb.argmax(axis=1) != l1.argmax(axis=1)).sum())
+        out["spread"][key] = sp
+    mb.close()
+    m1.close()
+    return out
+
+
+def set_bounds(rows_dir):
+    """Bounds for every rows file in rows_dir: per metric, twice the largest
+    spread llama.cpp showed (batch vs single) on any sequence of any model
+    of the same group, floored (a group whose paths are bit-identical would
+    otherwise ask for bit equality)."""
+    files = sorted(f for f in os.listdir(rows_dir) if f.endswith(".json"))
+    docs = {f: json.load(open(os.path.join(rows_dir, f), encoding="utf-8")) for f in files}
+    group = lambda d: ROW_GROUPS.get(d["model"], "quant")
+    worst = {}
+    for d in docs.values():
+        w = worst.setdefault(group(d), {})
+        for sp in d["spread"].values():
+            for k, v in sp.items():
+                w[k] = max(w.get(k, 0), v)
+    for f, d in docs.items():
+        w = worst[group(d)]
+        d["bounds"] = {
+            "group": group(d),
+            "rule": "2 x the largest llama.cpp batch-vs-single spread in the group, at least the floor",
+            "max_abs": float("%.3g" % max(2 * w["max_abs"], BOUND_FLOOR["max_abs"])),
+            "kl_max": float("%.3g" % max(2 * w["kl_max"], BOUND_FLOOR["kl_max"])),
+            "kl_mean": float("%.3g" % max(2 * w["kl_mean"], BOUND_FLOOR["kl_mean"])),
+            "ppl_rel": float("%.3g" % max(2 * w["ppl_rel"], BOUND_FLOOR["ppl_rel"])),
+            # a top-1 that differs must be a near tie (reference top-1 minus ours <= max_abs);
+            # at most this many per sequence
+            "top1_diff_per_seq": max(2 * w["top1_diff"], 2),
+        }
+        with open(os.path.join(rows_dir, f), "w", encoding="utf-8") as fh:
+            json.dump(d, fh, separators=(",", ":"))
+            fh.write("\n")
+
+
 def resolve(name):
     for p in (name, os.path.join(ROOT, "models", name)):
         if os.path.exists(p):
@@ -278,8 +415,28 @@ def main():
     ap.add_argument("--models", nargs="*", default=DEFAULT_MODELS)
     ap.add_argument("--out", default=os.path.join(ROOT, "tests", "vectors", "models"))
     ap.add_argument("--no-batch-check", action="store_true")
+    ap.add_argument("--rows", action="store_true",
+                    help="write <out>/rows/*.json (whole rows, spread, bounds) from the existing vectors")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
+    if a.rows:
+        llama_cpp.llama_backend_init()
+        rows_dir = os.path.join(a.out, "rows")
+        os.makedirs(rows_dir, exist_ok=True)
+        for name in a.models:
+            path = resolve(name)
+            stem = os.path.splitext(os.path.basename(name))[0]
+            vec = json.load(open(os.path.join(a.out, stem + ".json"), encoding="utf-8"))
+            if vec["sha256"] != sha256(os.path.realpath(path)):
+                raise SystemExit("%s: not the model the vectors were made from" % name)
+            print("== rows", stem, file=sys.stderr, flush=True)
+            d = whole_rows(path, vec)
+            with open(os.path.join(rows_dir, stem + ".json"), "w", encoding="utf-8") as fh:
+                json.dump(d, fh, separators=(",", ":"))
+                fh.write("\n")
+            print("   spread " + json.dumps(d["spread"]), file=sys.stderr, flush=True)
+        set_bounds(rows_dir)
+        return
     tf_text = open(os.path.join(ROOT, "tests", "data", "teacher-forcing.txt"), encoding="utf-8").read()
     ppl_text = open(os.path.join(ROOT, "tests", "data", "perplexity.txt"), encoding="utf-8").read()
     llama_cpp.llama_backend_init()

@@ -8,8 +8,18 @@ For every real model:
     top-1 differs from the reference's, the reference itself ranks the two
     within TOL (a near tie, not a wrong answer); the perplexity of the text is
     within 1%;
-  - greedy continuations are identical up to the first step where the
-    reference's top-2 logits are within TOL of each other.
+  - whole logit rows (tests/vectors/models/rows/*.json, `make-model-vectors.py
+    --rows`): teacher-forced in one batch over every reference step (the 256
+    teacher-forcing positions and the 64 greedy steps of each prompt), each
+    row's max |logit diff|, KL divergence and top-1 against llama.cpp's, and
+    the teacher-forcing perplexity, each within a bound written next to the
+    rows: twice llama.cpp's own spread between its batched and one-token
+    paths on those rows (largest in the model's group);
+  - perplexity over tests/data/perplexity.txt within the same relative bound
+    (x2: its chunks are longer);
+  - test_greedy_continuation, separately: greedy continuations are identical
+    up to the first step where the reference's top-2 logits are within TOL of
+    each other.
 
 TOL per weight type is about twice the spread of llama.cpp's own logits
 between its batched and single-token paths on the same model (measured by
@@ -97,13 +107,14 @@ def test_teacher_forcing(path, tmp_path):
             logprobs.append(row[ids[i + 1]] - m - np.log(np.exp(row - m).sum()))
     assert worst <= tol, f"max |logit diff| {worst:.4f} > {tol}"
     ppl = float(np.exp(-np.mean(logprobs)))
-    assert abs(ppl - tf["ppl"]) / tf["ppl"] < 0.01, (ppl, tf["ppl"])
+    bound = max(row_bounds(path)["ppl_rel"], 1.25 * KNOWN_GAP.get(v["model"], {}).get("ppl_rel", 0))
+    assert abs(ppl - tf["ppl"]) / tf["ppl"] <= bound, (ppl, tf["ppl"], bound)
     print(f"{v['model']}: max diff {worst:.4f} (tol {tol}), top-1 near ties {near_ties}/{len(ids)}, "
           f"ppl {ppl:.4f} vs {tf['ppl']:.4f}")
 
 
 @pytest.mark.parametrize("path", VECTORS, ids=lambda p: p.stem)
-def test_greedy(path):
+def test_greedy_continuation(path):
     v, model = load(path)
     tol = tol_for(v["model"])
     for key, p in v["prompts"].items():
@@ -128,5 +139,155 @@ def test_perplexity(path, tmp_path):
                           "--chunk", str(ref["chunk"])], capture_output=True, text=True, check=True)
     running = [float(x) for x in res.stdout.split()]
     assert len(running) == ref["n_chunks"]
-    assert abs(running[-1] - ref["ppl"]) / ref["ppl"] < 0.01, (running[-1], ref["ppl"])
+    bound = 2 * row_bounds(path)["ppl_rel"]
+    assert abs(running[-1] - ref["ppl"]) / ref["ppl"] <= bound, (running[-1], ref["ppl"], bound)
     print(f"{v['model']}: perplexity {running[-1]:.4f} vs llama.cpp {ref['ppl']:.4f}")
+
+
+# ------------------------------------------------------------ whole rows
+
+ROWS = ROOT / "tests" / "vectors" / "models" / "rows"
+
+
+def row_bounds(path):
+    return json.loads((ROWS / path.name).read_text())["bounds"]
+
+
+def unb64z(s, dtype):
+    import base64
+    import zlib
+    return np.frombuffer(zlib.decompress(base64.b64decode(s)), dtype=dtype)
+
+
+def decode_rows(enc, n_vocab):
+    """(ids or None, reference logits, keep mask, log-sum-exp) of encoded rows:
+    full rows when ids is None, else the top-k ids of each row."""
+    n = enc["n"]
+    mx = unb64z(enc["max_b64"], "<f4").astype(np.float64)
+    lse = unb64z(enc["lse_b64"], "<f8")
+    q = unb64z(enc["q_b64"], "<i2").astype(np.float64).reshape(n, -1)
+    ids = unb64z(enc["ids_b64"], "<i4").reshape(n, -1) if "ids_b64" in enc else None
+    if ids is None:
+        assert q.shape[1] == n_vocab
+    return ids, mx[:, None] + q / 1024.0, q > -32767, lse
+
+
+def log_softmax(L):
+    L = L.astype(np.float64)
+    m = L.max(axis=1, keepdims=True)
+    return L - m - np.log(np.exp(L - m).sum(axis=1, keepdims=True))
+
+
+def compare_rows(ours, enc):
+    """Metrics of our float32 rows against the encoded reference: max |diff|,
+    KL(ref || ours) per row, top-1 disagreements (with the reference's gap
+    between its top-1 and ours), and our log-probs."""
+    ids, ref, keep, lse = decode_rows(enc, ours.shape[1])
+    lo = log_softmax(ours)
+    if ids is None:
+        mine = ours.astype(np.float64)
+        # normalize the decoded row itself (not with the stored log-sum-exp):
+        # the 1/2048 rounding of the stored logits then cancels to first order
+        # in the KL instead of adding ~1e-4 of noise to it
+        r = np.where(keep, ref, -np.inf)
+        lr = r - r.max(axis=1, keepdims=True)
+        lr = lr - np.log(np.exp(lr).sum(axis=1, keepdims=True))
+        kl = np.where(keep, np.exp(lr) * (lr - lo), 0).sum(axis=1)
+    else:
+        # top-k ids of the reference plus one bucket for the rest of the row:
+        # a lower bound of the whole row's KL, exact where the rest is small
+        mine = np.take_along_axis(ours.astype(np.float64), ids, axis=1)
+        lr = ref - lse[:, None]
+        lok = np.take_along_axis(lo, ids, axis=1)
+        pr, po = np.exp(lr), np.exp(lok)
+        tail_r = np.clip(1 - pr.sum(axis=1), 1e-300, 1)
+        tail_o = np.clip(1 - po.sum(axis=1), 1e-300, 1)
+        kl = (pr * (lr - lok)).sum(axis=1) + tail_r * (np.log(tail_r) - np.log(tail_o))
+    diff = np.where(keep, np.abs(mine - ref), 0).max(axis=1)
+    ref_top = ref.argmax(axis=1) if ids is None else ids[:, 0]
+    our_top = ours.argmax(axis=1)
+    gaps = []
+    for r in np.nonzero(our_top != ref_top)[0]:
+        if ids is None:
+            gap = ref[r, ref_top[r]] - ref[r, our_top[r]]
+        else:
+            hit = np.nonzero(ids[r] == our_top[r])[0]
+            gap = ref[r, 0] - ref[r, hit[0]] if len(hit) else np.inf
+        gaps.append((int(r), float(gap)))
+    return {"max_abs": float(diff.max()), "kl": kl, "top1": gaps, "logprobs": lo}
+
+
+# Where the engine is, today, further from llama.cpp than twice llama.cpp's
+# own batch-vs-single spread: the quantized TinyStories-656K files (measured
+# per model, worst sequence; docs/reference-vectors.md). Our activation
+# quantization and dot products round differently from ggml's, and llama.cpp's
+# two paths share theirs. test_whole_rows holds these models to what they
+# measure now plus 25% (a change that makes them worse fails), and
+# test_whole_rows_known_gaps holds them to the real bounds as strict xfails:
+# when the engine gets there, they pass, fail as XPASS, and this list goes.
+KNOWN_GAP = {  # model: worst measured max_abs, kl_max, kl_mean, ppl_rel, top-1 differences per sequence
+    "TinyStories-656K-IQ4_NL.gguf": dict(max_abs=0.296, kl_max=0.0041, kl_mean=0.00061, ppl_rel=0.0024, top1=7),
+    "TinyStories-656K-Q4_0.gguf": dict(max_abs=0.359, kl_max=0.0050, kl_mean=0.00060, ppl_rel=0.0026, top1=6),
+    "TinyStories-656K-Q4_1.gguf": dict(max_abs=0.315, kl_max=0.0040, kl_mean=0.00058, ppl_rel=0.0076, top1=5),
+    "TinyStories-656K-Q5_0.gguf": dict(max_abs=0.391, kl_max=0.0034, kl_mean=0.00055, ppl_rel=0.0011, top1=7),
+    "TinyStories-656K-Q5_1.gguf": dict(max_abs=0.316, kl_max=0.0041, kl_mean=0.00055, ppl_rel=0.00019, top1=5),
+    "TinyStories-656K-Q8_0.gguf": dict(max_abs=0.282, kl_max=0.0042, kl_mean=0.00055, ppl_rel=0.0024, top1=9),
+}
+
+
+def whole_rows_failures(path, tmp_path, limits):
+    """Run every rows sequence through the engine; the list of limits broken."""
+    v, model = load(path)
+    doc = json.loads((ROWS / path.name).read_text())
+    assert doc["sha256"] == v["sha256"]
+    fails, report = [], []
+    for key, seq in doc["sequences"].items():
+        ids, first, n = seq["ids"], seq["first"], seq["rows"]["n"]
+        out = tmp_path / f"{key}.f32"
+        run_logits(model, ids, "--out", str(out), "-b", "512")
+        ours = np.fromfile(out, dtype=np.float32).reshape(len(ids), -1)[first:first + n]
+        m = compare_rows(ours, seq["rows"])
+        report.append(f"{key}: max {m['max_abs']:.4g} kl max {m['kl'].max():.3g} mean {m['kl'].mean():.3g} "
+                      f"top1 diff {len(m['top1'])}")
+        got = {"max_abs": m["max_abs"], "kl_max": float(m["kl"].max()), "kl_mean": float(m["kl"].mean()),
+               "top1": len(m["top1"])}
+        if key == "tf":
+            lp = m["logprobs"][np.arange(n - 1), ids[1:n]]
+            ppl = float(np.exp(-lp.mean()))
+            got["ppl_rel"] = abs(ppl - v["teacher_forcing"]["ppl"]) / v["teacher_forcing"]["ppl"]
+        for k, x in got.items():
+            if x > limits[k]:
+                fails.append(f"{key}: {k} {x:.4g} > {limits[k]:.4g}")
+        for r, gap in m["top1"]:
+            # a top-1 that differs must be a near tie in the reference
+            if gap > limits["max_abs"]:
+                fails.append(f"{key} row {r}: our top-1 trails llama.cpp's by {gap:.4g}")
+    print(f"{v['model']} (limits {limits}): " + "; ".join(report))
+    return fails
+
+
+def bounds_of(path):
+    b = row_bounds(path)
+    return {k: b[k] for k in ("max_abs", "kl_max", "kl_mean", "ppl_rel")} | {"top1": b["top1_diff_per_seq"]}
+
+
+@pytest.mark.parametrize("path", VECTORS, ids=lambda p: p.stem)
+def test_whole_rows(path, tmp_path):
+    """Every reference step, teacher-forced, whole logit rows within the
+    bounds set from llama.cpp's own batched-vs-single spread (for the models
+    in KNOWN_GAP: within what they measured when this was written, +25%)."""
+    limits = bounds_of(path)
+    for k, x in KNOWN_GAP.get(path.name.replace(".json", ".gguf"), {}).items():
+        limits[k] = max(limits[k], x * 1.25 if k != "top1" else x + 2)
+    fails = whole_rows_failures(path, tmp_path, limits)
+    assert not fails, fails
+
+
+GAP_PATHS = [p for p in VECTORS if p.name.replace(".json", ".gguf") in KNOWN_GAP]
+
+
+@pytest.mark.xfail(strict=True, reason="engine further from llama.cpp than 2x its own spread (KNOWN_GAP)")
+@pytest.mark.parametrize("path", GAP_PATHS, ids=lambda p: p.stem)
+def test_whole_rows_known_gaps(path, tmp_path):
+    fails = whole_rows_failures(path, tmp_path, bounds_of(path))
+    assert not fails, fails

@@ -64,16 +64,65 @@ def test_embeddings_bad_input():
         srv.stop()
 
 
+POOL_TEXTS = ["Once upon a time", "Lily and Tom went to the park."]
+
+
+@pytest.fixture(scope="module")
+def pooled():
+    """{pooling: [embedding of each POOL_TEXTS]} from one stories260K server
+    per pooling kind (none gives one normalized row per token)."""
+    out = {}
+    for pooling in ("none", "cls", "last", "mean"):
+        srv = Server("-m", REPO_ROOT / "models" / "stories260K.gguf", "-c", "256", "--embeddings",
+                     "--pooling", pooling).start()
+        try:
+            rows = []
+            for t in POOL_TEXTS:
+                r = srv.post("/embedding", json={"content": t})
+                assert r.status_code == 200, r.text
+                rows.append(np.array(r.json()["embedding"], dtype=np.float64))
+            out[pooling] = rows
+            out.setdefault("tokens", [srv.post("/tokenize", json={"content": t, "add_special": True}).json()["tokens"]
+                                      for t in POOL_TEXTS])
+        finally:
+            srv.stop()
+    return out
+
+
+def test_pooling_none_rows(pooled):
+    for toks, e in zip(pooled["tokens"], pooled["none"]):
+        assert e.ndim == 2 and e.shape[0] == len(toks)
+        assert np.allclose(np.linalg.norm(e, axis=1), 1, atol=1e-5)
+        # one row per token, each its own: no two positions give the same state
+        assert np.min(np.linalg.norm(e[1:] - e[:-1], axis=1)) > 1e-3
+
+
+def test_pooling_cls_is_first_row_last_is_last_row(pooled):
+    # cls and last pool the normalized hidden state of one position: that is
+    # exactly the first / last row of pooling none over the same tokens
+    for i, none in enumerate(pooled["none"]):
+        assert np.allclose(pooled["cls"][i], none[0], atol=1e-5), "cls != row 0 of pooling none"
+        assert np.allclose(pooled["last"][i], none[-1], atol=1e-5), "last != last row of pooling none"
+        # and the kinds are really different poolings
+        assert np.linalg.norm(pooled["mean"][i] - pooled["last"][i]) > 1e-2
+        assert np.linalg.norm(pooled["mean"][i] - pooled["cls"][i]) > 1e-2
+
+
+POOL_REF_PATH = REPO_ROOT / "tests" / "vectors" / "embeddings" / "llama-cpp-pooling.json"
+
+
+@pytest.mark.parametrize("model", ["stories260K.gguf", "TinyStories-656K.f16.gguf"])
 @pytest.mark.parametrize("pooling", ["none", "cls", "last"])
-def test_pooling_kinds(pooling):
-    srv = Server("-m", REPO_ROOT / "models" / "stories260K.gguf", "-c", "256", "--embeddings",
-                 "--pooling", pooling).start()
+def test_pooling_kinds_match_llama_cpp(model, pooling):
+    ref = json.loads(POOL_REF_PATH.read_text())["models"][model][pooling]
+    srv = Server("-m", REPO_ROOT / "models" / model, "-c", "256", "--embeddings", "--pooling", pooling).start()
     try:
-        toks = srv.post("/tokenize", json={"content": "Once upon a time", "add_special": True}).json()["tokens"]
-        e = srv.post("/embedding", json={"content": "Once upon a time"}).json()["embedding"]
-        if pooling == "none":
-            assert len(e) == len(toks) and all(abs(np.linalg.norm(row) - 1) < 1e-5 for row in e)
-        else:
-            assert abs(np.linalg.norm(e) - 1) < 1e-5
+        for text, want in ref.items():
+            r = srv.post("/embedding", json={"content": text})
+            assert r.status_code == 200, r.text
+            got, want = np.array(r.json()["embedding"], dtype=np.float64), np.array(want, dtype=np.float64)
+            assert got.shape == want.shape, (text, got.shape, want.shape)
+            cos = np.sum(got * want, axis=-1)  # both sides unit rows
+            assert np.min(cos) >= 0.99999, f"{model} {pooling} {text!r}: cosine {np.min(cos)}"
     finally:
         srv.stop()

@@ -202,8 +202,9 @@ def test_idle_connection_timeout(opt_srv):
         data = None
     dt = time.monotonic() - t0
     s.close()
-    assert data == b"", "idle connection not closed"
-    assert dt < 4.5
+    # no wall-clock bound here: a server that never closes the connection
+    # leaves recv() to its 5 s timeout (data None), which fails
+    assert data == b"", f"idle connection not closed ({dt:.1f} s)"
 
 
 @pytest.fixture(scope="module")
@@ -225,6 +226,33 @@ def test_q8_cache_small_batches_log_disable(q8_srv):
     q8_srv.log.flush()
     with open(q8_srv.log.name, "rb") as f:
         assert f.read() == b"", "--log-disable still logs"
+
+
+def test_q8_cache_close_to_f16_cache(q8_srv):
+    """A q8_0 KV cache must compute nearly what an f16 one does: the same
+    greedy tokens over the first steps (the reference's top-1 leads by a
+    wide margin there) and, while the two texts agree, top-3 probabilities
+    within 0.06 of the f16 cache's (measured: 0.025 at most). A cache that
+    stores garbage, or drops K or V, moves them far more."""
+    prompt = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park."
+    f16 = Server("-m", MODEL_GEMMA, "-c", "512", "-np", "2", "-ctk", "f16", "-ctv", "f16", "-b", "64", "-ub",
+                 "16").start()
+    try:
+        ref = f16.complete(prompt, n_predict=16, temperature=0, n_probs=3)
+    finally:
+        f16.stop()
+    got = q8_srv.complete(prompt, n_predict=16, temperature=0, n_probs=3)
+    rp, gp = ref["completion_probabilities"], got["completion_probabilities"]
+    assert [c["content"] for c in gp[:8]] == [c["content"] for c in rp[:8]], (got["content"], ref["content"])
+    compared = 0
+    for a, b in zip(rp, gp):
+        if a["content"] != b["content"]:
+            break  # a near tie: the texts part here, later steps see other contexts
+        for pa, pb in zip(a["probs"], b["probs"]):
+            if pa["tok_str"] == pb["tok_str"]:
+                assert abs(pa["prob"] - pb["prob"]) < 0.06, (a, b)
+        compared += 1
+    assert compared >= 8
 
 
 # ------------------------------------------------------------ TLS
@@ -267,3 +295,45 @@ def test_tls(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=15)
+
+
+# ------------------------------------------------------------ --mlock
+
+def _vm_locked_kb(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmLck:"):
+            return int(line.split()[1])
+    return 0
+
+
+def test_mlock_locks_the_model():
+    """--mlock: the server starts and the model's pages are locked (VmLck at
+    least the file's size), or, where the OS refuses, start-up fails naming
+    the cause."""
+    import os
+    size_kb = os.path.getsize(MODEL_STORIES) // 1024
+    s = Server("-m", MODEL_STORIES, "-c", "256", "--mlock")
+    try:
+        s.start()
+    except RuntimeError as e:
+        # only a refusal by the OS is acceptable, and it must say so
+        assert "cannot lock" in str(e) and "ulimit -l" in str(e), str(e)
+        return
+    try:
+        assert _vm_locked_kb(s.proc.pid) >= size_kb, f"VmLck {_vm_locked_kb(s.proc.pid)} kB < model {size_kb} kB"
+        assert s.complete("Once upon a time", n_predict=4)["tokens_predicted"] == 4
+    finally:
+        s.stop()
+
+
+def test_mlock_refused_is_a_clear_error():
+    """With RLIMIT_MEMLOCK far below the model and no CAP_IPC_LOCK (dropped
+    from the bounding set, so root is refused too), start-up fails with a
+    message naming the file and the limit."""
+    if not (shutil.which("prlimit") and shutil.which("setpriv")):
+        pytest.skip("needs prlimit and setpriv (util-linux)")
+    p = subprocess.run(["prlimit", "--memlock=65536:65536", "setpriv", "--bounding-set=-ipc_lock",
+                        str(SERVER_BIN), "-m", MODEL_GEMMA, "-c", "256", "--port", str(free_port()), "--mlock"],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode != 0
+    assert "cannot lock" in p.stderr and "gemma-3-270m-q4_k_m.gguf" in p.stderr and "ulimit -l" in p.stderr, p.stderr

@@ -166,6 +166,18 @@ def slot_busy(srv, i):
     return slots(srv)[i]["is_processing"]
 
 
+# A client that leaves must stop its generation at once. That is checked in
+# engine steps, not wall-clock time (which flakes on a loaded machine): the
+# server's decode count (llamacpp:n_decode_total, one per engine step) may
+# grow by a handful of steps after the disconnect, never by the thousands the
+# request asked for. The deadline for the slot to go idle is only a hang guard.
+STEPS_AFTER_LEAVING = 100
+
+
+def decodes(srv):
+    return srv.metrics()["llamacpp:n_decode_total"]
+
+
 def test_disconnect_mid_stream_frees_slot(srv):
     s = open_stream(srv, body(PROMPTS[0], 5000, stream=True, id_slot=2))
     buf = b""
@@ -175,10 +187,10 @@ def test_disconnect_mid_stream_frees_slot(srv):
         buf += chunk
     assert slot_busy(srv, 2)
     s.close()
-    t0 = time.monotonic()
-    assert wait_until(lambda: not slot_busy(srv, 2), timeout=5), "slot still busy 5 s after the client left"
-    dt = time.monotonic() - t0
-    assert dt < 0.2, f"slot freed {dt * 1e3:.0f} ms after the disconnect"
+    d0 = decodes(srv)
+    assert wait_until(lambda: not slot_busy(srv, 2), timeout=120), "slot still busy 120 s after the client left"
+    steps = decodes(srv) - d0
+    assert steps < STEPS_AFTER_LEAVING, f"{steps} engine steps after the client left"
     # the slot works afterwards
     j = srv.complete(PROMPTS[0], n_predict=2, id_slot=2)
     assert j["tokens_predicted"] == 2
@@ -186,35 +198,34 @@ def test_disconnect_mid_stream_frees_slot(srv):
 
 def test_disconnect_non_streaming_frees_slot(srv):
     s = open_stream(srv, body(PROMPTS[1], 5000, id_slot=1))
-    assert wait_until(lambda: slots(srv)[1]["next_token"]["n_decoded"] > 0, timeout=10)
+    assert wait_until(lambda: slots(srv)[1]["next_token"]["n_decoded"] > 0, timeout=60)
     s.close()
-    t0 = time.monotonic()
-    assert wait_until(lambda: not slot_busy(srv, 1), timeout=5), "slot still busy 5 s after the client left"
-    dt = time.monotonic() - t0
-    assert dt < 0.2, f"slot freed {dt * 1e3:.0f} ms after the disconnect"
+    d0 = decodes(srv)
+    assert wait_until(lambda: not slot_busy(srv, 1), timeout=120), "slot still busy 120 s after the client left"
+    steps = decodes(srv) - d0
+    assert steps < STEPS_AFTER_LEAVING, f"{steps} engine steps after the client left"
 
 
 def test_disconnect_during_long_prompt():
     """A client that leaves while its long prompt is being evaluated is
     noticed between prompt chunks: the slot frees long before the prompt
-    would have been done."""
+    would have been done (counted in prompt tokens, not seconds)."""
     s = Server("-m", MODEL_GEMMA, "-c", "4096", "-np", "1", "-ub", "128", "--metrics").start()
     try:
         words = s.post("/tokenize", json={"content": " The quick brown fox jumps over the lazy dog."}).json()["tokens"]
         prompt = [2] + (words * 400)[:2400]
         m0 = s.metrics()["llamacpp:prompt_tokens_total"]
-        t_send = time.monotonic()
         c = open_stream(s, {"prompt": prompt, "n_predict": 4})
         assert wait_until(lambda: s.metrics()["llamacpp:prompt_tokens_total"] > m0, timeout=60)
-        t_chunk = time.monotonic() - t_send  # about one -ub 128 chunk
         c.close()
-        t0 = time.monotonic()
-        assert wait_until(lambda: not slot_busy(s, 0), timeout=60)
-        dt = time.monotonic() - t0
+        m_close = s.metrics()["llamacpp:prompt_tokens_total"]
+        assert wait_until(lambda: not slot_busy(s, 0), timeout=120)
         done = s.metrics()["llamacpp:prompt_tokens_total"] - m0
         assert done < len(prompt) / 2, f"{done} of {len(prompt)} prompt tokens evaluated for a client that left"
-        # noticed at the next chunk boundary (the chunk under way is finished)
-        assert dt < 2 * t_chunk + 0.3, (dt, t_chunk)
+        # noticed at the next chunk boundary: the chunk under way (and at
+        # most one more, if the close raced the metrics read) is finished
+        after = s.metrics()["llamacpp:prompt_tokens_total"] - m_close
+        assert after <= 2 * 128, f"{after} prompt tokens evaluated after the client left"
     finally:
         s.stop()
 
@@ -383,3 +394,24 @@ def test_cache_prompt_prefers_slot_with_longest_prefix(srv):
     k = srv.complete(base + " two.", n_predict=2, cache_prompt=True)
     assert k["id_slot"] == home
     assert k["tokens_cached"] > 10
+
+
+def test_cache_prompt_borrows_prefix_from_another_slot(srv):
+    """A request pinned to a slot that does not hold its prefix reuses the
+    prefix another slot holds (copied, pages shared): tokens_cached is the
+    common token prefix, and the text is the one computed from scratch."""
+    base = "An unusual preamble about lighthouses, their keepers, and the ships they guided, part"
+    a_prompt, b_prompt = base + " one.", base + " two."
+    tok = lambda t: srv.post("/tokenize", json={"content": t, "add_special": True}).json()["tokens"]
+    ta, tb = tok(a_prompt), tok(b_prompt)
+    common = next(i for i, (x, y) in enumerate(zip(ta, tb)) if x != y)
+    assert common > 10
+    # slot 1 holds something unrelated; slot 0 holds the prefix
+    srv.complete("Unrelated words about cooking pasta.", n_predict=1, id_slot=1, cache_prompt=True)
+    srv.complete(a_prompt, n_predict=2, id_slot=0, cache_prompt=True)
+    j = srv.complete(b_prompt, n_predict=8, id_slot=1, cache_prompt=True, temperature=0)
+    assert j["id_slot"] == 1
+    assert j["tokens_cached"] == common, (j["tokens_cached"], common)
+    assert j["timings"]["prompt_n"] == len(tb) - common
+    fresh = srv.complete(b_prompt, n_predict=8, id_slot=2, cache_prompt=False, temperature=0)
+    assert fresh["tokens_cached"] == 0 and fresh["content"] == j["content"]
