@@ -39,6 +39,7 @@ struct group {
     int n_choices, n_done;
     int32_t n_probs;
     json_t *settings, *prompt;
+    json_t *response_fields; /* native: the members to keep (NULL: all) */
     char *model;
     char id[48];
     long long created;
@@ -64,6 +65,7 @@ static void group_free(struct group *g)
     }
     json_decref(g->settings);
     json_decref(g->prompt);
+    json_decref(g->response_fields);
     sbuf_free(&g->sse);
     free(g->end_body);
     free(g->model);
@@ -105,9 +107,10 @@ static json_t *native_probs(struct server *s, const struct sched_event *ev)
 {
     json_t *arr = json_array();
     for (int32_t i = 0; i < ev->n_probs; i++)
-        json_array_append_new(arr, json_pack("{s:o,s:f}", "tok_str", piece_json(s, ev->probs[i].token), "prob",
-                                             (double)ev->probs[i].prob));
-    return json_pack("{s:o,s:o}", "content", piece_json(s, ev->token), "probs", arr);
+        json_array_append_new(arr, json_pack("{s:i,s:o,s:f}", "id", ev->probs[i].token, "tok_str",
+                                             piece_json(s, ev->probs[i].token), "prob", (double)ev->probs[i].prob));
+    /* the seed's {content, probs: [{tok_str, prob}]}, with llama-server's ids */
+    return json_pack("{s:i,s:o,s:o}", "id", ev->token, "content", piece_json(s, ev->token), "probs", arr);
 }
 
 /* OpenAI chat: {"token", "logprob", "bytes", "top_logprobs": [...]}. */
@@ -115,10 +118,11 @@ static json_t *chat_logprob(struct server *s, const struct sched_event *ev, int3
 {
     json_t *top = json_array();
     for (int32_t i = 0; i < ev->n_probs && i < n_top; i++)
-        json_array_append_new(top, json_pack("{s:o,s:f,s:o}", "token", piece_json(s, ev->probs[i].token), "logprob",
-                                             logp(ev->probs[i].prob), "bytes", bytes_json(s, ev->probs[i].token)));
-    return json_pack("{s:o,s:f,s:o,s:o}", "token", piece_json(s, ev->token), "logprob", logp(ev->token_prob),
-                     "bytes", bytes_json(s, ev->token), "top_logprobs", top);
+        json_array_append_new(top, json_pack("{s:i,s:o,s:f,s:o}", "id", ev->probs[i].token, "token",
+                                             piece_json(s, ev->probs[i].token), "logprob", logp(ev->probs[i].prob),
+                                             "bytes", bytes_json(s, ev->probs[i].token)));
+    return json_pack("{s:i,s:o,s:f,s:o,s:o}", "id", ev->token, "token", piece_json(s, ev->token), "logprob",
+                     logp(ev->token_prob), "bytes", bytes_json(s, ev->token), "top_logprobs", top);
 }
 
 /* ------------------------------------------------------------ SSE */
@@ -151,12 +155,18 @@ static json_t *oai_envelope(struct group *g, json_t *choices)
  * entry (or NULL), finish reason (or NULL). */
 static void oai_chunk(struct group *g, int i, const char *text, size_t len, json_t *lp, const char *finish)
 {
+    if (g->api == REQ_API_OAI_CHAT && !g->ch[i].started) {
+        /* llama-server (and OpenAI): a first chunk with the role alone */
+        sse_data(g, oai_envelope(g, json_pack("[{s:i,s:{s:s,s:n},s:n,s:n}]", "index", i, "delta", "role",
+                                              "assistant", "content", "logprobs", "finish_reason")));
+        g->ch[i].started = true;
+        if (len == 0 && !lp && !finish)
+            return;
+    }
     json_t *c = json_object();
     json_object_set_new(c, "index", json_integer(i));
     if (g->api == REQ_API_OAI_CHAT) {
         json_t *delta = json_object();
-        if (!g->ch[i].started)
-            json_object_set_new(delta, "role", json_string("assistant"));
         if (len > 0 || !finish)
             json_object_set_new(delta, "content", srv_json_text(text, len));
         json_object_set_new(c, "delta", delta);
@@ -173,12 +183,38 @@ static void oai_chunk(struct group *g, int i, const char *text, size_t len, json
 
 static json_t *timings_json(const struct sched_result *r)
 {
-    return json_pack("{s:i,s:f,s:f,s:f,s:i,s:f,s:f,s:f}", "prompt_n", r->n_evaluated, "prompt_ms", r->prompt_ms,
+    return json_pack("{s:i,s:i,s:f,s:f,s:f,s:i,s:f,s:f,s:f}", "cache_n", r->n_cached, "prompt_n", r->n_evaluated,
+                     "prompt_ms", r->prompt_ms,
                      "prompt_per_token_ms", r->n_evaluated > 0 ? r->prompt_ms / r->n_evaluated : 0.0,
                      "prompt_per_second", r->prompt_ms > 0 ? r->n_evaluated * 1e3 / r->prompt_ms : 0.0,
                      "predicted_n", r->n_decoded, "predicted_ms", r->predicted_ms, "predicted_per_token_ms",
                      r->n_decoded > 0 ? r->predicted_ms / r->n_decoded : 0.0, "predicted_per_second",
                      r->predicted_ms > 0 ? r->n_decoded * 1e3 / r->predicted_ms : 0.0);
+}
+
+/* llama-server's response_fields: only the members at the given paths
+ * ("a/b"), each under its path as the key; paths not found are left out.
+ * Takes j. */
+static json_t *pick_fields(json_t *j, const json_t *paths)
+{
+    json_t *out = json_object();
+    size_t i;
+    const json_t *p;
+    json_array_foreach(paths, i, p) {
+        const char *path = json_string_value(p);
+        const json_t *cur = j;
+        char key[256];
+        for (const char *s = path; cur && *s;) {
+            size_t len = strcspn(s, "/");
+            snprintf(key, sizeof key, "%.*s", (int)len, s);
+            cur = json_is_object(cur) ? json_object_get(cur, key) : NULL;
+            s += len + (s[len] == '/');
+        }
+        if (cur)
+            json_object_set(out, path, (json_t *)cur);
+    }
+    json_decref(j);
+    return out;
 }
 
 static json_t *native_final(struct group *g, const struct choice *c, const char *content, size_t len)
@@ -201,9 +237,15 @@ static json_t *native_final(struct group *g, const struct choice *c, const char 
     json_object_set_new(j, "stopping_word", srv_json_text(sw, strlen(sw)));
     json_object_set_new(j, "tokens_cached", json_integer(r->n_cached));
     json_object_set_new(j, "timings", timings_json(r));
+    /* llama-server's other members */
+    json_object_set_new(j, "index", json_integer(c - g->ch));
+    json_object_set_new(j, "tokens", json_array());
+    json_object_set_new(j, "has_new_line", json_boolean(memchr(content, '\n', len) != NULL));
+    json_object_set_new(j, "stop_type", json_string(r->stopped_eos ? "eos" : r->stopped_word ? "word"
+                                                    : r->stopped_limit ? "limit" : "none"));
     if (g->n_probs > 0 && !g->stream)
         json_object_set_new(j, "completion_probabilities", json_incref(c->probs));
-    return j;
+    return g->response_fields ? pick_fields(j, g->response_fields) : j;
 }
 
 static json_t *usage_json(struct group *g)
@@ -212,8 +254,9 @@ static json_t *usage_json(struct group *g)
     for (int i = 0; i < g->n_choices; i++)
         completion += g->ch[i].r.n_decoded;
     json_int_t prompt = g->ch[0].r.n_prompt;
-    return json_pack("{s:I,s:I,s:I}", "prompt_tokens", prompt, "completion_tokens", completion, "total_tokens",
-                     prompt + completion);
+    return json_pack("{s:I,s:I,s:I,s:{s:i}}", "prompt_tokens", prompt, "completion_tokens", completion,
+                     "total_tokens", prompt + completion, "prompt_tokens_details", "cached_tokens",
+                     g->ch[0].r.n_cached);
 }
 
 /* Legacy completions' logprobs: tokens, token_logprobs, top_logprobs,
@@ -259,6 +302,9 @@ static json_t *oai_final(struct group *g)
     json_t *j = oai_envelope(g, choices);
     json_object_set_new(j, "usage", usage_json(g));
     json_object_set_new(j, "timings", timings_json(&g->ch[0].r));
+    if (g->srv->p->verbose) /* llama-server under -v: the native answer too */
+        json_object_set_new(j, "__verbose", native_final(g, &g->ch[0], sbuf_str(&g->ch[0].content),
+                                                         g->ch[0].content.len));
     return j;
 }
 
@@ -434,6 +480,7 @@ static struct group *group_new(struct server *s, const struct completion_req *r)
     snprintf(g->id, sizeof g->id, "%s-%lld%09ld", g->api == REQ_API_OAI_CHAT ? "chatcmpl" : "cmpl",
              (long long)ts.tv_sec, ts.tv_nsec);
     g->prompt = r->prompt_json ? json_incref(r->prompt_json) : NULL;
+    g->response_fields = r->response_fields ? json_incref(r->response_fields) : NULL;
     return g;
 }
 
@@ -469,8 +516,10 @@ static struct sched_task *make_task(struct group *g, struct completion_req *r, s
     }
     t->sampler = smp;
     t->n_predict = r->n_predict;
+    t->t_max_predict_ms = r->t_max_predict_ms;
     t->n_keep = r->n_keep;
     t->cache_prompt = r->cache_prompt;
+    t->prompt_must_fit = !r->truncate;
     t->n_probs = r->sp.n_probs;
     t->index = i;
     sched_task_set_events(t, g->q);

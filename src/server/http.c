@@ -33,12 +33,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "base/err.h"
 #include "base/sbuf.h"
 
 #define WATCH_INTERVAL_MS 40
+#define FD_RESERVE 64  /* descriptors kept for the model, slot files, logs */
+#define BUSY_EXTRA 32  /* connections over max_connections that still get a 503 */
 
 struct http_stream {
     pthread_mutex_t lock;
@@ -66,11 +72,22 @@ struct http_server {
     struct MHD_Daemon *d;
     struct http_config cfg;
     char *too_large_body;
+    char *busy_body;
+    atomic_int n_conns;   /* open connections */
+    int conn_limit;       /* served at once */
     pthread_mutex_t lock; /* the list of attached streams */
     struct http_stream *streams;
     atomic_bool stopping;
     pthread_t watcher;
     bool watcher_started;
+    /* handler workers: requests wait in jhead..jtail (their connections
+     * suspended) until a worker runs the handler and resumes them */
+    pthread_t *workers;
+    int n_workers;
+    pthread_mutex_t jlock;
+    pthread_cond_t jcond;
+    struct conn_ctx *jhead, *jtail;
+    bool jstop;
 };
 
 /* What we keep per request. */
@@ -78,6 +95,13 @@ struct conn_ctx {
     struct sbuf body;
     bool too_large;
     struct http_stream *stream; /* the HTTP side's reference */
+    /* a handler run on a worker: JOB_RUNNING while queued or running (the
+     * connection is suspended), JOB_DONE once rep holds its answer */
+    atomic_int job;
+    struct http_reply rep;
+    const char *url, *method;
+    struct MHD_Connection *conn;
+    struct conn_ctx *next_job;
     char *raw_url; /* the request target as sent (on_uri), for http_request.raw_url */
     bool begun;    /* on_request has seen this request */
 };
@@ -268,6 +292,16 @@ const char *http_header(const struct http_request *r, const char *name)
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
+const char *http_header_n(const struct http_request *r, const char *name, size_t *len)
+{
+    const char *v = NULL;
+    size_t n = 0;
+    if (MHD_lookup_connection_value_n(r->conn, MHD_HEADER_KIND, name, strlen(name), &v, &n) != MHD_YES || !v)
+        return NULL;
+    *len = n;
+    return v;
+}
+
 const char *http_query(const struct http_request *r, const char *name)
 {
     /* "?flag" (no '=') is present with no value: give "" rather than NULL. */
@@ -278,6 +312,41 @@ const char *http_query(const struct http_request *r, const char *name)
     return v ? v : "";
 }
 
+/* ------------------------------------------------------------ CORS */
+
+/* Set once by http_start (one CORS setting per process, see http.h). */
+static struct {
+    const char *origins, *methods, *headers;
+    bool credentials;
+} g_cors = {"*", "GET, POST, DELETE, OPTIONS", NULL, true};
+
+static bool origin_is_localhost(const char *o)
+{
+    const char *h = strstr(o, "://");
+    h = h ? h + 3 : o;
+    size_t n = strcspn(h, ":/");
+    return (n == 9 && strncmp(h, "localhost", 9) == 0) || (n == 9 && strncmp(h, "127.0.0.1", 9) == 0) ||
+           (n == 5 && strncmp(h, "[::1]", 5) == 0);
+}
+
+/* llama-server's Access-Control-Allow-Origin for this request. */
+static void add_cors(struct MHD_Response *r, struct MHD_Connection *c)
+{
+    const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+    if (strcmp(g_cors.origins, "*") == 0 && g_cors.credentials) {
+        MHD_add_response_header(r, "Access-Control-Allow-Origin", origin && *origin ? origin : "*");
+        if (origin && *origin)
+            MHD_add_response_header(r, "Vary", "Origin");
+    } else if (strcmp(g_cors.origins, "localhost") == 0) {
+        if (origin && *origin && origin_is_localhost(origin)) {
+            MHD_add_response_header(r, "Access-Control-Allow-Origin", origin);
+            MHD_add_response_header(r, "Vary", "Origin");
+        }
+    } else {
+        MHD_add_response_header(r, "Access-Control-Allow-Origin", g_cors.origins);
+    }
+}
+
 static enum MHD_Result queue_buffer(struct MHD_Connection *c, int status, const char *ctype,
                                     const char *body, size_t len, enum MHD_ResponseMemoryMode mode)
 {
@@ -285,7 +354,7 @@ static enum MHD_Result queue_buffer(struct MHD_Connection *c, int status, const 
     if (!r)
         return MHD_NO;
     MHD_add_response_header(r, "Content-Type", ctype ? ctype : "application/json");
-    MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
+    add_cors(r, c);
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, r);
     MHD_destroy_response(r);
     return ret;
@@ -346,7 +415,7 @@ static enum MHD_Result queue_sse(struct MHD_Connection *c, struct http_stream *s
     }
     MHD_add_response_header(r, "Content-Type", "text/event-stream");
     MHD_add_response_header(r, "Cache-Control", "no-cache");
-    MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
+    add_cors(r, c);
     enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
     MHD_destroy_response(r);
     return ret;
@@ -401,7 +470,7 @@ static enum MHD_Result queue_reply(struct MHD_Connection *c, const struct http_r
     if (!r)
         return MHD_NO;
     MHD_add_response_header(r, "Content-Type", rep->content_type ? rep->content_type : "application/json");
-    MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
+    add_cors(r, c);
     for (const char *line = rep->headers; *line;) {
         size_t n = strcspn(line, "\r\n");
         const char *colon = memchr(line, ':', n);
@@ -422,6 +491,39 @@ static enum MHD_Result queue_reply(struct MHD_Connection *c, const struct http_r
     return ret;
 }
 
+enum { JOB_NONE, JOB_RUNNING, JOB_DONE };
+
+static enum MHD_Result send_reply(struct http_server *h, struct MHD_Connection *c, struct conn_ctx *cc,
+                                  struct http_reply rep);
+
+/* A worker: runs queued handlers, at a lower CPU priority than the
+ * generation threads (nice +5), so that an expensive request (a large
+ * schema, a 4 MB tokenize) slows the streams of others less. */
+static void *worker_main(void *arg)
+{
+    struct http_server *h = arg;
+    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 5);
+    for (;;) {
+        pthread_mutex_lock(&h->jlock);
+        while (!h->jhead && !h->jstop)
+            pthread_cond_wait(&h->jcond, &h->jlock);
+        struct conn_ctx *cc = h->jhead;
+        if (!cc) { /* stopping, and nothing left */
+            pthread_mutex_unlock(&h->jlock);
+            return NULL;
+        }
+        h->jhead = cc->next_job;
+        if (!h->jhead)
+            h->jtail = NULL;
+        pthread_mutex_unlock(&h->jlock);
+        struct http_request req = {cc->method, cc->url, sbuf_str(&cc->body), cc->body.len, cc->conn, cc->raw_url};
+        memset(&cc->rep, 0, sizeof cc->rep);
+        h->cfg.handler(h->cfg.handler_ud, &req, &cc->rep);
+        atomic_store(&cc->job, JOB_DONE);
+        MHD_resume_connection(cc->conn);
+    }
+}
+
 static enum MHD_Result dispatch(struct http_server *h, struct MHD_Connection *c, struct conn_ctx *cc,
                                 const char *url, const char *method)
 {
@@ -430,16 +532,46 @@ static enum MHD_Result dispatch(struct http_server *h, struct MHD_Connection *c,
                             MHD_RESPMEM_PERSISTENT);
     if (strcmp(method, "OPTIONS") == 0) { /* CORS preflight */
         struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
-        MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
-        MHD_add_response_header(r, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
-        MHD_add_response_header(r, "Access-Control-Allow-Headers", "Content-Type, Authorization");
+        add_cors(r, c);
+        const char *asked = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Access-Control-Request-Headers");
+        MHD_add_response_header(r, "Access-Control-Allow-Credentials", g_cors.credentials ? "true" : "false");
+        MHD_add_response_header(r, "Access-Control-Allow-Methods", g_cors.methods);
+        MHD_add_response_header(r, "Access-Control-Allow-Headers",
+                                g_cors.headers ? g_cors.headers : asked && *asked ? asked : "*");
         enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
         MHD_destroy_response(r);
         return ret;
     }
+    if (h->n_workers > 0) { /* run the handler on a worker: this thread keeps serving the others */
+        pthread_mutex_lock(&h->jlock);
+        if (!h->jstop) {
+            cc->url = url;
+            cc->method = method;
+            cc->conn = c;
+            cc->next_job = NULL;
+            atomic_store(&cc->job, JOB_RUNNING);
+            MHD_suspend_connection(c);
+            if (h->jtail)
+                h->jtail->next_job = cc;
+            else
+                h->jhead = cc;
+            h->jtail = cc;
+            pthread_cond_signal(&h->jcond);
+            pthread_mutex_unlock(&h->jlock);
+            return MHD_YES;
+        }
+        pthread_mutex_unlock(&h->jlock);
+    }
     struct http_request req = {method, url, sbuf_str(&cc->body), cc->body.len, c, cc->raw_url};
     struct http_reply rep = {0};
     h->cfg.handler(h->cfg.handler_ud, &req, &rep);
+    return send_reply(h, c, cc, rep);
+}
+
+/* A handler's answer: queued now (status + body) or the stream attached. */
+static enum MHD_Result send_reply(struct http_server *h, struct MHD_Connection *c, struct conn_ctx *cc,
+                                  struct http_reply rep)
+{
     if (!rep.stream) {
         enum MHD_Result ret = queue_reply(c, &rep);
         free(rep.body);
@@ -451,6 +583,64 @@ static enum MHD_Result dispatch(struct http_server *h, struct MHD_Connection *c,
     if (rep.stream->sse)
         return queue_sse(c, rep.stream);
     return serve_plain_stream(h, c, rep.stream);
+}
+
+/* An answer before the body is read (MHD then reads no more of it and
+ * closes the connection after answering). */
+static enum MHD_Result queue_early(struct MHD_Connection *c, int status, const char *body,
+                                   const char *retry_after)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    add_cors(r, c);
+    MHD_add_response_header(r, "Connection", "close");
+    if (retry_after)
+        MHD_add_response_header(r, "Retry-After", retry_after);
+    enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* Is a header's comma-separated value exactly one token (ignoring case and
+ * blanks)? */
+static bool header_is(const char *v, const char *token)
+{
+    v += strspn(v, " \t");
+    size_t n = strlen(token);
+    if (strncasecmp(v, token, n) != 0)
+        return false;
+    v += n;
+    return v[strspn(v, " \t")] == '\0';
+}
+
+/* Checks made as soon as the headers are in: a status to answer at once
+ * (with *msg), or 0. */
+static int early_check(struct http_server *h, struct MHD_Connection *c, const char **msg)
+{
+    if (h->cfg.max_connections > 0 && atomic_load(&h->n_conns) > h->cfg.max_connections) {
+        *msg = h->busy_body;
+        return 503;
+    }
+    const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding");
+    if (te && !header_is(te, "chunked")) {
+        *msg = "{\"error\":{\"code\":501,\"message\":\"Transfer-Encoding other than chunked is not implemented\","
+               "\"type\":\"not_supported_error\"}}";
+        return 501;
+    }
+    const char *ce = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Encoding");
+    if (ce && !header_is(ce, "identity")) {
+        *msg = "{\"error\":{\"code\":415,\"message\":\"Content-Encoding is not supported: send the body "
+               "uncompressed\",\"type\":\"invalid_request_error\"}}";
+        return 415;
+    }
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+    if (cl && strtoull(cl, NULL, 10) > h->cfg.max_body) {
+        *msg = h->too_large_body;
+        return 413;
+    }
+    return 0;
 }
 
 /* The request target before percent-decoding, kept in a new connection
@@ -474,9 +664,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return MHD_NO;
         cc->begun = true;
         *con_cls = cc;
-        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-        if (cl && strtoull(cl, NULL, 10) > h->cfg.max_body)
-            cc->too_large = true;
+        /* the headers are in: from now on the idle timeout, not the header one */
+        MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT,
+                                  (unsigned)(h->cfg.timeout_s > 0 ? h->cfg.timeout_s : 0));
+        const char *msg = NULL;
+        int status = early_check(h, c, &msg);
+        if (status)
+            return queue_early(c, status, msg, status == 503 ? "1" : NULL);
         return MHD_YES;
     }
     if (*upload_data_size) {
@@ -484,6 +678,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_data_size = 0;
         return r;
     }
+    int job = atomic_load(&cc->job);
+    if (job == JOB_DONE) { /* resumed by the worker that ran the handler */
+        atomic_store(&cc->job, JOB_NONE);
+        return send_reply(h, c, cc, cc->rep);
+    }
+    if (job == JOB_RUNNING)
+        return MHD_YES;
     if (cc->stream) /* resumed */
         return cc->stream->sse ? MHD_YES : serve_plain_stream(h, c, cc->stream);
     return dispatch(h, c, cc, url, method);
@@ -508,8 +709,40 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 /* ---- the daemon ---- */
 
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct http_server *h = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+        atomic_fetch_add(&h->n_conns, 1);
+    else if (toe == MHD_CONNECTION_NOTIFY_CLOSED)
+        atomic_fetch_sub(&h->n_conns, 1);
+}
+
+/* How many connections the file limit allows (the soft limit raised to the
+ * hard one first), less a reserve for everything else. */
+static int fd_connection_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 1000;
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit up = {rl.rlim_max, rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+            rl = up;
+    }
+    rlim_t n = rl.rlim_cur;
+    if (n == RLIM_INFINITY || n > 1u << 20)
+        n = 1u << 20;
+    return n > FD_RESERVE + 16 ? (int)(n - FD_RESERVE) : 16;
+}
+
 struct http_server *http_start(const struct http_config *cfg, char *err, size_t err_size)
 {
+    g_cors.origins = cfg->cors_origins && *cfg->cors_origins ? cfg->cors_origins : "*";
+    g_cors.methods = cfg->cors_methods && *cfg->cors_methods ? cfg->cors_methods : "GET, POST, DELETE, OPTIONS";
+    g_cors.headers = cfg->cors_headers && *cfg->cors_headers ? cfg->cors_headers : NULL;
+    g_cors.credentials = !cfg->cors_no_credentials;
     struct http_server *h = calloc(1, sizeof *h);
     if (!h) {
         err_set(err, err_size, "out of memory");
@@ -517,7 +750,19 @@ struct http_server *http_start(const struct http_config *cfg, char *err, size_t 
     }
     h->cfg = *cfg;
     h->too_large_body = strdup(cfg->too_large_body ? cfg->too_large_body : "{}");
+    h->busy_body = strdup(cfg->busy_body ? cfg->busy_body : "{}");
+    atomic_init(&h->n_conns, 0);
+    int fd_limit = fd_connection_limit();
+    h->conn_limit = cfg->max_connections > 0 && cfg->max_connections < fd_limit ? cfg->max_connections : fd_limit;
+    int mhd_limit = h->conn_limit + (cfg->max_connections > 0 ? BUSY_EXTRA : 0);
+    if (mhd_limit > fd_limit)
+        mhd_limit = fd_limit;
+    int header_timeout = cfg->header_timeout_s > 0 ? cfg->header_timeout_s : cfg->timeout_s;
+    if (cfg->timeout_s > 0 && header_timeout > cfg->timeout_s)
+        header_timeout = cfg->timeout_s;
     pthread_mutex_init(&h->lock, NULL);
+    pthread_mutex_init(&h->jlock, NULL);
+    pthread_cond_init(&h->jcond, NULL);
     atomic_init(&h->stopping, false);
 
     struct sockaddr_in addr = {0};
@@ -540,7 +785,9 @@ struct http_server *http_start(const struct http_config *cfg, char *err, size_t 
         {MHD_OPTION_SOCK_ADDR, 0, &addr},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, h},
         {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, h},
-        {MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s > 0 ? cfg->timeout_s : 0, NULL},
+        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, h},
+        {MHD_OPTION_CONNECTION_TIMEOUT, header_timeout > 0 ? header_timeout : 0, NULL},
+        {MHD_OPTION_CONNECTION_LIMIT, mhd_limit, NULL},
         {MHD_OPTION_THREAD_POOL_SIZE, cfg->n_threads > 1 ? cfg->n_threads : 1, NULL},
         {MHD_OPTION_CONNECTION_MEMORY_LIMIT, 256 * 1024, NULL},
         {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, (void *)cfg->tls_key_pem},
@@ -560,12 +807,32 @@ struct http_server *http_start(const struct http_config *cfg, char *err, size_t 
         goto fail;
     }
     h->watcher_started = true;
+    int nw = cfg->n_workers > 0 ? cfg->n_workers : 0;
+    h->workers = nw ? calloc((size_t)nw, sizeof *h->workers) : NULL;
+    for (int i = 0; h->workers && i < nw; i++) {
+        if (pthread_create(&h->workers[i], NULL, worker_main, h) != 0)
+            break;
+        h->n_workers++;
+    }
     return h;
 fail:
     free(h->too_large_body);
+    free(h->busy_body);
     pthread_mutex_destroy(&h->lock);
+    pthread_mutex_destroy(&h->jlock);
+    pthread_cond_destroy(&h->jcond);
     free(h);
     return NULL;
+}
+
+int http_connections(const struct http_server *h)
+{
+    return atomic_load(&h->n_conns);
+}
+
+int http_connection_limit(const struct http_server *h)
+{
+    return h->conn_limit;
 }
 
 int http_port(const struct http_server *h)
@@ -589,8 +856,20 @@ void http_stop(struct http_server *h)
         pthread_mutex_unlock(&s->lock);
     }
     pthread_mutex_unlock(&h->lock);
+    /* the workers finish what is queued (the handlers answer 503 by now) and
+     * resume those connections; later requests run their handlers inline */
+    pthread_mutex_lock(&h->jlock);
+    h->jstop = true;
+    pthread_cond_broadcast(&h->jcond);
+    pthread_mutex_unlock(&h->jlock);
+    for (int i = 0; i < h->n_workers; i++)
+        pthread_join(h->workers[i], NULL);
+    free(h->workers);
     MHD_stop_daemon(h->d);
+    pthread_mutex_destroy(&h->jlock);
+    pthread_cond_destroy(&h->jcond);
     free(h->too_large_body);
+    free(h->busy_body);
     pthread_mutex_destroy(&h->lock);
     free(h);
 }

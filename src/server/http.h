@@ -11,7 +11,8 @@
  * (text/event-stream) sends each write as it comes. While waiting, the
  * connection is suspended and holds no thread.
  *
- * Threads: handlers and producers run on libmicrohttpd's pool threads;
+ * Threads: producers run on libmicrohttpd's pool threads; handlers on the
+ * worker threads (http_config.n_workers; on the pool threads when 0);
  * http_stream_wake may come from any thread.
  *
  * This layer knows nothing of JSON or of the model.
@@ -37,6 +38,9 @@ struct http_request {
  * given without a value, "?flag", is ""). */
 const char *http_header(const struct http_request *r, const char *name);
 const char *http_query(const struct http_request *r, const char *name);
+/* A request header with its length as received (a value with a NUL inside is
+ * longer than its strlen), or NULL. */
+const char *http_header_n(const struct http_request *r, const char *name, size_t *len);
 
 /* A response produced later, on the HTTP side's own threads (pull style).
  * produce(ud, s) is called on the connection's libmicrohttpd thread, never
@@ -92,6 +96,27 @@ struct http_config {
     bool log_errors;        /* libmicrohttpd's own error messages on stderr */
     /* Answer for a body over max_body (a JSON error, made by the caller). */
     const char *too_large_body;
+    /* Connections: at most max_connections at once are served (0: as many
+     * as the file limit allows, which is raised to its hard limit); beyond
+     * that, up to a few dozen more get busy_body (503, Retry-After) and the
+     * rest are refused at accept. A connection must send its request
+     * headers within header_timeout_s (0: timeout_s); then timeout_s. */
+    int max_connections;
+    int header_timeout_s;
+    const char *busy_body; /* the 503's JSON body (made by the caller) */
+    /* Threads that run the handlers (0: the connection threads do): a
+     * request's connection is suspended while a worker runs its handler, so
+     * an expensive request never holds up the streams served by the
+     * connection threads. */
+    int n_workers;
+    /* CORS as llama-server does it (--cors-origins, --cors-methods,
+     * --cors-headers, --no-cors-credentials). origins: NULL or "*" (any:
+     * with credentials the request's Origin is echoed), "localhost" (only
+     * localhost origins echoed), or the one origin sent. methods: NULL: "GET,
+     * POST, DELETE, OPTIONS"; headers: NULL: the preflight's
+     * Access-Control-Request-Headers, else "*". One CORS setting per process. */
+    const char *cors_origins, *cors_methods, *cors_headers;
+    bool cors_no_credentials;
 };
 
 struct http_server;
@@ -101,6 +126,9 @@ struct http_server;
 struct http_server *http_start(const struct http_config *cfg, char *err, size_t err_size);
 /* The port actually bound (useful with port 0). */
 int http_port(const struct http_server *h);
+/* Open connections now, and the most served at once (the limit in force). */
+int http_connections(const struct http_server *h);
+int http_connection_limit(const struct http_server *h);
 /* Cancel every stream, resume every suspended connection, stop. */
 void http_stop(struct http_server *h);
 

@@ -31,7 +31,7 @@ static int append_cb(const char *buf, size_t size, void *data)
 
 int srv_json_append(struct sbuf *b, const json_t *obj)
 {
-    if (json_dump_callback(obj, append_cb, b, JSON_COMPACT) != 0)
+    if (json_dump_callback(obj, append_cb, b, JSON_COMPACT | JSON_ENCODE_ANY) != 0)
         b->oom = true;
     return b->oom ? -1 : 0;
 }

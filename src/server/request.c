@@ -448,8 +448,21 @@ static int rd_n(const struct request_ctx *c, const json_t *body, const json_t *v
 static int rd_stream_options(const struct request_ctx *c, const json_t *body, const json_t *v,
                              struct completion_req *r, char *err, size_t n)
 {
-    if (json_is_object(v))
-        r->include_usage = json_is_true(json_object_get(v, "include_usage"));
+    const json_t *iu = json_object_get(v, "include_usage");
+    if (!json_is_object(v))
+        return err_set(err, n, "'stream_options' must be an object");
+    if (iu && !json_is_boolean(iu) && !json_is_null(iu))
+        return err_set(err, n, "'stream_options.include_usage' must be true or false");
+    r->include_usage = json_is_true(iu);
+    return 0;
+}
+
+/* Chat: top_logprobs is also checked when logprobs is absent. */
+static int rd_top_logprobs(const struct request_ctx *c, const json_t *body, const json_t *v,
+                           struct completion_req *r, char *err, size_t n)
+{
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 20)
+        return err_set(err, n, "'top_logprobs' must be an integer from 0 to 20");
     return 0;
 }
 
@@ -484,7 +497,23 @@ static int rd_text_logprobs(const struct request_ctx *c, const json_t *body, con
 static int rd_echo(const struct request_ctx *c, const json_t *body, const json_t *v, struct completion_req *r,
                    char *err, size_t n)
 {
+    if (!json_is_boolean(v))
+        return err_set(err, n, "'echo' must be true or false");
     return json_is_true(v) ? err_set(err, n, "'echo' is not supported") : 0;
+}
+
+/* Native: response_fields, an array of member paths ("generation_settings/n_predict"). */
+static int rd_response_fields(const struct request_ctx *c, const json_t *body, const json_t *v,
+                              struct completion_req *r, char *err, size_t n)
+{
+    size_t i;
+    const json_t *e;
+    if (!json_is_array(v))
+        return err_set(err, n, "'response_fields' must be an array of strings");
+    json_array_foreach(v, i, e) if (!json_is_string(e)) return err_set(err, n, "'response_fields'[%zu] must be a string", i);
+    json_decref(r->response_fields);
+    r->response_fields = json_array_size(v) ? json_incref((json_t *)v) : NULL;
+    return 0;
 }
 
 /* The seed actually used (the sampler's, once made), not the one asked for. */
@@ -527,6 +556,7 @@ static const struct request_field FIELDS[] = {
     {"penalize_nl",        REQ_T_BOOL,    SP(penalize_nl),    1,       NOLIM,                  REQ_API_ALL,  0, NULL, NULL, NULL},
     CUSTOM("stop",           REQ_API_ALL, 0, NULL, rd_stop, echo_stop),
     {"n_keep",             REQ_T_INT32,   OFF(n_keep),        0,       -1, INT32_MAX,           REQ_API_ALL,  0, NULL, NULL, NULL},
+    {"t_max_predict_ms",   REQ_T_INT32,   OFF(t_max_predict_ms), 0,    0, INT32_MAX,            REQ_API_ALL,  0, NULL, NULL, NULL},
     {"ignore_eos",         REQ_T_BOOL,    SP(ignore_eos),     0,       NOLIM,                  REQ_API_ALL,  0, NULL, NULL, NULL},
     {"stream",             REQ_T_BOOL,    OFF(stream),        0,       NOLIM,                  REQ_API_ALL,  0, NULL, NULL, NULL},
     CUSTOM("logit_bias",     REQ_API_ALL, 0, NULL, rd_logit_bias, echo_logit_bias),
@@ -541,6 +571,7 @@ static const struct request_field FIELDS[] = {
     CUSTOM("prompt",         REQ_API_NATIVE | REQ_API_INFILL | REQ_API_OAI_TEXT, REQ_F_NO_ECHO, NULL, rd_prompt, NULL),
     {"input_prefix",       REQ_T_STRING,  OFF(input_prefix),  0,       NOLIM,                  REQ_API_INFILL, REQ_F_NO_ECHO, NULL, NULL, NULL},
     {"input_suffix",       REQ_T_STRING,  OFF(input_suffix),  0,       NOLIM,                  REQ_API_INFILL, REQ_F_NO_ECHO, NULL, NULL, NULL},
+    CUSTOM("response_fields", REQ_API_NATIVE | REQ_API_INFILL, REQ_F_NO_ECHO, NULL, rd_response_fields, NULL),
     /* other spellings (read only while n_predict is still -1): max_tokens (all
      * doors, as llama.cpp), OpenAI's; then OpenAI's own fields */
     {"max_tokens",         REQ_T_INT32,   OFF(n_predict),     -1,      -1, INT32_MAX,           REQ_API_ALL,  REQ_F_NO_ECHO | REQ_F_ALIAS, NULL, NULL, NULL},
@@ -550,6 +581,7 @@ static const struct request_field FIELDS[] = {
     CUSTOM("logprobs",       REQ_API_OAI_CHAT, REQ_F_NO_ECHO, NULL, rd_chat_logprobs, NULL),
     CUSTOM("logprobs",       REQ_API_OAI_TEXT, REQ_F_NO_ECHO, NULL, rd_text_logprobs, NULL),
     CUSTOM("echo",           REQ_API_OAI, REQ_F_NO_ECHO, NULL, rd_echo, NULL),
+    CUSTOM("top_logprobs",   REQ_API_OAI_CHAT, REQ_F_NO_ECHO, NULL, rd_top_logprobs, NULL),
     CUSTOM("response_format", REQ_API_OAI_CHAT, REQ_F_NO_ECHO, NULL, rd_response_format, NULL),
 };
 
@@ -573,6 +605,17 @@ void request_init(struct completion_req *r, enum request_api api)
     r->n_choices = 1;
 }
 
+/* Row i's member was given in body under an earlier row's name. */
+static bool given_earlier(const struct completion_req *r, const json_t *body, size_t i)
+{
+    for (size_t k = 0; k < i; k++) {
+        const json_t *v = json_object_get(body, FIELDS[k].name);
+        if (FIELDS[k].offset == FIELDS[i].offset && (FIELDS[k].apis & r->api) && v && !json_is_null(v))
+            return true;
+    }
+    return false;
+}
+
 static int read_rows(struct completion_req *r, const struct request_ctx *c, const json_t *body, char *err,
                      size_t n)
 {
@@ -583,7 +626,7 @@ static int read_rows(struct completion_req *r, const struct request_ctx *c, cons
         const json_t *v = json_object_get(body, f->name);
         if (!v || json_is_null(v))
             continue;
-        if ((f->flags & REQ_F_ALIAS) && *(const int32_t *)at(r, f) != (int32_t)f->def)
+        if ((f->flags & REQ_F_ALIAS) && given_earlier(r, body, i))
             continue; /* the member was given under an earlier name */
         int rc = f->type == REQ_T_CUSTOM ? f->read(c, body, v, r, err, n) : read_scalar(f, c, v, r, err, n);
         if (rc != 0)
@@ -611,10 +654,22 @@ static int finish_sampling(struct completion_req *r, char *err, size_t n)
     return 0;
 }
 
+int request_apply_defaults(struct completion_req *r, const struct request_ctx *c, char *err, size_t n)
+{
+    if (!c->defaults)
+        return 0;
+    if (read_rows(r, c, c->defaults, err, n) != 0)
+        return -1;
+    r->seed_used = r->seed < 0 ? SAMPLER_SEED_RANDOM : (uint32_t)r->seed;
+    return 0;
+}
+
 int request_read(struct completion_req *r, const struct request_ctx *c, const json_t *body, char *err, size_t n)
 {
-    if (read_rows(r, c, body, err, n) != 0)
+    if (request_apply_defaults(r, c, err, n) != 0 || read_rows(r, c, body, err, n) != 0)
         return -1;
+    const json_t *keep = json_object_get(body, "n_keep");
+    r->truncate = (keep && !json_is_null(keep)) || (c->defaults && json_object_get(c->defaults, "n_keep"));
     bool need_prompt = r->api == REQ_API_NATIVE || r->api == REQ_API_OAI_TEXT;
     if (need_prompt && !r->prompt_json)
         return err_set(err, n, "'prompt' is required");
@@ -680,6 +735,7 @@ void request_free(struct completion_req *r)
     free(r->chat_prompt);
     free(r->input_prefix);
     free(r->input_suffix);
+    json_decref(r->response_fields);
     memset(r, 0, sizeof *r);
 }
 

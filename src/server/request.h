@@ -47,6 +47,8 @@ struct request_ctx {
     const char *model_name; /* generation_settings' model */
     bool bos;               /* a text prompt starts with BOS (false while a system prompt is set) */
     bool spm_infill;        /* /infill: suffix before prefix */
+    const json_t *defaults; /* the server's request defaults (--temp, --seed...: a body read
+                               before the request's own); NULL: the table's */
 };
 
 #define REQUEST_MAX_CHOICES 16
@@ -55,6 +57,7 @@ struct completion_req {
     enum request_api api;
     struct sampler_params sp; /* sampling (n_probs included); its arrays point into the members below */
     int32_t n_predict, n_keep, id_slot;
+    int32_t t_max_predict_ms; /* > 0: once a newline has come out, stop after generating this long */
     int64_t seed;             /* as asked: -1 random */
     uint32_t seed_used;       /* what generation_settings shows (the sampler's, once made) */
     bool stream, cache_prompt;
@@ -74,6 +77,9 @@ struct completion_req {
     bool include_usage;       /* stream_options.include_usage */
     bool logprobs;            /* OpenAI logprobs wanted (n_probs >= 1 then) */
     int32_t top_logprobs;     /* chat: top_logprobs as given */
+    json_t *response_fields;  /* native: the answer's members to keep ("a/b" paths); NULL: all */
+    bool truncate;            /* n_keep given (request or --keep): a prompt longer than the slot is
+                                 truncated as the seed's n_keep says; else llama-server's 400 */
 };
 
 /* JSON types of the table's rows. */
@@ -123,6 +129,10 @@ int request_set_chat_prompt(struct completion_req *r, const struct request_ctx *
  * the middle token). -1 with a message when the model has no FIM tokens. */
 int request_build_infill(struct completion_req *r, const struct request_ctx *c, char *err, size_t err_size);
 void request_free(struct completion_req *r);
+/* Read c->defaults into r (request_init first; request_read does this
+ * itself): what /props and generation_settings show as the defaults.
+ * Returns 0, or -1 with a message naming the field. */
+int request_apply_defaults(struct completion_req *r, const struct request_ctx *c, char *err, size_t err_size);
 
 /* Read a prompt field (string, token ids, or a mix) into out. */
 int request_parse_prompt(const struct request_ctx *c, const json_t *prompt, struct tok_list *out, char *err,

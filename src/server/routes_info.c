@@ -10,6 +10,7 @@
 #include "base/err.h"
 #include "base/sbuf.h"
 #include "server/chat.h"
+#include "server/log.h"
 #include "server/request.h"
 #include "server/server_internal.h"
 
@@ -19,7 +20,8 @@ void srv_request_ctx(struct server *s, struct request_ctx *c)
     bool has_sys = s->sys_prompt && *s->sys_prompt;
     pthread_mutex_unlock(&s->sys_lock);
     *c = (struct request_ctx){.vocab = s->vocab, .n_slots = sched_n_slots(s->sched), .n_ctx_slot = s->n_ctx_slot,
-                              .model_name = s->model_name, .bos = !has_sys, .spm_infill = s->p->spm_infill};
+                              .model_name = s->model_name, .bos = !has_sys, .spm_infill = s->p->spm_infill,
+                              .defaults = s->p->sampling};
 }
 
 json_t *srv_default_settings(struct server *s)
@@ -28,13 +30,31 @@ json_t *srv_default_settings(struct server *s)
     struct completion_req r;
     srv_request_ctx(s, &c);
     request_init(&r, REQ_API_NATIVE);
-    r.n_predict = s->p->n_predict;
+    char msg[256];
+    if (request_apply_defaults(&r, &c, msg, sizeof msg) != 0) /* checked at start-up (srv_check_defaults) */
+        log_error("request defaults: %s", msg);
     json_t *j = request_settings_json(&r, &c);
     request_free(&r);
     return j;
 }
 
+int srv_check_defaults(struct server *s, char *err, size_t err_size)
+{
+    struct request_ctx c;
+    struct completion_req r;
+    srv_request_ctx(s, &c);
+    if (!c.defaults)
+        return 0;
+    request_init(&r, REQ_API_INFILL); /* the door that needs no prompt */
+    char msg[512];
+    int rc = request_read(&r, &c, c.defaults, msg, sizeof msg);
+    request_free(&r);
+    return rc == 0 ? 0 : err_set(err, err_size, "the sampling options: %s", msg);
+}
+
 /* ------------------------------------------------------------ slots */
+
+static json_t *props_params(const json_t *g);
 
 /* A copy of the slots taken under the scheduler's lock (plain copies only:
  * the JSON is made after the lock is released). */
@@ -75,6 +95,9 @@ static json_t *slot_json(const struct slot_copy *c, const json_t *defaults)
     json_object_set_new(j, "is_processing", json_boolean(si->processing));
     json_object_set_new(j, "n_ctx", json_integer(si->n_ctx));
     json_object_set_new(j, "n_past", json_integer(si->n_past));
+    /* llama-server's slot fields besides the seed's */
+    json_object_set_new(j, "speculative", json_false());
+    json_object_set_new(j, "params", props_params(settings ? settings : j));
     json_t *prompt = info ? json_object_get(info, "prompt") : NULL;
     json_object_set_new(j, "prompt", prompt ? json_incref(prompt) : json_string(""));
     const char *sw = c->stopping_word ? c->stopping_word : "";
@@ -146,6 +169,27 @@ void route_health(struct server *s, const struct http_request *req, struct http_
 
 /* ------------------------------------------------------------ props */
 
+/* default_generation_settings.params as llama-server shows it: the settings
+ * (without n_ctx and model) and the samplers' fields cllm has at their off
+ * values (cllm has no DRY, XTC, top-n-sigma or adaptive-p sampler). */
+static json_t *props_params(const json_t *g)
+{
+    json_t *p = json_deep_copy(g);
+    json_object_del(p, "n_ctx");
+    json_object_del(p, "model");
+    json_object_set(p, "max_tokens", json_object_get(p, "n_predict"));
+    json_t *extra = json_pack("{s:f,s:f,s:f,s:f,s:f,s:i,s:i,s:f,s:f,s:i,s:s,s:s,s:b,s:s,s:b,s:b,s:b,s:[]}",
+                              "top_n_sigma", -1.0, "xtc_probability", 0.0, "xtc_threshold", 0.1, "dry_multiplier",
+                              0.0, "dry_base", 1.75, "dry_allowed_length", 2, "dry_penalty_last_n", -1,
+                              "adaptive_target", -1.0, "adaptive_decay", 0.9, "n_discard", 0, "chat_format",
+                              "Content-only", "reasoning_format", "none", "reasoning_in_content", 0,
+                              "generation_prompt", "", "timings_per_token", 0, "post_sampling_probs", 0,
+                              "backend_sampling", 0, "lora");
+    json_object_update_missing(p, extra);
+    json_decref(extra);
+    return p;
+}
+
 void route_props(struct server *s, const struct http_request *req, struct http_reply *rep)
 {
     pthread_mutex_lock(&s->sys_lock);
@@ -153,12 +197,39 @@ void route_props(struct server *s, const struct http_request *req, struct http_r
                           s->sys_assistant_name ? s->sys_assistant_name : "", "user_name",
                           s->sys_anti_prompt ? s->sys_anti_prompt : "");
     pthread_mutex_unlock(&s->sys_lock);
-    json_object_set_new(j, "default_generation_settings", srv_default_settings(s));
+    json_t *g = srv_default_settings(s);
+    json_object_set_new(g, "params", props_params(g)); /* llama-server's shape */
+    json_object_set_new(j, "default_generation_settings", g);
     json_object_set_new(j, "total_slots", json_integer(sched_n_slots(s->sched)));
     json_object_set_new(j, "model_path", json_string(s->p->model));
     json_object_set_new(j, "chat_template", json_string(chat_name(s)));
     json_object_set_new(j, "n_ctx", json_integer(s->n_ctx_slot * sched_n_slots(s->sched)));
+    /* the rest of llama-server's /props */
+    const struct vocab *v = s->vocab;
+    json_object_set_new(j, "model_alias", json_string(s->model_name));
+    json_object_set_new(j, "modalities", json_pack("{s:b,s:b,s:b}", "vision", 0, "video", 0, "audio", 0));
+    json_object_set_new(j, "endpoint_slots", json_boolean(s->p->slots_endpoint));
+    json_object_set_new(j, "endpoint_props", json_boolean(s->p->endpoint_props));
+    json_object_set_new(j, "endpoint_metrics", json_boolean(s->p->metrics));
+    json_object_set_new(j, "ui", json_boolean(s->p->webui));
+    json_object_set_new(j, "webui", json_boolean(s->p->webui));
+    json_object_set_new(j, "bos_token", json_string(vocab_valid(v, v->bos) ? v->tokens[v->bos].text : ""));
+    json_object_set_new(j, "eos_token", json_string(vocab_valid(v, v->eos) ? v->tokens[v->eos].text : ""));
+    json_object_set_new(j, "build_info", json_string("cllm"));
+    json_object_set_new(j, "is_sleeping", json_false());
     srv_reply_json(rep, 200, j);
+}
+
+/* POST /props: llama-server answers 501 unless started with --props; it
+ * changes nothing there either ({"success": true}). */
+void route_props_post(struct server *s, const struct http_request *req, struct http_reply *rep)
+{
+    if (!s->p->endpoint_props) {
+        srv_reply_error(rep, 501,
+                        "This server does not support changing global properties. Start it with `--props`");
+        return;
+    }
+    srv_reply_json(rep, 200, json_pack("{s:b}", "success", 1));
 }
 
 /* ------------------------------------------------------------ metrics */
@@ -219,26 +290,43 @@ void route_tokenize(struct server *s, const struct http_request *req, struct htt
     const json_t *pieces = json_object_get(body, "with_pieces");
     if (!json_is_string(content)) {
         srv_reply_error(rep, 400, "'content' must be a string");
-    } else if (add && !json_is_boolean(add)) {
+    } else if (add && !json_is_boolean(add) && !json_is_null(add)) {
         srv_reply_error(rep, 400, "'add_special' must be true or false");
+    } else if (pieces && !json_is_boolean(pieces) && !json_is_null(pieces)) {
+        srv_reply_error(rep, 400, "'with_pieces' must be true or false");
     } else {
         struct tok_list toks = {0};
         if (tokenize_list(s->vocab, json_string_value(content), json_string_length(content), json_is_true(add), true,
                           &toks) != 0) {
             srv_reply_error(rep, 500, "cannot tokenize");
         } else {
-            json_t *arr = json_array();
-            for (size_t i = 0; i < toks.n; i++) {
+            /* written straight out, not built as JSON objects: memory in
+             * proportion to the answer (a 4 MB body made 1.4 GB of objects) */
+            struct sbuf b = SBUF_INIT;
+            bool ok = sbuf_puts(&b, "{\"tokens\":[") == 0;
+            for (size_t i = 0; ok && i < toks.n; i++) {
+                if (i)
+                    sbuf_putc(&b, ',');
                 if (!json_is_true(pieces)) {
-                    json_array_append_new(arr, json_integer(toks.v[i]));
+                    sbuf_printf(&b, "%d", (int)toks.v[i]);
                     continue;
                 }
                 char buf[256];
                 int64_t n = token_to_piece(s->vocab, toks.v[i], buf, sizeof buf, 0, true);
-                json_array_append_new(arr, json_pack("{s:i,s:o}", "id", toks.v[i], "piece",
-                                                     srv_json_text(buf, n > 0 && n <= 256 ? (size_t)n : 0)));
+                json_t *piece = srv_json_text(buf, n > 0 && n <= 256 ? (size_t)n : 0);
+                sbuf_printf(&b, "{\"id\":%d,\"piece\":", (int)toks.v[i]);
+                ok = piece && srv_json_append(&b, piece) == 0 && sbuf_putc(&b, '}') == 0;
+                json_decref(piece);
             }
-            srv_reply_json(rep, 200, json_pack("{s:o}", "tokens", arr));
+            ok = ok && sbuf_puts(&b, "]}") == 0 && !b.oom;
+            if (ok) {
+                rep->status = 200;
+                rep->content_type = "application/json; charset=utf-8";
+                rep->body = sbuf_take(&b, &rep->len);
+            } else {
+                srv_reply_error(rep, 500, "out of memory");
+            }
+            sbuf_free(&b);
         }
         tok_list_free(&toks);
     }

@@ -23,12 +23,14 @@
 
 /* ------------------------------------------------------------ access */
 
-static bool key_equal(const char *a, const char *b)
+/* a[0..la) against the key b: every byte of b is looked at whatever a is
+ * (a's length is the header's length as received, NULs included). */
+static bool key_equal(const char *a, size_t la, const char *b)
 {
-    size_t la = strlen(a), lb = strlen(b);
+    size_t lb = strlen(b);
     unsigned char diff = (unsigned char)(la != lb);
     for (size_t i = 0; i < lb; i++)
-        diff |= (unsigned char)(a[i < la ? i : 0] ^ b[i]);
+        diff |= (unsigned char)((i < la ? (unsigned char)a[i] : 0u) ^ (unsigned char)b[i]);
     return diff == 0 && la == lb;
 }
 
@@ -36,17 +38,56 @@ static bool authorized(const struct server *s, const struct http_request *req)
 {
     if (s->p->n_api_keys == 0)
         return true;
-    const char *h = http_header(req, "Authorization");
-    if (!h || strncmp(h, "Bearer ", 7) != 0)
+    /* Authorization: Bearer KEY (the seed), else X-Api-Key: KEY as
+     * llama-server also reads (Anthropic clients) */
+    size_t len = 0;
+    const char *key = http_header_n(req, "Authorization", &len);
+    if (key && len > 0) {
+        if (len < 7 || strncmp(key, "Bearer ", 7) != 0)
+            return false;
+        key += 7;
+        len -= 7;
+    } else if (!(key = http_header_n(req, "X-Api-Key", &len))) {
         return false;
-    const char *key = h + 7;
+    }
     bool ok = false;
     for (size_t i = 0; i < s->p->n_api_keys; i++)
-        ok |= key_equal(key, s->p->api_keys[i]);
+        ok |= key_equal(key, len, s->p->api_keys[i]);
     return ok;
 }
 
 /* Static files (the embedded web page, --path): routes_web.c (web.h). */
+
+/* ------------------------------------------------------------ limits */
+
+/* Is this a request that queues work for a slot (generation, embedding)? */
+static bool queues_work(const struct http_request *req)
+{
+    static const char *const paths[] = {"/completion", "/completions", "/infill", "/v1/completions",
+                                        "/v1/chat/completions", "/chat/completions", "/embedding",
+                                        "/embeddings", "/v1/embeddings"};
+    if (strcmp(req->method, "POST") != 0)
+        return false;
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
+        if (strcmp(req->path, paths[i]) == 0)
+            return true;
+    return false;
+}
+
+/* --max-queue: refuse (503 + Retry-After, as a loaded llama-server or nginx
+ * would) when that many requests already wait for a slot. The count is the
+ * scheduler's (tasks submitted and not yet in a slot, less the idle slots
+ * that will take them); requests checked at the same moment on other HTTP
+ * threads may pass it together (at most --threads-http over). */
+static bool queue_full(struct server *s)
+{
+    if (s->p->max_queue <= 0)
+        return false;
+    struct sched_stats st;
+    sched_get_stats(s->sched, &st);
+    int32_t waiting = st.n_deferred - st.n_idle;
+    return waiting >= s->p->max_queue;
+}
 
 /* ------------------------------------------------------------ routing */
 
@@ -60,6 +101,7 @@ struct route {
 static const struct route ROUTES[] = {
     {"GET", "/health", route_health},
     {"GET", "/props", route_props},
+    {"POST", "/props", route_props_post},
     {"GET", "/slots", route_slots},
     {"GET", "/metrics", route_metrics},
     {"POST", "/tokenize", route_tokenize},
@@ -84,12 +126,19 @@ static void handle(void *ud, const struct http_request *req, struct http_reply *
     bool is_health = strcmp(req->path, "/health") == 0;
     if (!is_health && web_route(s->p, req, rep)) /* static files: no key needed */
         goto done;
-    if (!is_health && !authorized(s, req)) {
+    /* /health is open, but its slot details (other users' prompts) are not */
+    if ((!is_health || http_query(req, "include_slots")) && !authorized(s, req)) {
         srv_reply_error(rep, 401, "Invalid API Key");
         goto done;
     }
     if (!is_health && atomic_load(&s->state) != SERVER_READY) {
         srv_reply_error(rep, 503, atomic_load(&s->state) == SERVER_LOADING ? "Loading model" : "The model failed to load");
+        goto done;
+    }
+    if (queues_work(req) && queue_full(s)) {
+        srv_reply_error(rep, 503, "the server is busy: %d requests are waiting for a slot, retry later",
+                        s->p->max_queue);
+        rep->headers = strdup("Retry-After: 1\r\n");
         goto done;
     }
     if (strncmp(req->path, "/slots/", 7) == 0) {
@@ -150,13 +199,19 @@ struct server *server_start(const struct server_params *p, char *err, size_t err
     }
     size_t tl_len;
     char *too_large = srv_error_body(413, "the request body is too large", &tl_len);
+    char *busy = srv_error_body(503, "the server is busy: too many connections, retry later", &tl_len);
     struct http_config hc = {
         .host = p->host, .port = p->port, .n_threads = p->threads_http, .timeout_s = p->timeout_s,
         .max_body = p->body_limit, .tls_key_pem = key, .tls_cert_pem = cert,
         .handler = handle, .handler_ud = s, .too_large_body = too_large, .log_errors = p->verbose,
+        .max_connections = p->max_connections, .header_timeout_s = p->header_timeout_s, .busy_body = busy,
+        .n_workers = p->threads_http,
+        .cors_origins = p->cors_origins, .cors_methods = p->cors_methods, .cors_headers = p->cors_headers,
+        .cors_no_credentials = p->cors_no_credentials,
     };
     s->http = http_start(&hc, err, err_size);
     free(too_large);
+    free(busy);
     free(key);
     free(cert);
     if (!s->http) {
@@ -217,7 +272,8 @@ static int load_engine(struct server *s, char *err, size_t err_size)
     if (!(s->sv = sampler_vocab_create(s->vocab, err, err_size)))
         return -1;
     struct sched_params sp = {.n_slots = p->n_parallel, .n_ctx = slot_ctx * p->n_parallel,
-                              .n_predict = p->n_predict, .n_batch = p->n_ubatch};
+                              .n_predict = p->n_predict, .n_batch = p->n_ubatch,
+                              .no_context_shift = !p->context_shift};
     if (!(s->sched = sched_create(s->engine, s->vocab, &sp, err, err_size)))
         return -1;
     s->n_ctx_slot = slot_ctx;
@@ -226,7 +282,7 @@ static int load_engine(struct server *s, char *err, size_t err_size)
 
 int server_load(struct server *s, char *err, size_t err_size)
 {
-    if (load_engine(s, err, err_size) != 0 ||
+    if (load_engine(s, err, err_size) != 0 || srv_check_defaults(s, err, err_size) != 0 ||
         (s->p->system_prompt_file && load_system_prompt_file(s, err, err_size) != 0)) {
         atomic_store(&s->state, SERVER_FAILED);
         return -1;

@@ -59,6 +59,7 @@ int srv_json_append(struct sbuf *b, const json_t *obj);
 /* ---- routes ---- */
 void route_health(struct server *s, const struct http_request *req, struct http_reply *rep);
 void route_props(struct server *s, const struct http_request *req, struct http_reply *rep);
+void route_props_post(struct server *s, const struct http_request *req, struct http_reply *rep);
 void route_slots(struct server *s, const struct http_request *req, struct http_reply *rep);
 void route_metrics(struct server *s, const struct http_request *req, struct http_reply *rep);
 void route_tokenize(struct server *s, const struct http_request *req, struct http_reply *rep);
@@ -83,6 +84,9 @@ struct request_ctx;
 void srv_request_ctx(struct server *s, struct request_ctx *c);
 /* The default /completion settings, as generation_settings shows them. */
 json_t *srv_default_settings(struct server *s);
+/* The request defaults from the command line (--temp, --grammar...) read
+ * once at start-up; -1 with a message naming the option's field. */
+int srv_check_defaults(struct server *s, char *err, size_t err_size);
 /* Slot list for /slots and /health?include_slots. */
 json_t *srv_slots_json(struct server *s);
 /* Set the system prompt for all slots (from a JSON object with prompt,

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "base/err.h"
 #include "base/vec.h"
 
@@ -53,6 +55,9 @@ static const struct opt OPTS[] = {
     {"", "--api-key", OPT_API_KEY, 0, 0, 0, "(none)", "API key clients must send as a Bearer token (repeatable)"},
     {"", "--api-key-file", OPT_API_KEY_FILE, 0, 0, 0, "(none)", "file of API keys, one per line"},
     {"-to", "--timeout", OPT_INT, F(timeout_s), 0, 86400, "600", "idle connection timeout in seconds"},
+    {"", "--header-timeout", OPT_INT, F(header_timeout_s), 0, 86400, "30", "seconds a new connection has to send its request headers (0: --timeout)"},
+    {"", "--max-connections", OPT_INT, F(max_connections), 0, 1 << 20, "file limit", "most connections served at once; more get 503 + Retry-After (0: as many as `ulimit -n` allows)"},
+    {"", "--max-queue", OPT_INT, F(max_queue), 0, 1 << 20, "0", "most requests waiting for a slot; more get 503 + Retry-After (0: no cap)"},
     {"", "--threads-http", OPT_INT, F(threads_http), 1, 1024, "max(CPUs-1, -np+2)", "threads handling HTTP connections"},
     {"", "--body-limit", OPT_SIZE, F(body_limit), 1, 0, "16777216", "largest request body in bytes (larger: 413)"},
     {"", "--ssl-key-file", OPT_STR, F(ssl_key_file), 0, 0, "(none)", "PEM private key for HTTPS"},
@@ -64,7 +69,7 @@ static const struct opt OPTS[] = {
     {"", "--embeddings", OPT_FLAG, F(embeddings), 0, 0, "off", "enable the embedding endpoints"},
     {"", "--spm-infill", OPT_FLAG, F(spm_infill), 0, 0, "off", "infill as suffix/prefix/middle instead of prefix/suffix/middle"},
     {"", "--pooling", OPT_POOLING, F(pooling), 0, 0, "mean", "embedding pooling: none, mean, cls, last"},
-    {"", "--chat-template", OPT_STR, F(chat_template), 0, 0, "model's", "built-in chat template by name"},
+    {"", "--chat-template", OPT_STR, F(chat_template), 0, 0, "model's", "built-in chat template by name, or Jinja template text"},
     {"", "--chat-template-file", OPT_STR, F(chat_template_file), 0, 0, "(none)", "Jinja chat template file, used instead of the model's"},
     {"", "--jinja", OPT_FLAG, F(jinja), 0, 0, "off", "run the model's own Jinja chat template"},
     {"-v", "--verbose", OPT_FLAG, F(verbose), 0, 0, "off", "log requests and responses in full"},
@@ -72,27 +77,11 @@ static const struct opt OPTS[] = {
     {"", "--log-format", OPT_LOG_FORMAT, F(log_format), 0, 0, "json", "log format: json or text"},
     /* Options of llama-server that do not apply to a CPU build: accepted. */
     {"-ngl", "--n-gpu-layers", OPT_IGNORED, 0, 0, 0, "0", "accepted; no effect in a CPU build"},
-    {"-fa", "--flash-attn", OPT_IGNORED_FLAG, 0, 0, 0, "off", "accepted; attention is always computed row by row"},
     {"-dt", "--defrag-thold", OPT_IGNORED, 0, 0, 0, "-1", "accepted; the paged cache needs no defragmenting"},
     {"", "--numa", OPT_IGNORED, 0, 0, 0, "(none)", "accepted; no effect"},
     {"-mg", "--main-gpu", OPT_IGNORED, 0, 0, 0, "0", "accepted; no effect in a CPU build"},
     {"-ts", "--tensor-split", OPT_IGNORED, 0, 0, 0, "(none)", "accepted; no effect in a CPU build"},
-    /* Options cllm does not have. */
-    {"-mu", "--model-url", OPT_UNSUPPORTED, 0, 0, 0, "", ""},
-    {"-hfr", "--hf-repo", OPT_UNSUPPORTED, 0, 0, 0, "", ""},
-    {"-hff", "--hf-file", OPT_UNSUPPORTED, 0, 0, 0, "", ""},
-    {"", "--lora", OPT_UNSUPPORTED, 0, 0, 0, "", ""},
-    {"", "--lora-base", OPT_UNSUPPORTED, 0, 0, 0, "", ""},
-    {"", "--mmproj", OPT_UNSUPPORTED, 0, 0, 0, "", ""},
-    {"", "--grp-attn-n", OPT_UNSUPPORTED, 0, 0, 0, "", ""},
-    {"", "--grp-attn-w", OPT_UNSUPPORTED, 0, 0, 0, "", ""},
-    {"", "--rope-scaling", OPT_UNSUPPORTED, 0, 0, 0, "", ""},
-    {"", "--rope-freq-base", OPT_UNSUPPORTED, 0, 0, 0, "", ""},
-    {"", "--rope-freq-scale", OPT_UNSUPPORTED, 0, 0, 0, "", ""},
-    {"", "--yarn-ext-factor", OPT_UNSUPPORTED, 0, 0, 0, "", ""},
-    {"", "--yarn-attn-factor", OPT_UNSUPPORTED, 0, 0, 0, "", ""},
-    {"", "--yarn-beta-slow", OPT_UNSUPPORTED, 0, 0, 0, "", ""},
-    {"", "--yarn-beta-fast", OPT_UNSUPPORTED, 0, 0, 0, "", ""},
+    /* -fa and the options cllm refuses (with the reason): server_params_llama.c */
 };
 #undef F
 #define N_OPTS (sizeof OPTS / sizeof OPTS[0])
@@ -110,6 +99,7 @@ void server_params_usage(FILE *f)
         fprintf(f, "  %-32s %s (default: %s)\n", names, o->help, o->def);
     }
     fprintf(f, "  %-32s %s\n", "-h, --help", "print this help and exit");
+    server_params_llama_usage(f);
 }
 
 static int add_key(struct server_params *p, const char *key, size_t len)
@@ -227,9 +217,11 @@ static void defaults(struct server_params *p)
     p->host = "127.0.0.1";
     p->port = 8080;
     p->timeout_s = 600;
+    p->header_timeout_s = 30;
     p->body_limit = 16u << 20;
     p->slots_endpoint = true;
     p->webui = true;
+    p->context_shift = true; /* the seed: n_keep tokens kept when the context fills */
     p->log_format = LOG_FORMAT_JSON;
     p->n_threads = cpus > 0 ? (int)cpus : 1;
 }
@@ -242,36 +234,75 @@ static const struct opt *find_opt(const char *a)
     return NULL;
 }
 
+/* One option a (argv[*i]), its value from argv or, when env_value is not
+ * NULL, from an environment variable. Returns 0, 1 when the program should
+ * exit 0 (--help, --version), or -1 with a message. */
+static int apply_option(struct server_params *p, const char *a, int argc, char **argv, int *i,
+                        const char *env_value, bool *tb_set, bool *http_set, char *err, size_t err_size)
+{
+    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0 || strcmp(a, "--usage") == 0) {
+        server_params_usage(stdout);
+        return 1;
+    }
+    a = server_params_llama_alias(a);
+    const struct opt *o = find_opt(a);
+    if (!o) { /* llama-server's other options */
+        int rc = server_params_llama_option(p, a, argc, argv, i, env_value, err, err_size);
+        if (rc != 0)
+            return rc < 0 ? -1 : rc == 2 ? 1 : 0;
+        return err_set(err, err_size, "unknown option '%s' (see --help and docs/options.md)", a);
+    }
+    if (o->kind == OPT_UNSUPPORTED)
+        return err_set(err, err_size, "%s is not supported by cllm-server", a);
+    if (o->kind == OPT_FLAG || o->kind == OPT_FLAG_OFF) {
+        bool on = env_value ? server_params_env_bool(env_value) : true;
+        *(bool *)((char *)p + o->off) = (o->kind == OPT_FLAG) == on;
+        return 0;
+    }
+    if (o->kind == OPT_IGNORED_FLAG)
+        return 0;
+    const char *v = env_value;
+    if (!v) {
+        if (*i + 1 >= argc)
+            return err_set(err, err_size, "%s needs a value", a);
+        v = argv[++*i];
+    }
+    if (o->kind == OPT_IGNORED) { /* as llama-server warns on a CPU build */
+        fprintf(stderr, "warning: %s %s: %s\n", a, v, o->help);
+        return 0;
+    }
+    if (set_value(p, o, a, v, err, err_size) != 0)
+        return -1;
+    *tb_set |= o->off == offsetof(struct server_params, n_threads_batch) && o->kind == OPT_INT;
+    *http_set |= o->off == offsetof(struct server_params, threads_http) && o->kind == OPT_INT;
+    return 0;
+}
+
 int server_params_parse(int argc, char **argv, struct server_params *p, char *err, size_t err_size)
 {
     defaults(p);
     bool tb_set = false, http_set = false;
+    /* LLAMA_ARG_* first: the command line wins */
+    const char *opt_name, *env;
+    for (size_t k = 0; (env = server_params_llama_env(k, &opt_name)); k++) {
+        const char *v = getenv(env);
+        if (!v)
+            continue;
+        int i = 0;
+        char msg[256];
+        int rc = apply_option(p, opt_name, 0, NULL, &i, v, &tb_set, &http_set, msg, sizeof msg);
+        if (rc < 0)
+            return err_set(err, err_size, "%s: %s", env, msg);
+    }
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            server_params_usage(stdout);
-            return 1;
-        }
-        const struct opt *o = find_opt(a);
-        if (!o)
-            return err_set(err, err_size, "unknown option '%s' (see --help)", a);
-        if (o->kind == OPT_UNSUPPORTED)
-            return err_set(err, err_size, "%s is not supported by cllm-server", a);
-        if (o->kind == OPT_FLAG || o->kind == OPT_FLAG_OFF) {
-            *(bool *)((char *)p + o->off) = o->kind == OPT_FLAG;
-            continue;
-        }
-        if (o->kind == OPT_IGNORED_FLAG)
-            continue;
-        if (i + 1 >= argc)
-            return err_set(err, err_size, "%s needs a value", a);
-        const char *v = argv[++i];
-        if (o->kind == OPT_IGNORED)
-            continue;
-        if (set_value(p, o, a, v, err, err_size) != 0)
-            return -1;
-        tb_set |= o->off == offsetof(struct server_params, n_threads_batch) && o->kind == OPT_INT;
-        http_set |= o->off == offsetof(struct server_params, threads_http) && o->kind == OPT_INT;
+        int rc = apply_option(p, argv[i], argc, argv, &i, NULL, &tb_set, &http_set, err, err_size);
+        if (rc != 0)
+            return rc;
+    }
+    if (p->n_predict != -1) { /* -n is also every request's default n_predict (llama-server) */
+        if (!p->sampling)
+            p->sampling = json_object();
+        json_object_set_new(p->sampling, "n_predict", json_integer(p->n_predict));
     }
     if (!p->model)
         return err_set(err, err_size, "no model: give one with -m FILE (see --help)");
@@ -281,6 +312,10 @@ int server_params_parse(int argc, char **argv, struct server_params *p, char *er
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
         p->threads_http = (int)(cpus - 1 > p->n_parallel + 2 ? cpus - 1 : p->n_parallel + 2);
     }
+    size_t hl = strlen(p->host);
+    if (strchr(p->host, ',') || (hl > 5 && strcmp(p->host + hl - 5, ".sock") == 0))
+        return err_set(err, err_size, "--host '%s': cllm-server listens on one IPv4 address (several addresses "
+                       "and UNIX sockets, which llama-server takes, are not supported)", p->host);
     if ((p->ssl_key_file == NULL) != (p->ssl_cert_file == NULL))
         return err_set(err, err_size, "--ssl-key-file and --ssl-cert-file go together");
     if (p->n_ubatch > p->n_batch)
@@ -290,6 +325,10 @@ int server_params_parse(int argc, char **argv, struct server_params *p, char *er
 
 void server_params_free(struct server_params *p)
 {
+    json_decref(p->sampling);
+    p->sampling = NULL;
+    json_decref(p->chat_template_kwargs);
+    p->chat_template_kwargs = NULL;
     for (size_t i = 0; i < p->n_api_keys; i++)
         free(p->api_keys[i]);
     free(p->api_keys);

@@ -31,6 +31,9 @@ struct server_params {
     char **api_keys; /* owned strings (from --api-key and --api-key-file) */
     size_t n_api_keys;
     int timeout_s;
+    int header_timeout_s;  /* --header-timeout: seconds to send the request headers */
+    int max_connections;   /* --max-connections (0: from the file limit) */
+    int max_queue;         /* --max-queue: requests waiting for a slot (0: no cap) */
     int threads_http;
     size_t body_limit;
     const char *ssl_key_file, *ssl_cert_file;
@@ -45,6 +48,18 @@ struct server_params {
     /* logging */
     bool verbose, log_disable;
     enum log_format log_format;
+    /* llama-server compatibility (see docs/options.md) */
+    struct json_t *sampling;  /* request defaults from --temp, --top-k, --seed, --grammar...: a request
+                                 body every request starts from (owned; NULL: none given) */
+    bool context_shift;       /* --context-shift (on: the seed's n_keep rule) / --no-context-shift */
+    bool endpoint_props;      /* --props: POST /props may change the server's settings */
+    bool kv_unified;          /* -kvu: accepted (the paged cache is always shared by the slots) */
+    int32_t cache_reuse;      /* --cache-reuse N: accepted (the cache reuses whole prefixes) */
+    const char *cors_origins, *cors_methods, *cors_headers; /* --cors-*: NULL: llama-server's defaults */
+    bool cors_no_credentials; /* --no-cors-credentials */
+    struct json_t *chat_template_kwargs; /* --chat-template-kwargs: a JSON object (owned), the
+                                            default of a request's chat_template_kwargs */
+    bool no_prefill_assistant; /* --no-prefill-assistant: a final assistant message is not continued */
 };
 
 /* Parse argv into p (defaults first). Returns 0, 1 when --help was printed
@@ -52,5 +67,18 @@ struct server_params {
 int server_params_parse(int argc, char **argv, struct server_params *p, char *err, size_t err_size);
 void server_params_free(struct server_params *p);
 void server_params_usage(FILE *f);
+
+/* server_params_llama.c (used by server_params_parse only): llama-server's
+ * other spellings of an option (a itself when none); the options outside
+ * server_params.c's table (1: done, 2: done and exit 0, 0: not one of them,
+ * -1: error; the value from env_value when not NULL, else argv[++*i]); the
+ * k-th LLAMA_ARG_* variable and its option (NULL past the last); a variable's
+ * boolean value (1/true/on/enabled). */
+const char *server_params_llama_alias(const char *a);
+int server_params_llama_option(struct server_params *p, const char *a, int argc, char **argv, int *i,
+                               const char *env_value, char *err, size_t err_size);
+const char *server_params_llama_env(size_t k, const char **option);
+bool server_params_env_bool(const char *v);
+void server_params_llama_usage(FILE *f);
 
 #endif
