@@ -3,26 +3,62 @@
  * (from the engine's own record) and KV rows written to a file and read
  * back, for the server's slot save / restore (see engine.h).
  *
- * Every count in a file is checked against the file's size before anything
- * is read into the cache.
+ * Saving is crash-safe: the file is written under a temporary name in the
+ * same directory, flushed to disk (fsync) and renamed over the target, so a
+ * crash leaves the old file or the new one, never half of one.
+ *
+ * Restoring checks the whole file before the sequence is touched: the
+ * header (shape and cache types), the model's fingerprint, the file's size
+ * against the counts, the room in the cache and every token id against the
+ * vocabulary. A refused file leaves the sequence as it was; only an I/O
+ * error while the rows are being read (after all checks) leaves it empty.
  *
  * File layout (little-endian):
- *   "CLLMSEQ1"                       8 bytes
+ *   "CLLMSEQ2"                       8 bytes
  *   u32 n_layer, n_embd_k, n_embd_v, type_k, type_v, n_vocab, n_tokens
+ *   u32 fingerprint (lo, hi)         the model (see model_fingerprint)
  *   i32 tokens[n_tokens]
  *   for each layer: K rows of the n_tokens positions, then V rows
  */
 #include "engine/engine_internal.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/err.h"
 
-static const char MAGIC[8] = {'C', 'L', 'L', 'M', 'S', 'E', 'Q', '1'};
-enum { HDR_WORDS = 7 };
+static const char MAGIC[8] = {'C', 'L', 'L', 'M', 'S', 'E', 'Q', '2'};
+enum { HDR_WORDS = 9, HDR_N_TOKENS = 6 };
+
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+/* Which model this is, cheaply: its hyperparameters and 256 samples of 64
+ * bytes spread over the token embeddings (two fine-tunes of one base model
+ * differ there). */
+static uint64_t model_fingerprint(const struct model *m)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    const struct model_hparams *hp = &m->hp;
+    int32_t dims[] = {(int32_t)hp->arch, hp->n_vocab, hp->n_layer, hp->n_head_kv, hp->head_dim_k, hp->head_dim_v};
+    h = fnv1a(h, dims, sizeof dims);
+    const unsigned char *d = m->tok_embd.data;
+    size_t n = m->tok_embd.nbytes;
+    if (d && n >= 64) {
+        for (size_t i = 0; i < 256; i++)
+            h = fnv1a(h, d + (n - 64) / 255 * i, 64);
+    }
+    return h;
+}
 
 static void header_of(struct engine *e, uint32_t n_tokens, uint32_t h[HDR_WORDS])
 {
@@ -35,6 +71,9 @@ static void header_of(struct engine *e, uint32_t n_tokens, uint32_t h[HDR_WORDS]
     h[4] = (uint32_t)kv_cache_type_v(kv);
     h[5] = (uint32_t)hp->n_vocab;
     h[6] = n_tokens;
+    uint64_t fp = model_fingerprint(engine_model(e));
+    h[7] = (uint32_t)fp;
+    h[8] = (uint32_t)(fp >> 32);
 }
 
 /* Copy n rows of a layer between the cache and f (dir 0: to the file). */
@@ -61,9 +100,19 @@ int64_t engine_seq_save(struct engine *e, int32_t seq, const char *path, char *e
     if (!tokens)
         return err_set(err, err_size, "sequence id %d is out of range", seq);
     int32_t n = engine_seq_len(e, seq);
-    FILE *f = fopen(path, "wb");
-    if (!f)
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 32);
+    if (!tmp)
+        return err_set(err, err_size, "out of memory");
+    snprintf(tmp, plen + 32, "%s.tmp%ld", path, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (!f) {
+        if (fd >= 0)
+            close(fd);
+        free(tmp);
         return err_set(err, err_size, "cannot create the file");
+    }
     uint32_t h[HDR_WORDS];
     header_of(e, (uint32_t)n, h);
     int bad = fwrite(MAGIC, sizeof MAGIC, 1, f) != 1 || fwrite(h, sizeof h, 1, f) != 1 ||
@@ -71,50 +120,93 @@ int64_t engine_seq_save(struct engine *e, int32_t seq, const char *path, char *e
     for (int32_t il = 0; !bad && il < (int32_t)h[0]; il++)
         bad = copy_rows(kv, il, seq, n, f, 0) != 0;
     int64_t size = bad ? -1 : (int64_t)ftell(f);
-    if (fclose(f) != 0 || bad) {
-        remove(path);
+    bad = bad || fflush(f) != 0 || fsync(fileno(f)) != 0;
+    if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
+        remove(tmp);
+        free(tmp);
         return err_set(err, err_size, "cannot write the file (disk full?)");
     }
+    free(tmp);
     return size;
+}
+
+/* Read and check the header and the tokens (into *tokens, malloc'd):
+ * nothing in the engine is touched. */
+static int check_file(struct engine *e, int32_t seq, FILE *f, int64_t file_size, uint32_t h[HDR_WORDS],
+                      int32_t **tokens, char *err, size_t err_size)
+{
+    struct kv_cache *kv = engine_cache(e);
+    char magic[8];
+    uint32_t want[HDR_WORDS];
+    if (fread(magic, sizeof magic, 1, f) != 1 || memcmp(magic, MAGIC, sizeof MAGIC) != 0 ||
+        fread(h, sizeof(uint32_t) * HDR_WORDS, 1, f) != 1)
+        return err_set(err, err_size, "not a cllm slot file (or one from an older version)");
+    header_of(e, h[HDR_N_TOKENS], want);
+    if (memcmp(h, want, sizeof(uint32_t) * HDR_N_TOKENS) != 0)
+        return err_set(err, err_size, "the file was saved from a model of another shape or with other cache types");
+    if (h[7] != want[7] || h[8] != want[8])
+        return err_set(err, err_size, "the file was saved from another model");
+    uint64_t n = h[HDR_N_TOKENS];
+    uint64_t need = sizeof MAGIC + sizeof(uint32_t) * HDR_WORDS + n * sizeof(int32_t) +
+                    n * h[0] * (kv_cache_k_row_size(kv) + kv_cache_v_row_size(kv));
+    if (need != (uint64_t)file_size)
+        return err_set(err, err_size, "the file is %lld bytes, its header says %llu", (long long)file_size,
+                       (unsigned long long)need);
+    /* the room once the sequence's own positions are given back */
+    uint64_t room = (uint64_t)kv_cache_room(kv, seq) + (uint64_t)engine_seq_len(e, seq);
+    if (n > room)
+        return err_set(err, err_size, "%llu tokens do not fit in the slot", (unsigned long long)n);
+    int32_t *t = malloc((n ? n : 1) * sizeof *t);
+    if (!t)
+        return err_set(err, err_size, "out of memory");
+    if (fread(t, sizeof *t, n, f) != n) {
+        free(t);
+        return err_set(err, err_size, "cannot read the tokens");
+    }
+    for (uint64_t i = 0; i < n; i++) {
+        if (t[i] < 0 || (uint32_t)t[i] >= h[5]) {
+            int32_t bad = t[i];
+            free(t);
+            return err_set(err, err_size, "token %llu (%d) is outside the vocabulary (%u tokens)",
+                           (unsigned long long)i, bad, h[5]);
+        }
+    }
+    *tokens = t;
+    return 0;
 }
 
 static int64_t load_body(struct engine *e, int32_t seq, FILE *f, int64_t file_size, char *err,
                          size_t err_size)
 {
     struct kv_cache *kv = engine_cache(e);
-    char magic[8];
-    uint32_t h[HDR_WORDS], want[HDR_WORDS];
-    if (fread(magic, sizeof magic, 1, f) != 1 || memcmp(magic, MAGIC, sizeof MAGIC) != 0 ||
-        fread(h, sizeof h, 1, f) != 1)
-        return err_set(err, err_size, "not a cllm slot file");
-    header_of(e, h[6], want);
-    if (memcmp(h, want, sizeof h - sizeof h[6]) != 0)
-        return err_set(err, err_size, "the file was saved from another model or with other cache types");
-    uint64_t n = h[6];
-    uint64_t need = sizeof MAGIC + sizeof h + n * sizeof(int32_t) +
-                    n * h[0] * (kv_cache_k_row_size(kv) + kv_cache_v_row_size(kv));
-    if (need != (uint64_t)file_size)
-        return err_set(err, err_size, "the file is %lld bytes, its header says %llu", (long long)file_size,
-                    (unsigned long long)need);
-    if (n > (uint64_t)kv_cache_room(kv, seq))
-        return err_set(err, err_size, "%llu tokens do not fit in the slot", (unsigned long long)n);
-    int32_t *t = engine_seq_reserve(e, seq, (int32_t)n);
-    if (!t)
-        return err_set(err, err_size, "out of memory");
-    if (fread(t, sizeof *t, n, f) != n || kv_cache_seq_grow(kv, seq, (int32_t)n) != 0)
-        return err_set(err, err_size, "cannot read the tokens");
+    uint32_t h[HDR_WORDS];
+    int32_t *tokens = NULL;
+    if (check_file(e, seq, f, file_size, h, &tokens, err, err_size) != 0)
+        return -1;
+    /* every check passed: now the sequence is replaced */
+    int32_t n = (int32_t)h[HDR_N_TOKENS];
+    kv_cache_seq_rm(kv, seq, 0);
+    int32_t *t = engine_seq_reserve(e, seq, n);
+    if (!t || kv_cache_seq_grow(kv, seq, n) != 0) {
+        free(tokens);
+        kv_cache_seq_rm(kv, seq, 0);
+        return err_set(err, err_size, "%d tokens do not fit in the slot", n);
+    }
+    if (n > 0)
+        memcpy(t, tokens, (size_t)n * sizeof *t);
+    free(tokens);
     for (uint32_t il = 0; il < h[0]; il++)
-        if (copy_rows(kv, (int32_t)il, seq, (int32_t)n, f, 1) != 0)
+        if (copy_rows(kv, (int32_t)il, seq, n, f, 1) != 0) {
+            kv_cache_seq_rm(kv, seq, 0); /* failed after the checks: left empty, not half-filled */
             return err_set(err, err_size, "cannot read the cache rows");
+        }
     return file_size;
 }
 
 int64_t engine_seq_load(struct engine *e, int32_t seq, const char *path, char *err, size_t err_size)
 {
-    struct kv_cache *kv = engine_cache(e);
     if (!engine_seq_tokens(e, seq))
         return err_set(err, err_size, "sequence id %d is out of range", seq);
-    kv_cache_seq_rm(kv, seq, 0);
     struct stat st;
     FILE *f = fopen(path, "rb");
     if (!f || fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -124,7 +216,5 @@ int64_t engine_seq_load(struct engine *e, int32_t seq, const char *path, char *e
     }
     int64_t r = load_body(e, seq, f, (int64_t)st.st_size, err, err_size);
     fclose(f);
-    if (r < 0)
-        kv_cache_seq_rm(kv, seq, 0);
     return r;
 }

@@ -1009,7 +1009,14 @@ static void report_cycle(struct parser *p, const uint32_t *stack, uint32_t from,
         perr(p, x->def_off, "left recursion through a group in rule '%.*s'", len, name);
 }
 
-/* Depth-first search over the left edges for a cycle (iterative). */
+/* The longest chain of rules the matcher may have to open before the first
+ * character (a -> b -> c ... along left edges). The matcher expands at most
+ * 2^14 nodes a step, so a grammar past this is refused when compiled (400)
+ * rather than allowing nothing and giving an empty answer. */
+#define MAX_LEFT_DEPTH 4096
+
+/* Depth-first search over the left edges for a cycle (iterative); then,
+ * the graph being acyclic, the longest left chain. */
 static bool check_left_recursion(struct parser *p, const struct grammar *g)
 {
     uint8_t *nullable = find_nullable(g);
@@ -1017,7 +1024,8 @@ static bool check_left_recursion(struct parser *p, const struct grammar *g)
     uint8_t *color = calloc(nr + 1, 1);
     uint32_t *stack = malloc((nr + 1) * sizeof(*stack));
     uint32_t *iter = malloc((nr + 1) * sizeof(*iter));
-    bool ok = nullable && color && stack && iter && left_edges(g, nullable, &first, &to);
+    uint32_t *depth = calloc(nr + 1, sizeof(*depth));
+    bool ok = nullable && color && stack && iter && depth && left_edges(g, nullable, &first, &to);
     if (!ok)
         oom(p);
     for (uint32_t s = 0; ok && s < nr; s++) {
@@ -1031,6 +1039,19 @@ static bool check_left_recursion(struct parser *p, const struct grammar *g)
             uint32_t r = stack[top];
             if (iter[top] == first[r + 1]) {
                 color[r] = 2;
+                uint32_t d = 0;
+                for (uint32_t k = first[r]; k < first[r + 1]; k++)
+                    d = depth[to[k]] > d ? depth[to[k]] : d;
+                depth[r] = d + 1;
+                if (depth[r] > MAX_LEFT_DEPTH) {
+                    int len;
+                    const char *name = rule_label(p, r, &len);
+                    perr(p, p->rules[r].def_off,
+                         "grammar too deep: rule '%.*s' opens a chain of more than %d rules before its first "
+                         "character", len, name, MAX_LEFT_DEPTH);
+                    ok = false;
+                    break;
+                }
                 if (top-- == 0)
                     break;
                 continue;
@@ -1055,6 +1076,7 @@ static bool check_left_recursion(struct parser *p, const struct grammar *g)
     free(color);
     free(stack);
     free(iter);
+    free(depth);
     return ok;
 }
 

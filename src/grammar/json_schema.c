@@ -603,17 +603,38 @@ static json_t *merge_required(const json_t *a, const json_t *b)
     return out;
 }
 
+/* A value's canonical text (keys sorted), the key of an enum set. */
+static char *enum_key(const json_t *v)
+{
+    return json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
+}
+
+/* The values of a that are also in b: one pass over each (a set of b's
+ * values keyed by their canonical text), not |a| * |b| comparisons. */
 static json_t *merge_enum(struct conv *c, const json_t *a, const json_t *b)
 {
-    json_t *out = json_array();
-    size_t i, j;
-    json_t *x, *y;
-    json_array_foreach(a, i, x) {
-        bool found = false;
-        json_array_foreach(b, j, y) found = found || json_equal(x, y);
-        if (found)
-            json_array_append(out, x);
+    json_t *out = json_array(), *set = json_object();
+    size_t i;
+    json_t *x;
+    if (!out || !set) {
+        json_decref(out);
+        json_decref(set);
+        oom(c);
+        return NULL;
     }
+    json_array_foreach(b, i, x) {
+        char *k = enum_key(x);
+        if (k)
+            json_object_set_new(set, k, json_true());
+        free(k);
+    }
+    json_array_foreach(a, i, x) {
+        char *k = enum_key(x);
+        if (k && json_object_get(set, k))
+            json_array_append(out, x);
+        free(k);
+    }
+    json_decref(set);
     if (json_array_size(out) == 0) {
         json_decref(out);
         fail(c, "allOf: the enums have no value in common");
@@ -1019,10 +1040,13 @@ static const char *visit_enum(struct conv *c, const json_t *s, const char *hint)
     json_t *v;
     json_t *one = cst ? json_pack("[O]", cst) : NULL;
     json_array_foreach(cst ? one : en, i, v) {
+        /* with both const and enum, the const must be one of the enum's
+         * values: one pass (the enum is walked once, never once per value) */
         bool in_enum = !cst || !en;
         size_t j;
         json_t *e;
-        json_array_foreach(en, j, e) in_enum = in_enum || json_equal(v, e);
+        if (!in_enum)
+            json_array_foreach(en, j, e) if ((in_enum = json_equal(v, e))) break;
         if (!in_enum || !value_ok(s, v))
             continue;
         if (n++)

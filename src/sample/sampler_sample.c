@@ -57,6 +57,9 @@ static void apply_bias(struct sampler *s, const float *logits)
                 s->work[s->sv->v->eog[i]] = -INFINITY;
 }
 
+/* Far above any real logit, yet finite after any temperature scaling. */
+#define PENALTY_LOGIT_MAX 1e15f
+
 static void apply_penalties(struct sampler *s)
 {
     if (!s->penalties || s->hist_len == 0)
@@ -73,7 +76,14 @@ static void apply_penalties(struct sampler *s)
         if (c == 0)
             continue; /* done already */
         float x = w[t];
-        x = x <= 0 ? x * rp : x / rp;
+        /* as llama.cpp (x * rp or x / rp), but finite: repeat_penalty 0
+         * makes a seen token's positive logit PENALTY_LOGIT_MAX (not +inf,
+         * which turned the softmax into NaNs and the answer empty), and a
+         * banned token (-inf) stays banned (not -inf * 0 = NaN) */
+        if (x <= 0)
+            x = isfinite(x) ? x * rp : x;
+        else if (!((x = x / rp) < PENALTY_LOGIT_MAX))
+            x = PENALTY_LOGIT_MAX;
         w[t] = x - ((float)c * fp + pp);
         s->counts[t] = 0;
     }

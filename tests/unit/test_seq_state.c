@@ -127,10 +127,12 @@ static char *read_all(const char *path, size_t *n)
 static void expect_refused(struct engine *e, const char *path)
 {
     char err[256] = "";
+    engine_seq_clear(e, 1);
     decode_prompt(e, 1, PROMPT, 3);
+    int32_t before = engine_seq_len(e, 1);
     assert_int_equal(engine_seq_load(e, 1, path, err, sizeof err), -1);
     assert_true(strlen(err) > 0);
-    assert_int_equal(engine_seq_len(e, 1), 0);
+    assert_int_equal(engine_seq_len(e, 1), before); /* a refused file leaves the sequence as it was */
 }
 
 static void test_bad_files(void **state)
@@ -164,6 +166,22 @@ static void test_bad_files(void **state)
     write_bytes(bad, good, n);
     expect_refused(e, bad);
     good[8] ^= 1;
+    good[8 + 7 * 4] ^= 1; /* the model's fingerprint differs */
+    write_bytes(bad, good, n);
+    expect_refused(e, bad);
+    good[8 + 7 * 4] ^= 1;
+    int32_t tok0, out_of_vocab = 1 << 30, negative = -1; /* token ids outside the vocabulary */
+    memcpy(&tok0, good + 8 + 9 * 4, 4);
+    memcpy(good + 8 + 9 * 4, &out_of_vocab, 4);
+    write_bytes(bad, good, n);
+    expect_refused(e, bad);
+    memcpy(good + 8 + 9 * 4, &negative, 4);
+    write_bytes(bad, good, n);
+    expect_refused(e, bad);
+    memcpy(good + 8 + 9 * 4, &tok0, 4);
+    write_bytes(bad, good, n); /* intact again: accepted */
+    char err2[256];
+    assert_int_equal(engine_seq_load(e, 1, bad, err2, sizeof err2), (int64_t)n);
     uint32_t huge = 0x7fffffff; /* n_tokens far beyond the file */
     memcpy(good + 8 + 6 * 4, &huge, 4);
     write_bytes(bad, good, n);

@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""bench/token_gap.py - the longest gap between tokens of a stream while
+expensive requests run beside it (issue 18).
+
+Starts cllm-server on loopback (gemma, -np 2), opens one long SSE stream and
+measures the time between its token events: first alone (the baseline), then
+while other clients send, one after another, the expensive requests that
+attacks used (a json_schema enum of 100,000 values, /tokenize with_pieces on
+a 4 MB body, a grammar chain of 20,000 rules, a 1 MB prompt to tokenize).
+Prints the baseline and loaded gap figures (max, p99) and each expensive
+request's own time.
+
+    CLLM_BUILD=build-hard .venv/bin/python bench/token_gap.py [--rounds 2]
+"""
+import argparse
+import json
+import os
+import random
+import sys
+import threading
+import time
+
+import requests
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "python"))
+from server_util import MODEL_GEMMA, Server  # noqa: E402
+
+
+def expensive_bodies():
+    rnd = random.Random(1)
+    words = ["alpha", "beta", "gamma", "sea", "wind", "über", "日本", "123", "!!"]
+    text4m = " ".join(rnd.choice(words) for _ in range(700_000))[:4_000_000]
+    chain = "root ::= r0\n" + "".join(f"r{i} ::= r{i + 1}\n" for i in range(20000)) + 'r20000 ::= "x"\n'
+    return [
+        ("enum100k", "/completion", {"prompt": "Pick:", "n_predict": 2,
+                                     "json_schema": {"enum": [f"v{i}" for i in range(100_000)]}}),
+        ("tokenize4MB", "/tokenize", {"content": text4m, "with_pieces": True}),
+        ("chain20k", "/completion", {"prompt": "Say:", "n_predict": 2, "grammar": chain}),
+        ("prompt1MB", "/completion", {"prompt": text4m[:1_000_000], "n_predict": 1}),
+    ]
+
+
+def stream_gaps(url, stop, gaps):
+    body = {"prompt": "Tell me a long story about the sea.", "n_predict": 100000, "ignore_eos": True,
+            "stream": True}
+    with requests.post(url + "/completion", json=body, stream=True, timeout=600) as r:
+        last = None
+        for line in r.iter_lines():
+            if not line.startswith(b"data: "):
+                continue
+            now = time.perf_counter()
+            if last is not None:
+                gaps.append((now, now - last))
+            last = now
+            if stop.is_set():
+                break
+
+
+def summary(gs):
+    if not gs:
+        return "n=0"
+    v = sorted(g for _, g in gs)
+    return f"n={len(v)} median={v[len(v) // 2] * 1e3:.1f}ms p99={v[int(len(v) * 0.99)] * 1e3:.1f}ms " \
+           f"max={v[-1] * 1e3:.1f}ms"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--baseline-s", type=float, default=5.0)
+    a = ap.parse_args()
+    bodies = expensive_bodies()
+    srv = Server("-m", MODEL_GEMMA, "-c", "4096", "-np", "2", "--body-limit", str(32 << 20)).start()
+    try:
+        stop, gaps = threading.Event(), []
+        th = threading.Thread(target=stream_gaps, args=(srv.url, stop, gaps), daemon=True)
+        th.start()
+        time.sleep(a.baseline_s)
+        t_load = time.perf_counter()
+        spans = []
+        for _ in range(a.rounds):
+            for name, path, body in bodies:
+                t0 = time.perf_counter()
+                r = requests.post(srv.url + path, data=json.dumps(body),
+                                  headers={"Content-Type": "application/json"}, timeout=600)
+                t1 = time.perf_counter()
+                spans.append((name, r.status_code, t1 - t0))
+        t_end = time.perf_counter()
+        time.sleep(0.5)
+        stop.set()
+        th.join(30)
+        base = [g for g in gaps if g[0] < t_load]
+        loaded = [g for g in gaps if t_load <= g[0] <= t_end + 0.5]
+        print(f"baseline (stream alone):        {summary(base)}")
+        print(f"while expensive requests run:   {summary(loaded)}")
+        for name, st, dt in spans:
+            print(f"  {name:12s} status {st} took {dt * 1e3:.0f} ms")
+    finally:
+        srv.stop()
+
+
+if __name__ == "__main__":
+    main()
