@@ -22,7 +22,7 @@ static const char *token_text(const struct vocab *v, int32_t id)
     return vocab_valid(v, id) ? v->tokens[id].text : "";
 }
 
-int chat_init(struct server *s, char *err, size_t err_size)
+int srv_chat_init(struct server *s, char *err, size_t err_size)
 {
     const char *src = NULL;
     size_t len = 0;
@@ -58,13 +58,13 @@ int chat_init(struct server *s, char *err, size_t err_size)
     return 0;
 }
 
-void chat_free(struct server *s)
+void srv_chat_free(struct server *s)
 {
     chat_template_free(s->chat);
     s->chat = NULL;
 }
 
-const char *chat_name(const struct server *s)
+const char *srv_chat_name(const struct server *s)
 {
     return s->chat ? chat_template_name(s->chat) : "";
 }
@@ -126,7 +126,7 @@ static int continuation(const struct server *s, const json_t *body, const json_t
     return 0;
 }
 
-char *chat_format(struct server *s, const json_t *body, bool add_generation_prompt, char *err, size_t err_size)
+char *srv_chat_format(struct server *s, const json_t *body, bool add_generation_prompt, char *err, size_t err_size)
 {
     const json_t *msgs = json_object_get(body, "messages");
     bool cont = false;

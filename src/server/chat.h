@@ -13,13 +13,13 @@
 
 struct server;
 
-int chat_init(struct server *s, char *err, size_t err_size);
-void chat_free(struct server *s);
+int srv_chat_init(struct server *s, char *err, size_t err_size);
+void srv_chat_free(struct server *s);
 /* The prompt for a request body's messages (with its tools and
  * chat_template_kwargs; malloc'd), or NULL with a message in err. */
-char *chat_format(struct server *s, const json_t *body, bool add_generation_prompt, char *err,
+char *srv_chat_format(struct server *s, const json_t *body, bool add_generation_prompt, char *err,
                   size_t err_size);
 /* The template's name ("jinja" for the model's own). */
-const char *chat_name(const struct server *s);
+const char *srv_chat_name(const struct server *s);
 
 #endif

@@ -202,7 +202,7 @@ void route_props(struct server *s, const struct http_request *req, struct http_r
     json_object_set_new(j, "default_generation_settings", g);
     json_object_set_new(j, "total_slots", json_integer(sched_n_slots(s->sched)));
     json_object_set_new(j, "model_path", json_string(s->p->model));
-    json_object_set_new(j, "chat_template", json_string(chat_name(s)));
+    json_object_set_new(j, "chat_template", json_string(srv_chat_name(s)));
     json_object_set_new(j, "n_ctx", json_integer(s->n_ctx_slot * sched_n_slots(s->sched)));
     /* the rest of llama-server's /props */
     const struct vocab *v = s->vocab;

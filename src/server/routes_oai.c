@@ -39,7 +39,7 @@ static void run_oai(struct server *s, const json_t *b, struct completion_req *r,
         return;
     }
     if (r->api == REQ_API_OAI_CHAT) {
-        if (!(prompt = chat_format(s, b, true, err, sizeof err)) ||
+        if (!(prompt = srv_chat_format(s, b, true, err, sizeof err)) ||
             request_set_chat_prompt(r, &c, prompt, err, sizeof err) != 0) {
             srv_reply_error(rep, 400, "%s", err);
             return;
@@ -88,7 +88,7 @@ void route_apply_template(struct server *s, const struct http_request *req, stru
     char err[512], *prompt = NULL;
     if (!json_is_array(msgs))
         srv_reply_error(rep, 400, "'messages' must be an array");
-    else if (!(prompt = chat_format(s, b, true, err, sizeof err)))
+    else if (!(prompt = srv_chat_format(s, b, true, err, sizeof err)))
         srv_reply_error(rep, 400, "%s", err);
     else
         srv_reply_json(rep, 200, json_pack("{s:o}", "prompt", srv_json_text(prompt, strlen(prompt))));

@@ -262,7 +262,11 @@ static int load_engine(struct server *s, char *err, size_t err_size)
     ep.n_ctx = engine_ctx_for_seqs(p->n_parallel + 1, slot_ctx); /* the slots and the system prompt */
     ep.n_batch = p->n_ubatch;
     ep.n_seq_max = p->n_parallel + 1;
-    ep.n_outputs_max = p->n_parallel;
+    /* speculative decoding: room for drafts in the outputs (each slot's
+     * token, plus up to draft_max drafted tokens for one slot or 64 shared) */
+    bool spec = strcmp(p->spec_type, "none") != 0;
+    int32_t n_draft_out = p->n_parallel * p->draft_max < 64 ? p->n_parallel * p->draft_max : 64;
+    ep.n_outputs_max = p->n_parallel + (!spec ? 0 : n_draft_out > p->draft_max ? n_draft_out : p->draft_max);
     ep.n_threads = p->n_threads;
     ep.n_threads_batch = p->n_threads_batch;
     ep.type_k = p->type_k;
@@ -273,11 +277,14 @@ static int load_engine(struct server *s, char *err, size_t err_size)
         return -1;
     struct sched_params sp = {.n_slots = p->n_parallel, .n_ctx = slot_ctx * p->n_parallel,
                               .n_predict = p->n_predict, .n_batch = p->n_ubatch,
-                              .no_context_shift = !p->context_shift};
+                              .no_context_shift = !p->context_shift,
+                              .spec_type = spec ? SCHED_SPEC_NGRAM : SCHED_SPEC_NONE,
+                              .draft_max = p->draft_max, .draft_min = p->draft_min,
+                              .draft_p_min = p->draft_p_min, .ngram_n = p->spec_ngram_n};
     if (!(s->sched = sched_create(s->engine, s->vocab, &sp, err, err_size)))
         return -1;
     s->n_ctx_slot = slot_ctx;
-    return chat_init(s, err, err_size);
+    return srv_chat_init(s, err, err_size);
 }
 
 int server_load(struct server *s, char *err, size_t err_size)
@@ -298,7 +305,7 @@ void server_stop(struct server *s)
     atomic_store(&s->state, SERVER_FAILED); /* new requests get 503 */
     http_stop(s->http);   /* waits for handlers; cancels every stream */
     sched_free(s->sched); /* fails what is left */
-    chat_free(s);
+    srv_chat_free(s);
     sampler_vocab_free(s->sv);
     engine_free(s->engine);
     vocab_free(s->vocab);
