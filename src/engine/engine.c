@@ -815,6 +815,8 @@ const float *engine_logits(const struct engine *e, int32_t i)
 int32_t engine_n_vocab(const struct engine *e) { return e->m->hp.n_vocab; }
 int32_t engine_n_ctx(const struct engine *e) { return e->p.n_ctx; }
 const struct model *engine_model(const struct engine *e) { return e->m; }
+int32_t engine_n_outputs_max(const struct engine *e) { return e->p.n_outputs_max; }
+int engine_n_threads(const struct engine *e) { return e->p.n_threads; }
 
 static int kv_discard(struct engine *e, int32_t seq, int32_t p0, int32_t n, char *err, size_t err_size)
 {

@@ -70,6 +70,12 @@ const float *engine_logits(const struct engine *e, int32_t i);
 int32_t engine_n_vocab(const struct engine *e);
 int32_t engine_n_ctx(const struct engine *e);
 const struct model *engine_model(const struct engine *e);
+/* Most tokens with logits in one batch (engine_params.n_outputs_max after
+ * the defaults and the n_batch bound). */
+int32_t engine_n_outputs_max(const struct engine *e);
+/* Threads for one-token-per-sequence batches (engine_params.n_threads
+ * after the defaults). */
+int engine_n_threads(const struct engine *e);
 
 /* ------------------------------------------------------------ sequences */
 
@@ -107,7 +113,9 @@ int engine_seq_discard(struct engine *e, int32_t seq, int32_t p0, int32_t n, cha
  * model or with other cache types is refused when read. */
 int64_t engine_seq_save(struct engine *e, int32_t seq, const char *path, char *err, size_t err_size);
 /* Replace seq with the sequence in path. Returns the bytes read, or -1 with
- * a message (seq is then empty). */
+ * a message: a file refused by its checks (format, shape, model, size,
+ * room, token ids) leaves seq untouched; an I/O error after them leaves it
+ * empty. Saving writes a temporary file, fsyncs it and renames it. */
 int64_t engine_seq_load(struct engine *e, int32_t seq, const char *path, char *err, size_t err_size);
 
 /* KV cache use: positions in pages taken (*used) and in all (*size). */

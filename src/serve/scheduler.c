@@ -18,6 +18,8 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,10 +46,24 @@ struct slot {
     int32_t n_decoded, n_remain;
     int32_t n_cached, n_evaluated;
     bool truncated;
+    bool seen_newline;        /* a newline has come out (t_max_predict_ms counts from then) */
     struct slot_text text;
-    struct sampler_prob *sprobs;
+    struct sampler_prob *sprobs; /* n_probs per sampled position (draft_max + 1 of them) */
     double t_start, t_prompt_done;
     uint64_t last_used;
+    /* this step's speculation and sampling (see "sampling" below) */
+    int32_t n_past;           /* SLOT_GEN: the sequence's length before this step's tokens */
+    int32_t *draft;           /* draft_max tokens evaluated after next_token */
+    int32_t n_draft;
+    int32_t draft_len;        /* how long a draft may be now (adapts, see add_draft) */
+    int32_t draft_pause;      /* steps left without drafting */
+    int32_t draft_misses;     /* drafts in a row rejected outright */
+    bool sample;              /* sample from this step's logits */
+    int32_t *out_tok;         /* draft_max + 1: the tokens sampled, in order */
+    float *out_tprob;         /* their probabilities (n_probs > 0) */
+    int32_t *out_nprobs;      /* sprobs entries written for each */
+    int32_t n_out;
+    bool out_end;             /* after out_tok[n_out-1] the sampler had no token (grammar) */
 };
 
 struct sched {
@@ -68,6 +84,20 @@ struct sched {
     bool profile;              /* CLLM_SCHED_PROFILE: log the loop's overhead at the end */
     double t_locked_ms;        /* (profile) time the loop held the lock */
     double cpu_sched_ms;       /* (profile) the loop thread's CPU time outside engine_decode */
+    /* speculative decoding (draft_max 0: off) */
+    int32_t draft_max, draft_min, ngram_n, ngram_n_min;
+    /* the slots sampled in this step's parallel phase, and the helper
+     * threads that take some of them (see "sampling" below) */
+    struct slot **work;
+    int32_t n_work;
+    _Atomic uint64_t ticket;   /* step (high 32 bits), n_work (16), next index to claim (16) */
+    atomic_int n_done;         /* slots of this step sampled */
+    pthread_t *crew;
+    int n_crew;
+    pthread_mutex_t crew_lock;
+    pthread_cond_t crew_wake;
+    uint32_t crew_step;        /* guarded by crew_lock */
+    bool crew_quit;            /* guarded by crew_lock */
     /* guarded by lock */
     pthread_mutex_t lock;
     pthread_cond_t wake;
@@ -215,10 +245,14 @@ static void slot_clear_task(struct slot *sl)
     sl->prompt = NULL;
     sl->i_batch = -1;
     sl->n_in_batch = 0;
+    sl->n_draft = 0;
+    sl->sample = false;
 }
 
 static void slot_fail(struct sched *s, struct slot *sl, int code, const char *msg)
 {
+    if (sl->n_decoded > 0) /* as slot_cancel */
+        s->st.t_predicted_ms += clock_ms() - sl->t_prompt_done;
     post_error(sl->task, code, "%s", msg);
     task_end(s, sl->task);
     slot_clear_task(sl);
@@ -264,6 +298,9 @@ static void slot_finish(struct sched *s, struct slot *sl)
 /* A task whose consumer went away: stop quietly (its cache stays usable). */
 static void slot_cancel(struct sched *s, struct slot *sl)
 {
+    /* its tokens are in n_predicted_tokens: their time goes with them */
+    if (sl->n_decoded > 0)
+        s->st.t_predicted_ms += clock_ms() - sl->t_prompt_done;
     task_end(s, sl->task);
     slot_clear_task(sl);
     sl->last_used = ++s->use_counter;
@@ -334,8 +371,12 @@ static int slot_start(struct sched *s, struct slot *sl, struct sched_task *t, ch
     sl->truncated = false;
     if (n == 0)
         return err_set(err, err_size, "the prompt is empty");
-    if (sl->n_prompt >= s->slot_ctx)
+    if (sl->n_prompt >= s->slot_ctx) {
+        if (t->prompt_must_fit || s->p.no_context_shift) /* llama-server's error */
+            return err_set(err, err_size, "request (%d tokens) exceeds the available context size (%d tokens), "
+                           "try increasing it", sl->n_prompt, s->slot_ctx);
         truncate_prompt(s, sl, t->n_keep < 0 ? -1 : t->n_keep + s->n_sys);
+    }
 
     int32_t keep = t->cache_prompt ? engine_seq_common_prefix(s->e, sl->id, sl->prompt, sl->n_prompt) : 0;
     if (t->cache_prompt || t->follow >= 0)
@@ -352,6 +393,7 @@ static int slot_start(struct sched *s, struct slot *sl, struct sched_task *t, ch
     sl->n_cached = keep;
     sl->n_evaluated = sl->n_prompt - keep;
     sl->n_decoded = 0;
+    sl->seen_newline = false;
     int32_t lim = t->n_predict;
     if (s->p.n_predict >= 0 && (lim < 0 || lim > s->p.n_predict))
         lim = s->p.n_predict;
@@ -362,9 +404,11 @@ static int slot_start(struct sched *s, struct slot *sl, struct sched_task *t, ch
         return err_set(err, err_size, "out of memory");
     int32_t np = t->n_probs > 0 ? t->n_probs : 0;
     free(sl->sprobs);
-    sl->sprobs = np ? malloc((size_t)np * sizeof *sl->sprobs) : NULL;
+    sl->sprobs = np ? malloc((size_t)np * (size_t)(s->draft_max + 1) * sizeof *sl->sprobs) : NULL;
     if (np && !sl->sprobs)
         return err_set(err, err_size, "out of memory");
+    sl->draft_len = s->draft_max < 8 ? s->draft_max : s->draft_min > 8 ? s->draft_min : 8;
+    sl->draft_pause = sl->draft_misses = 0;
     sl->state = SLOT_PROMPT;
     sl->t_start = clock_ms();
     sl->i_batch = -1;
@@ -618,22 +662,118 @@ static int context_shift(struct sched *s, struct slot *sl, char *err, size_t err
     return 0;
 }
 
+/* Prompt lookup: the longest n-gram (ngram_n down to ngram_n_min tokens)
+ * that ends the slot's history (its sequence, then next_token) and occurred
+ * earlier in it, at its most recent place; the tokens that followed it
+ * there are the draft. Returns the draft's length (at most max). */
+static int32_t draft_ngram(const struct sched *s, const struct slot *sl, int32_t *out, int32_t max)
+{
+    const int32_t *seq = engine_seq_tokens(s->e, sl->id);
+    int32_t len = engine_seq_len(s->e, sl->id); /* the history is seq[0..len) + next_token */
+    int32_t best_n = 0, best_end = -1;
+    for (int32_t end = len - 1; end >= 0; end--) {
+        if (seq[end] != sl->next_token)
+            continue;
+        int32_t n = 1;
+        while (n < s->ngram_n && end - n >= 0 && seq[end - n] == seq[len - n])
+            n++;
+        if (n > best_n) {
+            best_n = n;
+            best_end = end;
+            if (n == s->ngram_n)
+                break;
+        }
+    }
+    if (best_n < s->ngram_n_min)
+        return 0;
+    int32_t n = len - best_end; /* history positions best_end+1 .. len */
+    if (n > max)
+        n = max;
+    for (int32_t j = 0; j < n; j++) {
+        int32_t p = best_end + 1 + j;
+        out[j] = p < len ? seq[p] : sl->next_token;
+    }
+    return n;
+}
+
+/* Draft for a generating slot whose next_token is in the batch: at most
+ * what the batch, the outputs, the slot's context and its token limit
+ * leave. The drafted tokens follow next_token in the batch, each asking
+ * for logits.
+ *
+ * Every drafted token costs a row of logits (with a large vocabulary, a
+ * good part of a token's work), so the length adapts to what the slot's
+ * drafts have been worth (as Hugging Face's assisted generation does):
+ * doubled after a draft taken whole (up to draft_max), cut to one more
+ * than the tokens taken otherwise (not below draft_min), and after k
+ * drafts in a row rejected outright drafting pauses for 2^(k-1) steps (at
+ * most 32): where the text does not repeat, drafting soon costs little. */
+static void add_draft(struct sched *s, struct slot *sl, int32_t *tok_room, int32_t *out_room)
+{
+    struct batch *b = &s->batch;
+    if (sl->draft_pause > 0) {
+        sl->draft_pause--;
+        return;
+    }
+    int32_t max = sl->draft_len;
+    int32_t lim[] = {*tok_room, *out_room, s->slot_ctx - sl->n_past - 2,
+                     sl->n_remain > 0 ? sl->n_remain - 1 : max};
+    for (size_t i = 0; i < sizeof lim / sizeof lim[0]; i++)
+        max = lim[i] < max ? lim[i] : max;
+    if (max < 1 || max < s->draft_min)
+        return;
+    int32_t n = draft_ngram(s, sl, sl->draft, max);
+    if (n < 1 || n < s->draft_min)
+        return;
+    for (int32_t j = 0; j < n; j++)
+        batch_add(b, sl->draft[j], sl->n_past + 1 + j, sl->id, true);
+    sl->n_draft = n;
+    *tok_room -= n;
+    *out_room -= n;
+}
+
 static void build_batch(struct sched *s)
 {
     struct batch *b = &s->batch;
     char err[256];
     batch_clear(b);
+    int32_t n_gen = 0, n_prompting = 0;
     for (int32_t i = 0; i < s->p.n_slots; i++) {
         struct slot *sl = &s->slots[i];
         sl->i_batch = -1;
         sl->n_in_batch = 0;
+        sl->n_draft = 0;
+        sl->sample = false;
+        if (sl->state == SLOT_PROMPT)
+            n_prompting++;
         if (sl->state != SLOT_GEN)
             continue;
+        if (engine_seq_len(s->e, sl->id) + 1 >= s->slot_ctx && s->p.no_context_shift) {
+            sl->text.stopped_limit = true; /* llama-server without context shift */
+            sl->truncated = true;
+            slot_finish(s, sl);
+            continue;
+        }
         if (engine_seq_len(s->e, sl->id) + 1 >= s->slot_ctx && context_shift(s, sl, err, sizeof err) != 0) {
             slot_fail(s, sl, 500, err);
             continue;
         }
-        sl->i_batch = batch_add(b, sl->next_token, engine_seq_len(s->e, sl->id), sl->id, true);
+        n_gen++;
+    }
+    /* Drafts get what one token per generating slot and each prompt's last
+     * token leave of the outputs, and of the batch (half of it while
+     * prompts wait). */
+    int32_t tok_room = b->capacity - n_gen, out_room = engine_n_outputs_max(s->e) - n_gen - n_prompting;
+    if (n_prompting > 0)
+        tok_room /= 2;
+    for (int32_t i = 0; i < s->p.n_slots; i++) {
+        struct slot *sl = &s->slots[i];
+        if (sl->state != SLOT_GEN)
+            continue;
+        sl->n_past = engine_seq_len(s->e, sl->id);
+        sl->i_batch = batch_add(b, sl->next_token, sl->n_past, sl->id, true);
+        if (s->draft_max > 0)
+            add_draft(s, sl, &tok_room, &out_room);
     }
     uint32_t start = s->rr++;
     for (int32_t k = 0; k < s->p.n_slots && b->n_tokens < b->capacity; k++) {
@@ -663,6 +803,30 @@ static void fail_batch(struct sched *s, const char *err)
     }
 }
 
+/* ------------------------------------------------------------ sampling
+ *
+ * After a decode, every slot with logits is sampled in a parallel phase by
+ * the loop thread and a few helper threads made at sched_create (one fewer
+ * than the engine's threads; the engine's own are idle between decodes).
+ * Each slot's sampler is its own, so which thread takes which slot changes
+ * nothing. Then, on the loop thread in slot order, the sampled tokens
+ * become events and stop checks.
+ *
+ * A generating slot's batch holds next_token and maybe a draft d[0..n)
+ * after it. Its sampler chooses from the logits after next_token; while the
+ * token it chooses is the drafted one, the logits after that drafted token
+ * are the right ones for the next choice, so it chooses again, up to n + 1
+ * tokens. This is speculative decoding's acceptance for a draft that is a
+ * single sequence (all its probability on each drafted token): rejection
+ * sampling would accept d[k] with probability min(1, p(d[k]) / 1) = p(d[k])
+ * and otherwise draw from p without d[k], renormalized, which gives each
+ * token exactly its probability p, as drawing from p and comparing does.
+ * Drawing with the target's own sampler keeps more than the distribution:
+ * it sees the same logits (the engine is batch invariant) and makes the
+ * same draws in the same order as plain decoding, so the tokens are the
+ * same as without drafting, greedy or seeded. The rejected drafted tokens
+ * are then dropped from the sequence (engine_seq_keep). */
+
 /* Probability of token under a plain softmax of the logits. */
 static float softmax_prob(const float *logits, int32_t n, int32_t token)
 {
@@ -675,27 +839,128 @@ static float softmax_prob(const float *logits, int32_t n, int32_t token)
     return (float)(exp((double)(logits[token] - mx)) / sum);
 }
 
-static void post_token(struct sched *s, struct slot *sl, const float *logits, int32_t token, int32_t n_probs,
-                       const char *text, size_t len)
+static int32_t slot_n_probs(const struct slot *sl)
 {
+    return sl->task->n_probs > 0 ? sl->task->n_probs : 0;
+}
+
+/* The parallel phase for one slot: sample its positions (next_token's,
+ * then each drafted token's while the draft holds) into out_tok. Touches
+ * only the slot and its task's sampler. */
+static void slot_sample_step(const struct sched *s, struct slot *sl)
+{
+    struct sampler *smp = sl->task->sampler;
+    int32_t np_max = slot_n_probs(sl);
+    sl->n_out = 0;
+    sl->out_end = false;
+    for (int32_t k = 0; k <= sl->n_draft; k++) {
+        const float *logits = engine_logits(s->e, sl->i_batch + k);
+        struct sampler_prob *pr = np_max ? sl->sprobs + (size_t)k * (size_t)np_max : NULL;
+        int32_t np = 0;
+        int32_t tok = logits ? sampler_sample(smp, logits, pr, &np) : -1;
+        if (tok < 0) { /* the grammar admits nothing more */
+            sl->out_end = true;
+            return;
+        }
+        sampler_accept(smp, tok);
+        float tprob = -1;
+        for (int32_t i = 0; i < np; i++)
+            if (pr[i].token == tok) {
+                tprob = pr[i].prob;
+                break;
+            }
+        if (np > 0 && tprob < 0)
+            tprob = softmax_prob(logits, engine_n_vocab(s->e), tok);
+        sl->out_tok[k] = tok;
+        sl->out_nprobs[k] = np;
+        sl->out_tprob[k] = tprob;
+        sl->n_out = k + 1;
+        if (k == sl->n_draft || tok != sl->draft[k] || sampler_grammar_done(smp))
+            return;
+    }
+}
+
+/* The next slot of step `step` to sample, or -1 when they are all taken
+ * (or that step is over). */
+static int claim(struct sched *s, uint32_t step)
+{
+    uint64_t t = atomic_load(&s->ticket);
+    for (;;) {
+        uint32_t n = (uint32_t)(t >> 16) & 0xFFFF, i = (uint32_t)t & 0xFFFF;
+        if ((uint32_t)(t >> 32) != step || i >= n)
+            return -1;
+        if (atomic_compare_exchange_weak(&s->ticket, &t, t + 1))
+            return (int)i;
+    }
+}
+
+static void sample_claimed(struct sched *s, uint32_t step)
+{
+    int i;
+    while ((i = claim(s, step)) >= 0) {
+        slot_sample_step(s, s->work[i]);
+        atomic_fetch_add(&s->n_done, 1);
+    }
+}
+
+/* A helper: sleeps until a step has slots to sample, takes what it can. */
+static void *crew_main(void *arg)
+{
+    struct sched *s = arg;
+    uint32_t seen = 0;
+    for (;;) {
+        pthread_mutex_lock(&s->crew_lock);
+        while (!s->crew_quit && s->crew_step == seen)
+            pthread_cond_wait(&s->crew_wake, &s->crew_lock);
+        bool quit = s->crew_quit;
+        seen = s->crew_step;
+        pthread_mutex_unlock(&s->crew_lock);
+        if (quit)
+            return NULL;
+        sample_claimed(s, seen);
+    }
+}
+
+/* Sample work[0..n_work): the loop thread and the helpers claim slots one
+ * at a time; the loop thread waits only for slots a helper has claimed, so
+ * a helper that has not been scheduled yet (a busy machine) delays nothing:
+ * its share is taken by the others. */
+static void sample_all(struct sched *s)
+{
+    if (s->n_work == 0)
+        return;
+    pthread_mutex_lock(&s->crew_lock);
+    uint32_t step = ++s->crew_step;
+    atomic_store(&s->n_done, 0);
+    atomic_store(&s->ticket, (uint64_t)step << 32 | (uint64_t)s->n_work << 16);
+    if (s->n_work > 1 && s->n_crew > 0)
+        pthread_cond_broadcast(&s->crew_wake);
+    pthread_mutex_unlock(&s->crew_lock);
+    sample_claimed(s, step);
+    for (int spins = 0; atomic_load(&s->n_done) < s->n_work; spins++)
+        if (spins > 64)
+            sched_yield();
+}
+
+static void post_token(struct sched *s, struct slot *sl, int32_t k, const char *text, size_t len)
+{
+    (void)s;
     struct sched_event *ev = event_new(sl->task, SCHED_EV_TOKEN);
     if (!ev)
         return;
-    ev->token = token;
+    int32_t n_probs = sl->out_nprobs[k];
+    const struct sampler_prob *pr = n_probs > 0 ? sl->sprobs + (size_t)k * (size_t)slot_n_probs(sl) : NULL;
+    ev->token = sl->out_tok[k];
     if (n_probs > 0) {
         ev->probs = malloc((size_t)n_probs * sizeof *ev->probs);
         if (!ev->probs) {
             sched_event_free(ev);
             return;
         }
-        for (int32_t i = 0; i < n_probs; i++) {
-            ev->probs[i] = (struct sched_token_prob){sl->sprobs[i].token, sl->sprobs[i].prob};
-            if (ev->probs[i].token == token && ev->token_prob < 0)
-                ev->token_prob = ev->probs[i].prob;
-        }
+        for (int32_t i = 0; i < n_probs; i++)
+            ev->probs[i] = (struct sched_token_prob){pr[i].token, pr[i].prob};
         ev->n_probs = n_probs;
-        if (ev->token_prob < 0)
-            ev->token_prob = softmax_prob(logits, engine_n_vocab(s->e), token);
+        ev->token_prob = sl->out_tprob[k];
     }
     if (len > 0 && event_set_text(ev, text, len) != 0) {
         sched_event_free(ev);
@@ -704,46 +969,91 @@ static void post_token(struct sched *s, struct slot *sl, const float *logits, in
     post(sl->task, ev);
 }
 
-/* Sample from the slot's logits and take the token. */
-static void slot_sample(struct sched *s, struct slot *sl)
+/* Take one sampled token (k-th of this step): count it, post it, check the
+ * stops. Returns true when the task is over. */
+static bool slot_take_token(struct sched *s, struct slot *sl, int32_t k)
 {
-    struct sched_task *t = sl->task;
-    const float *logits = engine_logits(s->e, sl->i_batch);
-    int32_t n_probs = 0;
-    int32_t tok = logits ? sampler_sample(t->sampler, logits, sl->sprobs, &n_probs) : -1;
-    if (tok < 0) { /* the grammar admits nothing more */
-        sl->text.stopped_eos = true;
-        slot_finish(s, sl);
-        return;
-    }
-    sampler_accept(t->sampler, tok);
+    int32_t tok = sl->out_tok[k];
     sl->n_decoded++;
     s->st.n_predicted_tokens++;
     if (sl->n_remain > 0)
         sl->n_remain--;
     size_t len = 0;
     const char *text = slot_text_push(&sl->text, tok, &len);
-    post_token(s, sl, logits, tok, n_probs, text ? text : "", text ? len : 0);
+    post_token(s, sl, k, text ? text : "", text ? len : 0);
     if (!sl->text.stopped_eos && !sl->text.stopped_word) {
         if (sl->n_remain == 0)
             sl->text.stopped_limit = true;
-        else if (sampler_grammar_done(t->sampler))
+        else if (k == sl->n_out - 1 && sampler_grammar_done(sl->task->sampler))
             sl->text.stopped_eos = true;
     }
-    if (sl->text.stopped_eos || sl->text.stopped_word || sl->text.stopped_limit) {
+    /* t_max_predict_ms, as llama.cpp: once a newline has come out, generating
+     * for longer than that stops the task (as the token limit does) */
+    if (sl->task->t_max_predict_ms > 0 && !sl->text.stopped_eos && !sl->text.stopped_word) {
+        sl->seen_newline = sl->seen_newline || (text && len > 0 && memchr(text, '\n', len));
+        if (sl->seen_newline && clock_ms() - sl->t_prompt_done > (double)sl->task->t_max_predict_ms)
+            sl->text.stopped_limit = true;
+    }
+    return sl->text.stopped_eos || sl->text.stopped_word || sl->text.stopped_limit;
+}
+
+/* Adapt the slot's draft length to what this step's draft was worth (see
+ * add_draft). */
+static void adapt_draft(const struct sched *s, struct slot *sl)
+{
+    int32_t taken = sl->n_out - 1 < sl->n_draft ? sl->n_out - 1 : sl->n_draft;
+    if (taken == sl->n_draft) {
+        sl->draft_len = 2 * sl->draft_len < s->draft_max ? 2 * sl->draft_len : s->draft_max;
+    } else {
+        sl->draft_len = taken + 1 > s->draft_min ? taken + 1 : s->draft_min;
+    }
+    if (taken <= 0) {
+        sl->draft_misses++;
+        sl->draft_pause = sl->draft_misses < 6 ? 1 << (sl->draft_misses - 1) : 32;
+    } else {
+        sl->draft_misses = 0;
+    }
+}
+
+/* The serial phase for one slot: its sampled tokens in order, then the
+ * drafted tokens that were not taken dropped from its sequence. */
+static void slot_take(struct sched *s, struct slot *sl)
+{
+    int32_t n_taken = 0;
+    bool over = false;
+    while (!over && n_taken < sl->n_out)
+        over = slot_take_token(s, sl, n_taken++);
+    if (!over && sl->out_end) {
+        sl->text.stopped_eos = true;
+        over = true;
+    }
+    if (sl->n_draft > 0) {
+        char err[256];
+        s->st.n_drafted += (uint64_t)sl->n_draft;
+        s->st.n_draft_accepted += (uint64_t)(sl->n_out > 0 ? sl->n_out - 1 : 0);
+        adapt_draft(s, sl);
+        /* next_token and the drafted tokens before the last one taken */
+        int32_t keep = sl->n_past + (n_taken > 0 ? n_taken : 1);
+        if (engine_seq_keep(s->e, sl->id, keep, err, sizeof err) != 0) {
+            slot_fail(s, sl, 500, err);
+            return;
+        }
+    }
+    if (over) {
         slot_finish(s, sl);
         return;
     }
-    sl->next_token = tok;
+    sl->next_token = sl->out_tok[sl->n_out - 1];
     sl->state = SLOT_GEN;
 }
 
 static void after_decode(struct sched *s)
 {
+    s->n_work = 0;
     for (int32_t i = 0; i < s->p.n_slots; i++) {
         struct slot *sl = &s->slots[i];
         if (sl->state == SLOT_GEN && sl->i_batch >= 0) {
-            slot_sample(s, sl);
+            sl->sample = true;
         } else if (sl->state == SLOT_PROMPT && sl->n_in_batch > 0) {
             sl->i_prompt += sl->n_in_batch;
             s->st.n_prompt_tokens += (uint64_t)sl->n_in_batch;
@@ -755,10 +1065,15 @@ static void after_decode(struct sched *s)
                 sl->text.stopped_limit = true;
                 slot_finish(s, sl);
             } else {
-                slot_sample(s, sl);
+                sl->sample = true;
             }
         }
+        if (sl->sample)
+            s->work[s->n_work++] = sl;
     }
+    sample_all(s);
+    for (int32_t i = 0; i < s->n_work; i++)
+        slot_take(s, s->work[i]);
 }
 
 static void drop_cancelled(struct sched *s)
@@ -928,11 +1243,44 @@ static void *loop_main(void *arg)
 
 /* ------------------------------------------------------------ public */
 
+/* The sampling helpers: one fewer than the engine's threads, and fewer
+ * than the slots (none for one slot). Fewer when a thread cannot start. */
+static void start_crew(struct sched *s)
+{
+    int n = engine_n_threads(s->e) - 1;
+    if (n > s->p.n_slots - 1)
+        n = s->p.n_slots - 1;
+    s->crew = n > 0 ? calloc((size_t)n, sizeof *s->crew) : NULL;
+    for (s->n_crew = 0; s->crew && s->n_crew < n; s->n_crew++)
+        if (pthread_create(&s->crew[s->n_crew], NULL, crew_main, s) != 0)
+            break;
+}
+
+static void free_slot_buffers(struct sched *s)
+{
+    for (int32_t i = 0; s->slots && i < s->p.n_slots; i++) {
+        free(s->slots[i].draft);
+        free(s->slots[i].out_tok);
+        free(s->slots[i].out_tprob);
+        free(s->slots[i].out_nprobs);
+    }
+}
+
 struct sched *sched_create(struct engine *e, const struct vocab *v, const struct sched_params *p,
                            char *err, size_t err_size)
 {
-    if (p->n_slots < 1 || p->n_ctx / p->n_slots < 8) {
+    if (p->n_slots < 1 || p->n_slots > 0xFFFF || p->n_ctx / p->n_slots < 8) {
         err_set(err, err_size, "%d slots need a context of at least %d tokens", p->n_slots, 8 * p->n_slots);
+        return NULL;
+    }
+    if (p->spec_type != SCHED_SPEC_NONE && p->spec_type != SCHED_SPEC_NGRAM) {
+        err_set(err, err_size, "unknown speculative decoding type %d", (int)p->spec_type);
+        return NULL;
+    }
+    if (p->spec_type != SCHED_SPEC_NONE && (p->draft_max < 0 || p->draft_min < 0 || p->ngram_n < 0 ||
+                                            p->ngram_n_min < 0 || p->draft_p_min < 0 || p->draft_p_min > 1)) {
+        err_set(err, err_size, "bad speculative decoding parameters (draft max %d, min %d, p-min %g, "
+                "n-gram %d..%d)", p->draft_max, p->draft_min, (double)p->draft_p_min, p->ngram_n_min, p->ngram_n);
         return NULL;
     }
     struct sched *s = calloc(1, sizeof *s);
@@ -944,13 +1292,34 @@ struct sched *sched_create(struct engine *e, const struct vocab *v, const struct
     s->v = v;
     s->p = *p;
     s->slot_ctx = p->n_ctx / p->n_slots;
+    if (p->spec_type == SCHED_SPEC_NGRAM) {
+        s->draft_max = p->draft_max > 0 ? p->draft_max : 16;
+        s->draft_min = p->draft_min < s->draft_max ? p->draft_min : s->draft_max;
+        s->ngram_n = p->ngram_n > 0 ? p->ngram_n : 12;
+        s->ngram_n_min = p->ngram_n_min > 0 ? p->ngram_n_min : 3;
+        if (s->ngram_n_min > s->ngram_n)
+            s->ngram_n_min = s->ngram_n;
+    }
     s->slots = calloc((size_t)p->n_slots, sizeof *s->slots);
     s->pub = calloc((size_t)p->n_slots, sizeof *s->pub);
+    s->work = calloc((size_t)p->n_slots, sizeof *s->work);
     int32_t cap = p->n_batch > 0 ? p->n_batch : 512;
     s->embd_buf = malloc((size_t)cap * (size_t)engine_n_embd(e) * sizeof *s->embd_buf);
-    if (!s->slots || !s->pub || !s->embd_buf || batch_init(&s->batch, cap) != 0) {
+    bool ok = s->slots && s->pub && s->work && s->embd_buf;
+    for (int32_t i = 0; ok && i < p->n_slots; i++) {
+        struct slot *sl = &s->slots[i];
+        size_t n_out = (size_t)s->draft_max + 1;
+        sl->draft = malloc((size_t)(s->draft_max > 0 ? s->draft_max : 1) * sizeof *sl->draft);
+        sl->out_tok = malloc(n_out * sizeof *sl->out_tok);
+        sl->out_tprob = malloc(n_out * sizeof *sl->out_tprob);
+        sl->out_nprobs = malloc(n_out * sizeof *sl->out_nprobs);
+        ok = sl->draft && sl->out_tok && sl->out_tprob && sl->out_nprobs;
+    }
+    if (!ok || batch_init(&s->batch, cap) != 0) {
+        free_slot_buffers(s);
         free(s->slots);
         free(s->pub);
+        free(s->work);
         free(s->embd_buf);
         free(s);
         err_set(err, err_size, "out of memory");
@@ -960,6 +1329,9 @@ struct sched *sched_create(struct engine *e, const struct vocab *v, const struct
     s->profile = prof && *prof && strcmp(prof, "0") != 0;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->wake, NULL);
+    pthread_mutex_init(&s->crew_lock, NULL);
+    pthread_cond_init(&s->crew_wake, NULL);
+    start_crew(s);
     for (int32_t i = 0; i < p->n_slots; i++) {
         s->slots[i].id = i;
         s->slots[i].i_batch = -1;
@@ -987,6 +1359,13 @@ void sched_free(struct sched *s)
     pthread_mutex_unlock(&s->lock);
     if (s->thread_started)
         pthread_join(s->thread, NULL);
+    pthread_mutex_lock(&s->crew_lock);
+    s->crew_quit = true;
+    pthread_cond_broadcast(&s->crew_wake);
+    pthread_mutex_unlock(&s->crew_lock);
+    for (int i = 0; i < s->n_crew; i++)
+        pthread_join(s->crew[i], NULL);
+    free(s->crew);
     if (s->profile && s->st.n_decode_calls > 0)
         fprintf(stderr,
                 "scheduler: %llu steps, %.1f ms outside engine_decode (%.1f us per step), "
@@ -995,17 +1374,25 @@ void sched_free(struct sched *s)
                 1e3 * s->st.t_sched_ms / (double)s->st.n_decode_calls,
                 1e3 * s->cpu_sched_ms / (double)s->st.n_decode_calls, s->t_locked_ms,
                 1e3 * s->t_locked_ms / (double)s->st.n_decode_calls);
+    if (s->profile && s->st.n_drafted > 0)
+        fprintf(stderr, "scheduler: %llu tokens drafted, %llu accepted (%.1f%%)\n",
+                (unsigned long long)s->st.n_drafted, (unsigned long long)s->st.n_draft_accepted,
+                100.0 * (double)s->st.n_draft_accepted / (double)s->st.n_drafted);
     for (int32_t i = 0; i < s->p.n_slots; i++) {
         slot_text_free(&s->slots[i].text);
         free(s->slots[i].prompt);
         free(s->slots[i].sprobs);
     }
+    free_slot_buffers(s);
     free(s->slots);
     free(s->pub);
+    free(s->work);
     free(s->embd_buf);
     batch_free(&s->batch);
     pthread_cond_destroy(&s->wake);
     pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->crew_wake);
+    pthread_mutex_destroy(&s->crew_lock);
     free(s);
 }
 

@@ -16,6 +16,26 @@
  * The KV cache and each sequence's tokens belong to the engine (engine_seq_*):
  * slot i is engine sequence i, the system prompt sequence n_slots.
  *
+ * After each decode the slots with logits are sampled in parallel, by the
+ * loop thread and helper threads made at sched_create (one fewer than the
+ * engine's threads); each slot's sampler is its own, so the tokens are
+ * those of sampling one slot after another, and each task's events keep
+ * their order.
+ *
+ * Speculative decoding (sched_params.spec_type): a generating slot looks
+ * up the n-gram its history ends with earlier in that history (its prompt
+ * and what it generated: prompt lookup), and the tokens that followed it
+ * there go into the batch after its next token as a draft, each with
+ * logits. The task's own sampler then chooses token after token from those
+ * logits while it keeps choosing the drafted token; the rest of the draft
+ * is dropped from the sequence (engine_seq_keep). For a draft of single
+ * tokens this is exactly rejection sampling (see scheduler.c), so the
+ * output has the distribution of plain decoding, at any temperature; more,
+ * it is the same tokens, greedy or seeded (the engine is batch invariant).
+ * Drafts need room in the engine's outputs: make the engine with
+ * n_outputs_max >= n_slots * (1 + draft_max) (it is capped by n_batch);
+ * fewer outputs make shorter drafts.
+ *
  * The loop runs on its own thread and posts each task's events (token ids,
  * probabilities, final text pieces, the result) to the task's queue
  * (events.h); the consumer formats them on its own thread. It knows nothing
@@ -23,7 +43,9 @@
  *
  * Threads: sched_submit, sched_visit_slots and sched_get_stats may be called
  * from any thread; one lock guards the task queue and the slots' published
- * view, held only for short copies.
+ * view, held only for short copies. The sampling helpers touch only the
+ * slots handed to them in a step, and the loop waits for them before it
+ * reads those slots again.
  */
 #ifndef CLLM_SERVE_SCHEDULER_H
 #define CLLM_SERVE_SCHEDULER_H
@@ -55,8 +77,10 @@ struct sched_task {
     int32_t *prompt;        /* owned; malloc'd */
     size_t n_prompt;
     int32_t n_predict;      /* -1: until end or context */
+    int32_t t_max_predict_ms; /* > 0: once a newline has come out, stop when generating took longer */
     int32_t n_keep;         /* -1: the whole prompt */
     bool cache_prompt;
+    bool prompt_must_fit;   /* a prompt longer than the slot is an error (400), not truncated */
     char **stop;            /* owned strings */
     size_t n_stop;
     int32_t n_probs;
@@ -86,11 +110,28 @@ void sched_task_set_events(struct sched_task *t, struct sched_events *q);
 /* Free a task that was never submitted (and drop its queue reference). */
 void sched_task_free(struct sched_task *t);
 
+enum sched_spec_type {
+    SCHED_SPEC_NONE,  /* plain decoding */
+    SCHED_SPEC_NGRAM, /* prompt lookup (llama-server's --spec-type ngram-simple) */
+};
+
 struct sched_params {
     int32_t n_slots;   /* -np */
     int32_t n_ctx;     /* -c: split evenly between the slots */
     int32_t n_predict; /* server limit (-1: none) */
     int32_t n_batch;   /* most tokens in one decode call (the engine's n_batch) */
+    bool no_context_shift; /* --no-context-shift: a full slot ends its generation (stopped_limit,
+                              truncated) and a prompt longer than the slot is an error */
+    /* Speculative decoding (all zero: off). Each slot's draft length
+     * adapts, within draft_min..draft_max, to how much of its drafts was
+     * taken (see scheduler.c). */
+    enum sched_spec_type spec_type;
+    int32_t draft_max;   /* most tokens drafted per slot and step (0: 16) */
+    int32_t draft_min;   /* a shorter draft is not evaluated (0: any) */
+    float draft_p_min;   /* 0..1; for a draft model: n-gram drafts carry no probability,
+                            so prompt lookup ignores it */
+    int32_t ngram_n;     /* the longest n-gram looked up (0: 12) */
+    int32_t ngram_n_min; /* the shortest (0: 3; at most ngram_n) */
 };
 
 struct sched;
@@ -145,6 +186,8 @@ struct sched_stats {
     int32_t n_idle;
     double t_sched_ms;           /* loop time outside engine_decode in steps that decoded
                                     (divide by n_decode_calls: overhead per step) */
+    uint64_t n_drafted;          /* speculative decoding: tokens drafted and evaluated */
+    uint64_t n_draft_accepted;   /* of which the target's sampler chose too */
 };
 void sched_get_stats(struct sched *s, struct sched_stats *st);
 

@@ -19,7 +19,8 @@
 #include "base/vec.h"
 
 enum opt_kind { OPT_INT, OPT_SIZE, OPT_STR, OPT_FLAG, OPT_CACHE_TYPE, OPT_LOG_FORMAT, OPT_API_KEY,
-                OPT_API_KEY_FILE, OPT_IGNORED, OPT_UNSUPPORTED, OPT_IGNORED_FLAG, OPT_FLAG_OFF, OPT_POOLING };
+                OPT_API_KEY_FILE, OPT_IGNORED, OPT_UNSUPPORTED, OPT_IGNORED_FLAG, OPT_FLAG_OFF, OPT_POOLING,
+                OPT_SPEC_TYPE, OPT_PROB };
 
 struct opt {
     const char *s, *l;   /* short and long names ("" when none) */
@@ -75,6 +76,11 @@ static const struct opt OPTS[] = {
     {"-v", "--verbose", OPT_FLAG, F(verbose), 0, 0, "off", "log requests and responses in full"},
     {"", "--log-disable", OPT_FLAG, F(log_disable), 0, 0, "off", "no log output"},
     {"", "--log-format", OPT_LOG_FORMAT, F(log_format), 0, 0, "json", "log format: json or text"},
+    {"", "--spec-type", OPT_SPEC_TYPE, F(spec_type), 0, 0, "none", "speculative decoding: none, or ngram-simple (drafts by n-gram lookup in the prompt and output, no draft model)"},
+    {"--draft-max", "--spec-draft-n-max", OPT_INT, F(draft_max), 1, 256, "16", "most tokens drafted per slot and step"},
+    {"--draft-min", "--spec-draft-n-min", OPT_INT, F(draft_min), 0, 256, "0", "shortest draft evaluated"},
+    {"--draft-p-min", "--spec-draft-p-min", OPT_PROB, F(draft_p_min), 0, 0, "0", "a draft model's least token probability (n-gram drafts have none: unused)"},
+    {"", "--spec-ngram-simple-size-n", OPT_INT, F(spec_ngram_n), 1, 1024, "12", "longest n-gram looked up (shorter ones down to 3 are tried)"},
     /* Options of llama-server that do not apply to a CPU build: accepted. */
     {"-ngl", "--n-gpu-layers", OPT_IGNORED, 0, 0, 0, "0", "accepted; no effect in a CPU build"},
     {"-dt", "--defrag-thold", OPT_IGNORED, 0, 0, 0, "-1", "accepted; the paged cache needs no defragmenting"},
@@ -194,6 +200,21 @@ static int set_value(struct server_params *p, const struct opt *o, const char *n
             return err_set(err, n, "%s: '%s' is not none, mean, cls or last", name, v);
         *(const char **)field = v;
         return 0;
+    case OPT_SPEC_TYPE:
+        if (strcmp(v, "none") && strcmp(v, "ngram-simple") && strcmp(v, "ngram"))
+            return err_set(err, n, "%s: '%s' is not supported (cllm drafts by n-gram lookup: none or ngram-simple)",
+                           name, v);
+        *(const char **)field = v;
+        return 0;
+    case OPT_PROB: {
+        char *end;
+        errno = 0;
+        float f = strtof(v, &end);
+        if (errno || end == v || *end || !(f >= 0 && f <= 1))
+            return err_set(err, n, "%s: '%s' is not a probability (0 to 1)", name, v);
+        *(float *)field = f;
+        return 0;
+    }
     case OPT_API_KEY:
         return add_key(p, v, strlen(v)) == 0 ? 0 : err_set(err, n, "out of memory");
     case OPT_API_KEY_FILE:
@@ -224,6 +245,9 @@ static void defaults(struct server_params *p)
     p->context_shift = true; /* the seed: n_keep tokens kept when the context fills */
     p->log_format = LOG_FORMAT_JSON;
     p->n_threads = cpus > 0 ? (int)cpus : 1;
+    p->spec_type = "none";
+    p->draft_max = 16;
+    p->spec_ngram_n = 12;
 }
 
 static const struct opt *find_opt(const char *a)

@@ -60,6 +60,12 @@ struct server_params {
     struct json_t *chat_template_kwargs; /* --chat-template-kwargs: a JSON object (owned), the
                                             default of a request's chat_template_kwargs */
     bool no_prefill_assistant; /* --no-prefill-assistant: a final assistant message is not continued */
+    /* speculative decoding by n-gram lookup (src/serve/scheduler.h) */
+    const char *spec_type;    /* --spec-type: "none" or "ngram-simple" ("ngram") */
+    int32_t draft_max;        /* --spec-draft-n-max / --draft-max */
+    int32_t draft_min;        /* --spec-draft-n-min / --draft-min */
+    float draft_p_min;        /* --spec-draft-p-min / --draft-p-min (a draft model's; unused by n-gram) */
+    int32_t spec_ngram_n;     /* --spec-ngram-simple-size-n: the longest n-gram looked up */
 };
 
 /* Parse argv into p (defaults first). Returns 0, 1 when --help was printed

@@ -371,14 +371,15 @@ static const struct other_opt OTHERS[] = {
      O_VALUE, NULL, NULL},
     {"--spec-draft-cpu-moe,-cmoed,--cpu-moe-draft", O_FLAG, NULL, NULL},
     {"--spec-draft-backend-sampling,--no-spec-draft-backend-sampling", O_FLAG, NULL, NULL},
-    {"--spec-draft-model,-md,--model-draft,--spec-type,--spec-draft-n-max,--spec-draft-n-min,--spec-synth-len,"
-     "--spec-synth-rates,--spec-draft-p-split,--draft-p-split,--spec-draft-p-min,--draft-p-min,"
-     "--spec-ngram-mod-n-min,--spec-ngram-mod-n-max,--spec-ngram-mod-n-match,--spec-ngram-simple-size-n,"
+    /* --spec-type, --spec-draft-n-max/-n-min/-p-min and --spec-ngram-simple-size-n: server_params.c */
+    {"--spec-draft-model,-md,--model-draft,--spec-synth-len,"
+     "--spec-synth-rates,--spec-draft-p-split,--draft-p-split,"
+     "--spec-ngram-mod-n-min,--spec-ngram-mod-n-max,--spec-ngram-mod-n-match,"
      "--spec-ngram-simple-size-m,--spec-ngram-simple-min-hits,--spec-ngram-map-k-size-n,"
      "--spec-ngram-map-k-size-m,--spec-ngram-map-k-min-hits,--spec-ngram-map-k4v-size-n,"
      "--spec-ngram-map-k4v-size-m,--spec-ngram-map-k4v-min-hits",
      O_REFUSE_VAL, NOSPEC, NULL},
-    {"--draft,--draft-n,--draft-max,--draft-min,--draft-n-min,--spec-ngram-size-n,--spec-ngram-size-m,"
+    {"--draft,--draft-n,--draft-n-min,--spec-ngram-size-n,--spec-ngram-size-m,"
      "--spec-ngram-min-hits", O_REFUSE_VAL, "removed from llama-server too (see its --spec-* options)", NULL},
 };
 

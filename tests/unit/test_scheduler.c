@@ -9,7 +9,13 @@
  *  - cancellation of a queued and of a running task;
  *  - n > 1: a follower borrows its leader's prompt and, greedy, says the same;
  *  - slot save / restore / erase, the system prompt, embeddings;
- *  - errors: bad slot, empty prompt, a bad file, 503 on shutdown.
+ *  - errors: bad slot, empty prompt, a bad file, 503 on shutdown;
+ *  - sampling the slots in parallel on the engine's threads gives each task
+ *    the tokens and probabilities it gets alone on one thread;
+ *  - speculative decoding (n-gram drafting): greedy and seeded output the
+ *    same as plain decoding, drafts accepted and rejected, the cache left
+ *    as plain decoding leaves it; at temperature > 0 the token frequencies
+ *    over many seeds match plain decoding's (chi-square bound).
  *
  * Tests wait on the event queues with bounded polling loops; nothing here
  * depends on timing.
@@ -20,6 +26,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +49,8 @@ struct fx {
 struct got {
     int32_t n_tokens[MAX_IDX];
     int32_t tokens[MAX_IDX][MAX_TOK];
+    float token_prob[MAX_IDX][MAX_TOK];
+    struct sched_token_prob top[MAX_IDX][MAX_TOK]; /* probs[0] when n_probs > 0 */
     bool done[MAX_IDX], error[MAX_IDX];
     int code[MAX_IDX];
     char msg[MAX_IDX][256];
@@ -50,7 +59,24 @@ struct got {
     float embd0;
 };
 
+/* The fixture's engine and scheduler: threads for the engine (and the
+ * parallel sampling), outputs per batch (0: one per slot), and the
+ * speculative decoding settings (sp->n_slots etc. are filled in). */
+struct fx_opts {
+    int n_threads;
+    int32_t n_outputs_max;
+    struct sched_params sp;
+};
+
+static struct fx *fx_make(int32_t n_slots, const struct fx_opts *o);
+
 static struct fx *fx_new(int32_t n_slots)
+{
+    struct fx_opts o = {.n_threads = 1};
+    return fx_make(n_slots, &o);
+}
+
+static struct fx *fx_make(int32_t n_slots, const struct fx_opts *o)
 {
     const char *src = getenv("CLLM_SOURCE_DIR") ? getenv("CLLM_SOURCE_DIR") : CLLM_SOURCE_DIR;
     char path[1024], err[512];
@@ -66,13 +92,17 @@ static struct fx *fx_new(int32_t n_slots)
     struct engine_params ep = engine_default_params();
     ep.n_ctx = engine_ctx_for_seqs(n_slots + 1, SLOT_CTX);
     ep.n_seq_max = n_slots + 1;
-    ep.n_outputs_max = n_slots;
+    ep.n_outputs_max = o->n_outputs_max > 0 ? o->n_outputs_max : n_slots;
     ep.n_batch = 32;
-    ep.n_threads = ep.n_threads_batch = 1;
+    ep.n_threads = ep.n_threads_batch = o->n_threads;
     f->e = engine_create(f->m, &ep, err, sizeof err);
     if (!f->e)
         fail_msg("%s", err);
-    struct sched_params sp = {.n_slots = n_slots, .n_ctx = SLOT_CTX * n_slots, .n_predict = -1, .n_batch = 32};
+    struct sched_params sp = o->sp;
+    sp.n_slots = n_slots;
+    sp.n_ctx = SLOT_CTX * n_slots;
+    sp.n_predict = -1;
+    sp.n_batch = 32;
     f->s = sched_create(f->e, f->v, &sp, err, sizeof err);
     if (!f->s)
         fail_msg("%s", err);
@@ -124,6 +154,9 @@ static bool drain(struct sched_events *q, struct got *g, int want)
         assert_false(g->done[i] || g->error[i]); /* nothing after the final event */
         if (ev->kind == SCHED_EV_TOKEN) {
             assert_true(g->n_tokens[i] < MAX_TOK);
+            g->token_prob[i][g->n_tokens[i]] = ev->token_prob;
+            if (ev->n_probs > 0)
+                g->top[i][g->n_tokens[i]] = ev->probs[0];
             g->tokens[i][g->n_tokens[i]++] = ev->token;
             assert_non_null(ev->text);
         } else if (ev->kind == SCHED_EV_DONE) {
@@ -578,6 +611,258 @@ static void test_errors_and_shutdown(void **state)
 static int n_notified;
 static void notify(void *ud) { (*(int *)ud)++; }
 
+/* ------------------------------------------------------------ parallel sampling, speculation */
+
+/* A completion sampled at temperature temp with seed and n_probs. */
+static struct sched_task *sampled(struct fx *f, const int32_t *prompt, size_t n, int32_t n_predict,
+                                  struct sched_events *q, float temp, uint32_t seed, int32_t n_probs)
+{
+    struct sched_task *t = completion(f, prompt, n, n_predict, q);
+    struct sampler_params sp;
+    sampler_default_params(&sp);
+    sp.temperature = temp;
+    sp.repeat_penalty = 1;
+    sp.ignore_eos = true;
+    sp.seed = seed;
+    sp.n_probs = n_probs;
+    char err[256];
+    sampler_free(t->sampler);
+    t->sampler = sampler_create(f->sv, &sp, SLOT_CTX, err, sizeof err);
+    if (!t->sampler)
+        fail_msg("%s", err);
+    t->n_probs = n_probs;
+    t->cache_prompt = false;
+    return t;
+}
+
+/* A prompt that repeats a phrase of `period` tokens (n-gram drafting finds
+ * it again). */
+static void repetitive_prompt(int32_t *p, int32_t n, int32_t period, int32_t salt)
+{
+    p[0] = 1;
+    for (int32_t i = 1; i < n; i++)
+        p[i] = 300 + ((i - 1) % period) * 11 + salt * 3;
+}
+
+typedef struct sched_task *(*make_task_fn)(struct fx *f, int k, struct sched_events *q);
+
+/* Run tasks k0 .. k0+n-1 (made by mk), all submitted at once, to their
+ * ends, into g[0..n). */
+static void run_all(struct fx *f, int k0, int n, struct got *g, make_task_fn mk)
+{
+    struct sched_events **q = calloc((size_t)n, sizeof *q);
+    for (int k = 0; k < n; k++) {
+        q[k] = sched_events_new(NULL, NULL);
+        assert_true(sched_submit(f->s, mk(f, k0 + k, q[k])) >= 0);
+    }
+    for (int k = 0; k < n; k++) {
+        memset(&g[k], 0, sizeof g[k]);
+        wait_for(q[k], &g[k], 1);
+        assert_true(g[k].done[0]);
+        sched_events_unref(q[k]);
+    }
+    free(q);
+    wait_idle(f->s);
+}
+
+static struct sched_task *mk_parallel(struct fx *f, int k, struct sched_events *q)
+{
+    int32_t p[20];
+    prompt_of(p, 20, k);
+    return sampled(f, p, 20, 16, q, 0.9f, 100u + (uint32_t)k, 3);
+}
+
+static void assert_same_output(const struct got *a, const struct got *b)
+{
+    assert_int_equal(a->n_tokens[0], b->n_tokens[0]);
+    assert_int_equal(a->r[0].n_decoded, b->r[0].n_decoded);
+    assert_memory_equal(a->tokens[0], b->tokens[0], (size_t)a->n_tokens[0] * sizeof(int32_t));
+    assert_memory_equal(a->token_prob[0], b->token_prob[0], (size_t)a->n_tokens[0] * sizeof(float));
+    assert_memory_equal(a->top[0], b->top[0], (size_t)a->n_tokens[0] * sizeof(struct sched_token_prob));
+}
+
+static void test_parallel_sampling(void **state)
+{
+    (void)state;
+    enum { N = 6 };
+    struct fx_opts o = {.n_threads = 2};
+    struct got *alone = calloc(N, sizeof *alone), *g = calloc(N, sizeof *g);
+    struct fx *f = fx_make(4, &o);
+    /* one at a time: each step samples one slot, on the loop thread */
+    for (int k = 0; k < N; k++)
+        run_all(f, k, 1, &alone[k], mk_parallel);
+    /* all at once: up to 4 slots sampled per step, on 2 threads */
+    run_all(f, 0, N, g, mk_parallel);
+    for (int k = 0; k < N; k++) {
+        assert_int_equal(g[k].n_tokens[0], 16);
+        assert_true(g[k].token_prob[0][0] > 0);
+        assert_same_output(&g[k], &alone[k]);
+    }
+    fx_free(f);
+    free(alone);
+    free(g);
+}
+
+/* Speculative decoding's fixture: n-gram drafts of up to 8 tokens, room
+ * for them in the outputs, sampling on 2 threads. */
+static struct fx *fx_spec(int32_t n_slots, int32_t draft_min)
+{
+    struct fx_opts o = {.n_threads = 2, .n_outputs_max = 32,
+                        .sp = {.spec_type = SCHED_SPEC_NGRAM, .draft_max = 8, .draft_min = draft_min,
+                               .ngram_n = 4, .ngram_n_min = 1}};
+    return fx_make(n_slots, &o);
+}
+
+enum { SPEC_NP = 20 };
+static const int32_t spec_npred[] = {30, 41, 7, 150, 1, 2};
+
+static struct sched_task *mk_spec_greedy(struct fx *f, int k, struct sched_events *q)
+{
+    int32_t p[SPEC_NP];
+    repetitive_prompt(p, SPEC_NP, 3 + k % 4, k);
+    struct sched_task *t = completion(f, p, SPEC_NP, spec_npred[k % 6], q);
+    t->cache_prompt = false;
+    return t;
+}
+
+static void test_spec_greedy_same_as_plain(void **state)
+{
+    (void)state;
+    enum { N = 12 };
+    struct got *plain = calloc(N, sizeof *plain), *g = calloc(N, sizeof *g);
+    struct fx *f = fx_new(2);
+    run_all(f, 0, N, plain, mk_spec_greedy);
+    fx_free(f);
+    for (int32_t draft_min = 0; draft_min <= 3; draft_min += 3) {
+        f = fx_spec(3, draft_min);
+        run_all(f, 0, N, g, mk_spec_greedy);
+        for (int k = 0; k < N; k++) {
+            assert_int_equal(g[k].n_tokens[0], spec_npred[k % 6]);
+            assert_true(g[k].r[0].stopped_limit);
+            assert_int_equal(g[k].r[0].truncated, plain[k].r[0].truncated);
+            assert_same_output(&g[k], &plain[k]);
+        }
+        struct sched_stats st;
+        sched_get_stats(f->s, &st);
+        assert_true(st.n_draft_accepted > 0);            /* drafts were taken */
+        assert_true(st.n_draft_accepted < st.n_drafted); /* and some were rejected */
+        assert_true(st.n_decode_calls < st.n_predicted_tokens); /* several tokens a step */
+        /* the cache holds what plain decoding leaves (the prompt and every
+         * token but the last), so the same prompt with cache_prompt reuses
+         * all of it and says the same */
+        struct sched_events *q = sched_events_new(NULL, NULL);
+        struct sched_task *t = mk_spec_greedy(f, 0, q);
+        t->id_slot = 0;
+        run_one(f, t, &g[0]);
+        struct slot_look l = {0};
+        sched_visit_slots(f->s, look, &l);
+        assert_int_equal(l.n_past[0], SPEC_NP + spec_npred[0] - 1);
+        t = mk_spec_greedy(f, 0, q);
+        t->id_slot = 0;
+        t->cache_prompt = true;
+        run_one(f, t, &g[1]);
+        assert_int_equal(g[1].r[0].n_cached, SPEC_NP - 1);
+        assert_same_output(&g[1], &plain[0]);
+        sched_events_unref(q);
+        fx_free(f);
+    }
+    free(plain);
+    free(g);
+}
+
+/* Temperature 1, a seed per task, n_probs on (so probabilities are
+ * compared too). */
+enum { DIST_N = 400, DIST_NPRED = 10, DIST_G = 24 };
+/* The prompt: what the model says greedily after BOS, then its start again
+ * (so the model's likely continuation is in the history to be drafted). */
+static int32_t dist_prompt[1 + DIST_G + 8];
+
+static struct sched_task *mk_dist(struct fx *f, int k, struct sched_events *q)
+{
+    return sampled(f, dist_prompt, 1 + DIST_G + 8, DIST_NPRED, q, 1.0f, 1u + (uint32_t)k, 2);
+}
+
+static struct sched_task *mk_dist_other_seeds(struct fx *f, int k, struct sched_events *q)
+{
+    return mk_dist(f, k + 100000, q);
+}
+
+/* Two samples of equal size: the chi-square statistic of homogeneity of
+ * the tokens at position pos (tokens seen fewer than 10 times in both
+ * together pooled into one bin); *dof gets its degrees of freedom. */
+static double chi_square(const struct got *a, const struct got *b, int n, int pos, int *dof)
+{
+    enum { V = 512 };
+    int ca[V + 1] = {0}, cb[V + 1] = {0};
+    for (int k = 0; k < n; k++) {
+        ca[a[k].tokens[0][pos] < V ? a[k].tokens[0][pos] : V]++;
+        cb[b[k].tokens[0][pos] < V ? b[k].tokens[0][pos] : V]++;
+    }
+    double chi = 0, ra = 0, rb = 0;
+    int bins = 0;
+    for (int t = 0; t <= V; t++) {
+        if (ca[t] + cb[t] >= 10) {
+            chi += (double)(ca[t] - cb[t]) * (ca[t] - cb[t]) / (ca[t] + cb[t]);
+            bins++;
+        } else {
+            ra += ca[t];
+            rb += cb[t];
+        }
+    }
+    if (ra + rb > 0) {
+        chi += (ra - rb) * (ra - rb) / (ra + rb);
+        bins++;
+    }
+    *dof = bins - 1;
+    return chi;
+}
+
+static void test_spec_sampled_distribution(void **state)
+{
+    (void)state;
+    struct got *plain = calloc(DIST_N, sizeof *plain), *spec = calloc(DIST_N, sizeof *spec);
+    struct got *spec2 = calloc(DIST_N, sizeof *spec2);
+    struct fx *f = fx_new(4);
+    int32_t bos = 1;
+    struct sched_events *q = sched_events_new(NULL, NULL);
+    run_one(f, completion(f, &bos, 1, DIST_G, q), &plain[0]);
+    sched_events_unref(q);
+    dist_prompt[0] = bos;
+    memcpy(dist_prompt + 1, plain[0].tokens[0], DIST_G * sizeof(int32_t));
+    memcpy(dist_prompt + 1 + DIST_G, plain[0].tokens[0], 8 * sizeof(int32_t));
+    run_all(f, 0, DIST_N, plain, mk_dist);
+    fx_free(f);
+    f = fx_spec(4, 0);
+    run_all(f, 0, DIST_N, spec, mk_dist);
+    run_all(f, 0, DIST_N, spec2, mk_dist_other_seeds);
+    struct sched_stats st;
+    sched_get_stats(f->s, &st);
+    assert_true(st.n_draft_accepted > 0);
+    assert_true(st.n_draft_accepted < st.n_drafted);
+    fx_free(f);
+    /* the same seed: the same tokens and probabilities as plain decoding */
+    for (int k = 0; k < DIST_N; k++)
+        assert_same_output(&spec[k], &plain[k]);
+    /* other seeds: the same distribution, position by position; the bound
+     * is far out in the chi-square tail (p < 1e-6 at these degrees of
+     * freedom): a sampler that favoured the drafted tokens exceeds it */
+    int tested = 0;
+    for (int pos = 0; pos < DIST_NPRED; pos++) {
+        int dof;
+        double chi = chi_square(spec2, plain, DIST_N, pos, &dof);
+        if (dof < 1)
+            continue;
+        tested++;
+        double bound = dof + 7.0 * sqrt(2.0 * dof) + 10.0;
+        if (chi > bound)
+            fail_msg("position %d: chi-square %.1f > %.1f (%d degrees of freedom)", pos, chi, bound, dof);
+    }
+    assert_true(tested >= DIST_NPRED / 2);
+    free(plain);
+    free(spec);
+    free(spec2);
+}
+
 static void test_events_queue(void **state)
 {
     (void)state;
@@ -616,6 +901,9 @@ int main(void)
         cmocka_unit_test(test_slot_ops),
         cmocka_unit_test(test_system_prompt_and_embeddings),
         cmocka_unit_test(test_errors_and_shutdown),
+        cmocka_unit_test(test_parallel_sampling),
+        cmocka_unit_test(test_spec_greedy_same_as_plain),
+        cmocka_unit_test(test_spec_sampled_distribution),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
