@@ -33,6 +33,7 @@
 
 #include "base/err.h"
 #include "base/vec.h"
+#include "engine/bert.h"
 #include "tensor/attn.h"
 #include "tensor/cpu/kernels.h"
 #include "tensor/f16.h"
@@ -749,6 +750,28 @@ static void compute_logits(struct engine *e, const struct batch *b, int32_t n_ou
     matmul(e->mm, &out, e->hout, n_out, hp->n_embd, e->logits, hp->n_vocab);
 }
 
+/* Encoders (bert): every sequence of the batch must be whole in it (its
+ * attention sees all its tokens); the layers are bert.c's. */
+static int bert_batch(struct engine *e, const struct batch *b, int nth, char *err, size_t err_size)
+{
+    int rc = 0;
+    for (int32_t s = 0; s < e->p.n_seq_max && rc == 0; s++)
+        if (e->seq_grow[s] > 0 && e->seq_next[s] != e->seq_grow[s])
+            rc = errf(err, err_size, "sequence %d already holds %d tokens: a bert model (non-causal "
+                      "attention) needs all of a sequence in one batch", s, e->seq_next[s] - e->seq_grow[s]);
+    if (rc == 0) {
+        struct bert_bufs bb = { .x = e->x, .o = e->o, .q = e->q, .k = e->kk, .v = e->vv, .att = e->att,
+                                .g = e->g, .scores = e->att_scores, .scores_stride = e->p.n_ctx,
+                                .n_threads = e->n_att_threads, .order = e->att_order,
+                                .seq_first = e->att_seq_first };
+        rc = engine_bert_forward(e->m, e->mm, e->pool, nth, b, &bb, err, err_size);
+    }
+    if (rc != 0)
+        for (int32_t s = 0; s < e->p.n_seq_max; s++)
+            kv_cache_seq_rm(e->kv, s, e->seq_next[s] - e->seq_grow[s]);
+    return rc;
+}
+
 /* Check the batch, append its keys and values, and run every layer: e->x
  * then holds each token's final hidden state. Returns the number of tokens
  * asking for logits, or -1. */
@@ -764,8 +787,10 @@ static int32_t forward(struct engine *e, const struct batch *b, char *err, size_
     int nth = b->n_tokens == 1 ? e->p.n_threads : e->p.n_threads_batch;
     matmul_ctx_set_threads(e->mm, nth);
     int32_t n = b->n_tokens;
-    if (e->att_tiles)
+    if (e->att_tiles || hp->arch == ARCH_BERT)
         group_by_seq(e, b);
+    if (hp->arch == ARCH_BERT)
+        return bert_batch(e, b, nth, err, err_size) == 0 ? n_out : -1;
     if (op_get_rows(e->x, e->m->tok_embd.type, e->m->tok_embd.data, hp->n_vocab, hp->n_embd,
                     b->token, n) != 0) {
         for (int32_t s = 0; s < e->p.n_seq_max; s++)
@@ -783,6 +808,8 @@ static int32_t forward(struct engine *e, const struct batch *b, char *err, size_
 
 int engine_decode(struct engine *e, const struct batch *b, char *err, size_t err_size)
 {
+    if (e->m->hp.arch == ARCH_BERT)
+        return errf(err, err_size, "a bert model has no output head: it gives embeddings only");
     int32_t n_out = forward(e, b, err, err_size);
     if (n_out < 0)
         return -1;
@@ -797,6 +824,10 @@ int engine_decode_embd(struct engine *e, const struct batch *b, float *out, char
     const struct model_hparams *hp = &e->m->hp;
     if (forward(e, b, err, err_size) < 0)
         return -1;
+    if (hp->arch == ARCH_BERT) { /* the last layer's LayerNorm is the output */
+        memcpy(out, e->x, (size_t)b->n_tokens * (size_t)hp->n_embd * sizeof(float));
+        return 0;
+    }
     for (int32_t i = 0; i < b->n_tokens; i++)
         op_rms_norm(out + (size_t)i * hp->n_embd, e->x + (size_t)i * hp->n_embd, e->m->output_norm.data,
                     hp->n_embd, hp->norm_eps);

@@ -31,6 +31,7 @@ static const struct arch_desc arch_descs[ARCH_COUNT] = {
     [ARCH_GEMMA3] = { "gemma3", true, false, true, true, true, 6, 10000.0f },
     [ARCH_QWEN2] = { "qwen2", true, true, false, false, false, 0, 0 },
     [ARCH_QWEN3] = { "qwen3", true, false, true, false, false, 0, 0 },
+    [ARCH_BERT] = { "bert", false, true, false, false, false, 0, 0 },
 };
 
 const char *model_arch_name(enum model_arch arch)
@@ -152,6 +153,27 @@ static bool read_hparams(struct loader *l, struct model_hparams *hp)
     return true;
 }
 
+/* Encoders (bert): LayerNorm epsilon, bidirectional attention, pooling. */
+static bool read_encoder_hparams(struct loader *l, struct model_hparams *hp)
+{
+    char key[128];
+    hp->causal = hp->arch != ARCH_BERT;
+    hp->pooling_type = -1;
+    if (hp->arch != ARCH_BERT)
+        return true;
+    if (!get_f32(l, "attention.layer_norm_epsilon", 1e-12f, &hp->norm_eps))
+        return false;
+    bool causal;
+    snprintf(key, sizeof(key), "%s.attention.causal", l->desc->name);
+    if (gguf_get_bool(l->gguf, key, &causal) == GGUF_OK && causal)
+        return fail(l, "%s is true: cllm runs bert models as encoders only", key);
+    uint32_t pooling;
+    snprintf(key, sizeof(key), "%s.pooling_type", l->desc->name);
+    if (gguf_get_u32(l->gguf, key, &pooling) == GGUF_OK)
+        hp->pooling_type = (int32_t)pooling;
+    return true;
+}
+
 /* ------------------------------------------------------------ tensors */
 
 /* Bind tensor `name`; check its shape is [ne0, ne1] (ne1 0: 1-D). */
@@ -182,9 +204,39 @@ static bool bind(struct loader *l, struct weight *w, const char *name, int64_t n
     return true;
 }
 
+/* A bert layer: Q/K/V/output projections with biases, the attention
+ * output LayerNorm, the FFN (up, down, biases) and the layer output LayerNorm. */
+static bool bind_bert_layer(struct loader *l, const struct model_hparams *hp, int il, struct layer_weights *lw)
+{
+    int64_t e = hp->n_embd, f = hp->n_ff, q = (int64_t)hp->n_head * hp->head_dim_k;
+    int64_t k = (int64_t)hp->n_head_kv * hp->head_dim_k, v = (int64_t)hp->n_head_kv * hp->head_dim_v;
+    int64_t o = (int64_t)hp->n_head * hp->head_dim_v;
+    const struct { struct weight *w; const char *suffix; int64_t ne0, ne1; bool required; } t[] = {
+        { &lw->wq, "attn_q.weight", e, q, true }, { &lw->bq, "attn_q.bias", q, 0, false },
+        { &lw->wk, "attn_k.weight", e, k, true }, { &lw->bk, "attn_k.bias", k, 0, false },
+        { &lw->wv, "attn_v.weight", e, v, true }, { &lw->bv, "attn_v.bias", v, 0, false },
+        { &lw->wo, "attn_output.weight", o, e, true }, { &lw->bo, "attn_output.bias", e, 0, false },
+        { &lw->attn_out_norm, "attn_output_norm.weight", e, 0, true },
+        { &lw->attn_out_norm_b, "attn_output_norm.bias", e, 0, false },
+        { &lw->ffn_up, "ffn_up.weight", e, f, true }, { &lw->ffn_up_b, "ffn_up.bias", f, 0, false },
+        { &lw->ffn_down, "ffn_down.weight", f, e, true }, { &lw->ffn_down_b, "ffn_down.bias", e, 0, false },
+        { &lw->layer_out_norm, "layer_output_norm.weight", e, 0, true },
+        { &lw->layer_out_norm_b, "layer_output_norm.bias", e, 0, false },
+    };
+    char name[96];
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        snprintf(name, sizeof(name), "blk.%d.%s", il, t[i].suffix);
+        if (!bind(l, t[i].w, name, t[i].ne0, t[i].ne1, t[i].required))
+            return false;
+    }
+    return true;
+}
+
 static bool bind_layer(struct loader *l, const struct model_hparams *hp, int il,
                        struct layer_weights *lw)
 {
+    if (hp->arch == ARCH_BERT)
+        return bind_bert_layer(l, hp, il, lw);
     const struct arch_desc *d = l->desc;
     int64_t e = hp->n_embd, q = (int64_t)hp->n_head * hp->head_dim_k;
     int64_t k = (int64_t)hp->n_head_kv * hp->head_dim_k, v = (int64_t)hp->n_head_kv * hp->head_dim_v;
@@ -211,6 +263,19 @@ static bool bind_layer(struct loader *l, const struct model_hparams *hp, int il,
            bind(l, &lw->post_ffn_norm, n[15], e, 0, d->post_norms);
 }
 
+/* bert: token, position and token type embeddings and their LayerNorm. */
+static bool bind_bert_globals(struct loader *l, struct model *m)
+{
+    struct model_hparams *hp = &m->hp;
+    const struct gguf_tensor *tt = gguf_find_tensor(l->gguf, "token_types.weight");
+    return bind(l, &m->tok_embd, "token_embd.weight", hp->n_embd, hp->n_vocab, true) &&
+           bind(l, &m->pos_embd, "position_embd.weight", hp->n_embd, hp->n_ctx_train, true) &&
+           (tt == NULL || bind(l, &m->type_embd, "token_types.weight", hp->n_embd, tt->ne[1] > 0 ? tt->ne[1] : 1,
+                               true)) &&
+           bind(l, &m->embd_norm, "token_embd_norm.weight", hp->n_embd, 0, true) &&
+           bind(l, &m->embd_norm_b, "token_embd_norm.bias", hp->n_embd, 0, false);
+}
+
 static bool bind_globals(struct loader *l, struct model *m)
 {
     struct model_hparams *hp = &m->hp;
@@ -225,6 +290,8 @@ static bool bind_globals(struct loader *l, struct model *m)
         n_tokens > (uint64_t)hp->n_vocab)
         return fail(l, "the vocabulary has %llu tokens but token_embd.weight only %d rows",
                     (unsigned long long)n_tokens, hp->n_vocab);
+    if (hp->arch == ARCH_BERT)
+        return bind_bert_globals(l, m);
     if (!bind(l, &m->tok_embd, "token_embd.weight", hp->n_embd, hp->n_vocab, true) ||
         !bind(l, &m->output_norm, "output_norm.weight", hp->n_embd, 0, true) ||
         !bind(l, &m->output, "output.weight", hp->n_embd, hp->n_vocab, false))
@@ -249,7 +316,7 @@ static bool find_arch(struct loader *l, struct model_hparams *hp)
             return true;
         }
     }
-    return fail(l, "unsupported architecture '%.*s' (cllm supports llama, gemma3, qwen2, qwen3)",
+    return fail(l, "unsupported architecture '%.*s' (cllm supports llama, gemma3, qwen2, qwen3, bert)",
                 (int)len, s);
 }
 
@@ -264,7 +331,8 @@ struct model *model_from_gguf(struct gguf_ctx *gguf, char *err, size_t err_size)
         return NULL;
     }
     m->gguf = gguf;
-    bool ok = find_arch(&l, &m->hp) && read_hparams(&l, &m->hp) && bind_globals(&l, m);
+    bool ok = find_arch(&l, &m->hp) && read_hparams(&l, &m->hp) && read_encoder_hparams(&l, &m->hp) &&
+              bind_globals(&l, m);
     if (ok) {
         m->layers = calloc((size_t)m->hp.n_layer, sizeof(*m->layers));
         ok = m->layers != NULL || fail(&l, "out of memory");

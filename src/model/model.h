@@ -20,7 +20,7 @@
 #include "gguf/gguf.h"
 #include "tensor/types.h"
 
-enum model_arch { ARCH_LLAMA = 0, ARCH_GEMMA3, ARCH_QWEN2, ARCH_QWEN3, ARCH_COUNT };
+enum model_arch { ARCH_LLAMA = 0, ARCH_GEMMA3, ARCH_QWEN2, ARCH_QWEN3, ARCH_BERT, ARCH_COUNT };
 
 /* A weight tensor as the engine uses it: ne[0] elements per row. */
 struct weight {
@@ -52,6 +52,8 @@ struct model_hparams {
     int32_t swa_period;      /* every swa_period-th layer is global (gemma3: 6); 0: none */
     float embd_scale;        /* token embeddings are multiplied by this (gemma: sqrt(n_embd)) */
     float attn_scale;        /* softmax scale of Q.K (1/sqrt(head_dim) unless the model says) */
+    bool causal;             /* attention.causal: false for encoders (bert) */
+    int32_t pooling_type;    /* {arch}.pooling_type: -1 unset, 0 none, 1 mean, 2 cls, 3 last, 4 rank */
 };
 
 struct layer_weights {
@@ -61,6 +63,9 @@ struct layer_weights {
     struct weight post_attn_norm;              /* gemma3 */
     struct weight ffn_norm, ffn_gate, ffn_up, ffn_down;
     struct weight post_ffn_norm;               /* gemma3 */
+    /* bert: output bias, post-norm LayerNorms (weight, bias), FFN biases */
+    struct weight bo, attn_out_norm, attn_out_norm_b, layer_out_norm, layer_out_norm_b;
+    struct weight ffn_up_b, ffn_down_b;
 };
 
 struct model {
@@ -68,6 +73,9 @@ struct model {
     struct model_hparams hp;
     struct weight tok_embd, output_norm, output; /* output = tok_embd when tied */
     bool tied_output;
+    /* bert: absolute position and token type embeddings, embedding LayerNorm;
+     * no output_norm / output (an encoder: embeddings only) */
+    struct weight pos_embd, type_embd, embd_norm, embd_norm_b;
     struct layer_weights *layers;
 };
 
