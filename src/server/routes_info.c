@@ -54,7 +54,7 @@ int srv_check_defaults(struct server *s, char *err, size_t err_size)
 
 /* ------------------------------------------------------------ slots */
 
-static json_t *props_params(const json_t *g);
+static json_t *props_params(const json_t *g, const char *spec_type);
 
 /* A copy of the slots taken under the scheduler's lock (plain copies only:
  * the JSON is made after the lock is released). */
@@ -79,7 +79,7 @@ static void slot_visit(void *ud, const struct sched_slot_info *si)
     c->stopping_word = strdup(si->stopping_word ? si->stopping_word : "");
 }
 
-static json_t *slot_json(const struct slot_copy *c, const json_t *defaults)
+static json_t *slot_json(const struct slot_copy *c, const json_t *defaults, const char *spec_type)
 {
     const struct sched_slot_info *si = &c->si;
     json_error_t je;
@@ -97,7 +97,7 @@ static json_t *slot_json(const struct slot_copy *c, const json_t *defaults)
     json_object_set_new(j, "n_past", json_integer(si->n_past));
     /* llama-server's slot fields besides the seed's */
     json_object_set_new(j, "speculative", json_false());
-    json_object_set_new(j, "params", props_params(settings ? settings : j));
+    json_object_set_new(j, "params", props_params(settings ? settings : j, spec_type));
     json_t *prompt = info ? json_object_get(info, "prompt") : NULL;
     json_object_set_new(j, "prompt", prompt ? json_incref(prompt) : json_string(""));
     const char *sw = c->stopping_word ? c->stopping_word : "";
@@ -120,7 +120,7 @@ json_t *srv_slots_json(struct server *s)
     sched_visit_slots(s->sched, slot_visit, &sv);
     json_t *defaults = srv_default_settings(s);
     for (int i = 0; i < sv.n; i++) {
-        json_array_append_new(arr, slot_json(&sv.v[i], defaults));
+        json_array_append_new(arr, slot_json(&sv.v[i], defaults, s->p->spec_type));
         free(sv.v[i].info);
         free(sv.v[i].stopping_word);
     }
@@ -172,7 +172,9 @@ void route_health(struct server *s, const struct http_request *req, struct http_
 /* default_generation_settings.params as llama-server shows it: the settings
  * (without n_ctx and model) and the samplers' fields cllm has at their off
  * values (cllm has no DRY, XTC, top-n-sigma or adaptive-p sampler). */
-static json_t *props_params(const json_t *g)
+/* llama-server's `params` object: the settings g plus the fields cllm has
+ * no counterpart for, at their "off" values, and the speculative type. */
+static json_t *props_params(const json_t *g, const char *spec_type)
 {
     json_t *p = json_deep_copy(g);
     json_object_del(p, "n_ctx");
@@ -187,6 +189,7 @@ static json_t *props_params(const json_t *g)
                               "backend_sampling", 0, "lora");
     json_object_update_missing(p, extra);
     json_decref(extra);
+    json_object_set_new(p, "speculative.types", json_string(spec_type && *spec_type ? spec_type : "none"));
     return p;
 }
 
@@ -198,7 +201,7 @@ void route_props(struct server *s, const struct http_request *req, struct http_r
                           s->sys_anti_prompt ? s->sys_anti_prompt : "");
     pthread_mutex_unlock(&s->sys_lock);
     json_t *g = srv_default_settings(s);
-    json_object_set_new(g, "params", props_params(g)); /* llama-server's shape */
+    json_object_set_new(g, "params", props_params(g, s->p->spec_type)); /* llama-server's shape */
     json_object_set_new(j, "default_generation_settings", g);
     json_object_set_new(j, "total_slots", json_integer(sched_n_slots(s->sched)));
     json_object_set_new(j, "model_path", json_string(s->p->model));

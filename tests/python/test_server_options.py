@@ -66,11 +66,12 @@ def test_no_model():
 
 
 def test_model_missing_or_not_gguf(tmp_path):
-    p = run("-m", tmp_path / "none.gguf")
+    # --port 0: any free port (the default 8080 may be taken on a shared machine)
+    p = run("-m", tmp_path / "none.gguf", "--port", "0")
     assert p.returncode != 0 and "none.gguf" in p.stderr
     junk = tmp_path / "junk.gguf"
     junk.write_bytes(b"not a gguf file at all" * 100)
-    p = run("-m", junk)
+    p = run("-m", junk, "--port", "0")
     assert p.returncode != 0 and "junk.gguf" in p.stderr
 
 
