@@ -41,6 +41,7 @@ VALUES = {  # a value llama-server would take, by option
     "--xtc-probability": "0", "--top-nsigma": "-1", "--top-n-sigma": "-1", "--dry-multiplier": "0",
     "--adaptive-target": "-1", "--seed": "42", "-s": "42", "--temp": "0.5", "--ssl-key-file": "k.pem",
     "--ssl-cert-file": "c.pem", "--log-format": "text", "--numa": "distribute", "--cpu-strict": "0",
+    "--spec-type": "ngram-simple",
 }
 
 

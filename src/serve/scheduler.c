@@ -249,10 +249,27 @@ static void slot_clear_task(struct slot *sl)
     sl->sample = false;
 }
 
+/* The throughput counters of the published stats, brought up to date
+ * before a task's final event goes out: a client that reads /metrics right
+ * after its answer sees its tokens counted (the full publication, slot
+ * views and gauges included, waits for the next step). */
+static void publish_counters(struct sched *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->pub_st.n_prompt_tokens = s->st.n_prompt_tokens;
+    s->pub_st.n_predicted_tokens = s->st.n_predicted_tokens;
+    s->pub_st.t_prompt_ms = s->st.t_prompt_ms;
+    s->pub_st.t_predicted_ms = s->st.t_predicted_ms;
+    s->pub_st.n_decode_calls = s->st.n_decode_calls;
+    s->pub_st.n_busy_slots = s->st.n_busy_slots;
+    pthread_mutex_unlock(&s->lock);
+}
+
 static void slot_fail(struct sched *s, struct slot *sl, int code, const char *msg)
 {
     if (sl->n_decoded > 0) /* as slot_cancel */
         s->st.t_predicted_ms += clock_ms() - sl->t_prompt_done;
+    publish_counters(s);
     post_error(sl->task, code, "%s", msg);
     task_end(s, sl->task);
     slot_clear_task(sl);
@@ -289,6 +306,7 @@ static void slot_finish(struct sched *s, struct slot *sl)
             ev = NULL;
         }
     }
+    publish_counters(s);
     post(t, ev);
     task_end(s, t);
     slot_clear_task(sl);

@@ -545,6 +545,9 @@ static const char *const ENVS[][2] = {
     {"LLAMA_ARG_OFFLINE", "--offline"},   {"LLAMA_ARG_KV_UNIFIED", "-kvu"},
     {"LLAMA_ARG_CHAT_TEMPLATE_KWARGS", "--chat-template-kwargs"}, {"LLAMA_ARG_PREFILL_ASSISTANT", "--prefill-assistant"}, {"LLAMA_ARG_CORS_ORIGINS", "--cors-origins"}, {"LLAMA_ARG_CORS_METHODS", "--cors-methods"},
     {"LLAMA_ARG_CORS_HEADERS", "--cors-headers"}, {"LLAMA_ARG_CORS_CREDENTIALS", "--cors-credentials"},
+    {"LLAMA_ARG_SPEC_TYPE", "--spec-type"}, {"LLAMA_ARG_SPEC_DRAFT_N_MAX", "--spec-draft-n-max"},
+    {"LLAMA_ARG_SPEC_DRAFT_N_MIN", "--spec-draft-n-min"}, {"LLAMA_ARG_SPEC_DRAFT_P_MIN", "--spec-draft-p-min"},
+    {"LLAMA_ARG_DRAFT_MAX", "--draft-max"}, {"LLAMA_ARG_DRAFT_MIN", "--draft-min"},
 };
 
 const char *server_params_llama_env(size_t k, const char **option)
