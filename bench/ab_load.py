@@ -122,8 +122,10 @@ def main():
     for k in ("A", "B"):
         med = lambda key: statistics.median(f[key] for f in res[k])
         summary[k] = {"tokens_per_s": med("aggregate_tokens_per_s"), "sched_us_per_step": med("sched_us_per_step"),
-                      "sched_cpu_us_per_step": med("sched_cpu_us_per_step"), "errors": sum(f["errors"] for f in res[k])}
-        print(f"{k} median: {summary[k]['tokens_per_s']} tok/s, scheduler {summary[k]['sched_us_per_step']} us "
+                      "sched_cpu_us_per_step": med("sched_cpu_us_per_step"), "ttft_p50_ms": med("ttft_p50_ms"),
+                      "ttft_p99_ms": med("ttft_p99_ms"), "errors": sum(f["errors"] for f in res[k])}
+        print(f"{k} median: {summary[k]['tokens_per_s']} tok/s, TTFT p50 {summary[k]['ttft_p50_ms']} ms "
+              f"p99 {summary[k]['ttft_p99_ms']} ms, scheduler {summary[k]['sched_us_per_step']} us "
               f"per step ({summary[k]['sched_cpu_us_per_step']} us CPU), errors {summary[k]['errors']}")
     print(f"B/A tokens/s: {summary['B']['tokens_per_s'] / summary['A']['tokens_per_s']:.3f}")
     print(json.dumps(summary))
