@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "base/clock.h"
@@ -1261,11 +1262,18 @@ static void *loop_main(void *arg)
 
 /* ------------------------------------------------------------ public */
 
-/* The sampling helpers: one fewer than the engine's threads, and fewer
- * than the slots (none for one slot). Fewer when a thread cannot start. */
+/* The sampling helpers (sched_params.n_sample_threads): by default one
+ * fewer than the engine's threads but only on cores the engine leaves
+ * free; fewer than the slots (none for one slot). Fewer when a thread
+ * cannot start. */
 static void start_crew(struct sched *s)
 {
     int n = engine_n_threads(s->e) - 1;
+    long spare = sysconf(_SC_NPROCESSORS_ONLN) - engine_n_threads(s->e);
+    if (s->p.n_sample_threads > 0)
+        n = s->p.n_sample_threads;
+    else if (n > spare)
+        n = spare > 0 ? (int)spare : 0;
     if (n > s->p.n_slots - 1)
         n = s->p.n_slots - 1;
     s->crew = n > 0 ? calloc((size_t)n, sizeof *s->crew) : NULL;

@@ -132,6 +132,11 @@ struct sched_params {
                             so prompt lookup ignores it */
     int32_t ngram_n;     /* the longest n-gram looked up (0: 12) */
     int32_t ngram_n_min; /* the shortest (0: 3; at most ngram_n) */
+    /* Helper threads that sample slots beside the loop thread after each
+     * decode: 0 (auto) takes only cores the engine's threads leave free
+     * (on a 2-core machine with 2 engine threads, none: measured, a helper
+     * there costs throughput), at most engine threads - 1; N > 0: N. */
+    int32_t n_sample_threads;
 };
 
 struct sched;

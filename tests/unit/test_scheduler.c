@@ -685,7 +685,7 @@ static void test_parallel_sampling(void **state)
 {
     (void)state;
     enum { N = 6 };
-    struct fx_opts o = {.n_threads = 2};
+    struct fx_opts o = {.n_threads = 2, .sp = {.n_sample_threads = 1}};
     struct got *alone = calloc(N, sizeof *alone), *g = calloc(N, sizeof *g);
     struct fx *f = fx_make(4, &o);
     /* one at a time: each step samples one slot, on the loop thread */
