@@ -504,8 +504,8 @@ int server_params_llama_option(struct server_params *p, const char *a, int argc,
             printf("Available devices:\n  CPU\n");
         return 2;
     }
-    if (o->why && o->kind != O_REFUSE_VAL)
-        fprintf(stderr, "warning: %s: %s\n", a, o->why);
+    if (o->kind != O_REFUSE_VAL) /* never silently: say the option does nothing here */
+        fprintf(stderr, "warning: %s: %s\n", a, o->why ? o->why : "accepted for llama-server compatibility; no effect in cllm");
     return 1;
 }
 
