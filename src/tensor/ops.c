@@ -46,12 +46,23 @@ static bool use_avx2(void)
 #endif
 }
 
+/* llama.cpp's arithmetic: squares rounded to float, summed in double, the
+ * mean rounded to float, then 1/sqrtf(mean + eps) in float. The bits of s
+ * matter: activations quantized to Q8_0 next often sit exactly on a half,
+ * so one ulp of s decides their rounding. The double sum runs in 8 lanes
+ * (element i in lane i % 8, lanes j and j + 4 added, then (0+1) + (2+3)),
+ * as the AVX2 version does, so both give the same bits. */
 static void op_rms_norm_scalar(float *y, const float *x, const float *w, int64_t n, float eps)
 {
-    double sum = 0.0;
+    double lane[8] = { 0 };
     for (int64_t i = 0; i < n; i++)
-        sum += (double)x[i] * x[i];
-    float s = (float)(1.0 / sqrt(sum / (double)n + eps));
+        lane[i % 8] += (double)(x[i] * x[i]);
+    double t[4];
+    for (int j = 0; j < 4; j++)
+        t[j] = lane[j] + lane[j + 4];
+    const double sum = (t[0] + t[1]) + (t[2] + t[3]);
+    const float mean = (float)(sum / (double)n);
+    const float s = 1.0f / sqrtf(mean + eps);
     if (w == NULL) {
         for (int64_t i = 0; i < n; i++)
             y[i] = x[i] * s;

@@ -15,8 +15,10 @@
  *   - vec_dot_nrows: 0..19 rows at an odd stride give vec_dot's bits per row;
  *     so does vec_dot_nrows_packed on rows from from_float_packed;
  *   - from_float: every table writes the same bytes as the scalar converter
- *     and as quant.h's reference quantizers, including rounding ties, sign
- *     ties for the Q8_K max, zero blocks, and inf/NaN/subnormal for F16/BF16;
+ *     and as quant.h's reference quantizers (Q8_0/Q8_1: as llama.cpp's x86
+ *     quantize_row_q8_0/q8_1, id = 127/amax and ties to even, modelled
+ *     here), including rounding ties, sign ties for the Q8_K max, zero
+ *     blocks, and inf/NaN/subnormal for F16/BF16; known Q8_0 bytes for ties;
  *   - CLLM_ISA capping (cpu_isa_choose and the process-wide choice).
  * CLLM_TEST_QUICK=1 runs fewer random rows.
  */
@@ -485,6 +487,36 @@ static void fill_converter_input(float *f, int64_t n, int variant)
     }
 }
 
+/* llama.cpp's CPU (x86) activation quantizer for Q8_0/Q8_1, written from
+ * its description: d = amax/127 stored as f16, q = x * (127/amax) rounded to
+ * nearest with ties to even (the default rounding mode's nearbyintf);
+ * Q8_1 also s = f16(d * sum(q)). (quant.h's reference, which quantizes
+ * files as gguf-py does, uses 1/d and rounds half away from zero.) */
+static void model_act_q8(enum tensor_type at, const float *f, uint8_t *out, int64_t n)
+{
+    size_t bsize = at == TYPE_Q8_0 ? sizeof(block_q8_0) : sizeof(block_q8_1);
+    for (int64_t b = 0; b < n / 32; b++, f += 32, out += bsize) {
+        float amax = 0.0f;
+        for (int j = 0; j < 32; j++)
+            amax = fabsf(f[j]) > amax ? fabsf(f[j]) : amax;
+        const float d = amax / 127.0f, id = amax != 0.0f ? 127.0f / amax : 0.0f;
+        int8_t qs[32];
+        int sum = 0;
+        for (int j = 0; j < 32; j++) {
+            qs[j] = (int8_t)nearbyintf(f[j] * id);
+            sum += qs[j];
+        }
+        f16_t hd = f32_to_f16(d), hs = f32_to_f16(d * (float)sum);
+        memcpy(out, &hd, 2);
+        if (at == TYPE_Q8_0) {
+            memcpy(out + 2, qs, 32);
+        } else {
+            memcpy(out + 2, &hs, 2);
+            memcpy(out + 4, qs, 32);
+        }
+    }
+}
+
 static void check_converter(enum tensor_type at, int64_t n, int variant)
 {
     float *f = malloc((size_t)n * sizeof(float));
@@ -501,9 +533,12 @@ static void check_converter(enum tensor_type at, int64_t n, int variant)
     assert_non_null(got);
     cpu_kernels_for(CPU_ISA_SCALAR)->from_float[at](f, want, n);
     memset(got, 0xAA, size);
-    assert_int_equal(quantize_row_ref(at, f, got, n), 0);
+    if (at == TYPE_Q8_0 || at == TYPE_Q8_1)
+        model_act_q8(at, f, got, n);
+    else
+        assert_int_equal(quantize_row_ref(at, f, got, n), 0);
     if (memcmp(got, want, size) != 0)
-        fail_msg("from_float %s n=%lld: scalar differs from quantize_row_ref", tensor_type_name(at), (long long)n);
+        fail_msg("from_float %s n=%lld: scalar differs from the reference", tensor_type_name(at), (long long)n);
     for (int isa = 1; isa < CPU_ISA_COUNT; isa++) {
         const struct cpu_kernels *k = cpu_kernels_for((enum cpu_isa)isa);
         if (k == NULL)
@@ -530,6 +565,32 @@ static void test_from_float_identical(void **state)
                 for (int v = 0; v < 2; v++)
                     check_converter(at, lengths[l], v);
         }
+}
+
+/* Q8_0 activations round ties to even with id = 127/amax, in every table:
+ * the bytes llama.cpp's CPU backend writes for the same floats. */
+static void test_from_float_q8_ties(void **state)
+{
+    (void)state;
+    float f[32] = { 127.0f, 0.5f, 1.5f, 2.5f, -0.5f, -1.5f, -2.5f, 3.5f, 126.5f, -126.5f };
+    const int8_t want_ties[10] = { 127, 0, 2, 2, 0, -2, -2, 4, 126, -126 };
+    /* id = 127/amax, not 1/(amax/127): here x * id is 97.50001 (-> 98)
+     * where x * (1/d) would be 97.49999 (-> 97) */
+    float g[32] = { 0x1.cf20f6p+1f, 0x1.638d36p+1f };
+    for (int isa = 0; isa < CPU_ISA_COUNT; isa++) {
+        const struct cpu_kernels *k = cpu_kernels_for((enum cpu_isa)isa);
+        if (k == NULL)
+            continue;
+        block_q8_0 b;
+        k->from_float[TYPE_Q8_0](f, &b, 32);
+        for (int j = 0; j < 10; j++)
+            if (b.qs[j] != want_ties[j])
+                fail_msg("%s: Q8_0 of %g is %d, want %d", k->name, (double)f[j], b.qs[j], want_ties[j]);
+        assert_true(f16_to_f32(b.d) == f16_to_f32(f32_to_f16(1.0f)));
+        k->from_float[TYPE_Q8_0](g, &b, 32);
+        assert_int_equal(b.qs[0], 127);
+        assert_int_equal(b.qs[1], 98);
+    }
 }
 
 static void test_isa_cap(void **state)
@@ -566,6 +627,7 @@ int main(void)
         cmocka_unit_test(test_dot_nrows_packed),
         cmocka_unit_test(test_dot_plain_tails),
         cmocka_unit_test(test_from_float_identical),
+        cmocka_unit_test(test_from_float_q8_ties),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -221,6 +221,39 @@ static void test_rope_same_bits_every_isa(void **state)
     ops_set_isa(saved);
 }
 
+/* RMS norm: the same bits on every ISA, and llama.cpp's recipe (squares
+ * rounded to float, summed in double, the mean rounded to float, then
+ * 1/sqrtf(mean + eps), y = (x * s) * w): activations quantized next round
+ * ties by these bits. */
+static void test_rms_norm_same_bits_every_isa(void **state)
+{
+    (void)state;
+    enum cpu_isa saved = ops_get_isa();
+    if (ops_set_isa(CPU_ISA_AVX2) != 0)
+        skip();
+    const int lengths[] = { 1, 7, 8, 13, 128, 640, 1001 };
+    static float x[1001], w[1001], a[1001], b[1001], want[1001];
+    for (size_t l = 0; l < sizeof(lengths) / sizeof(lengths[0]); l++) {
+        int n = lengths[l];
+        fill(x, n, 3.0f);
+        fill(w, n, 1.0f);
+        double sum = 0.0;
+        for (int i = 0; i < n; i++)
+            sum += (double)(x[i] * x[i]);
+        const float mean = (float)(sum / n);
+        const float sc = 1.0f / sqrtf(mean + 1e-6f);
+        for (int i = 0; i < n; i++)
+            want[i] = x[i] * sc * w[i];
+        ops_set_isa(CPU_ISA_SCALAR);
+        op_rms_norm(a, x, w, n, 1e-6f);
+        ops_set_isa(CPU_ISA_AVX2);
+        op_rms_norm(b, x, w, n, 1e-6f);
+        assert_memory_equal(a, b, sizeof(float) * (size_t)n);
+        assert_memory_equal(a, want, sizeof(float) * (size_t)n);
+    }
+    ops_set_isa(saved);
+}
+
 static void test_rope_rows_positions(void **state)
 {
     (void)state;
@@ -488,6 +521,7 @@ int main(void)
         cmocka_unit_test(test_rope_vs_double),
         cmocka_unit_test(test_rope_freq_factors),
         cmocka_unit_test(test_rope_same_bits_every_isa),
+        cmocka_unit_test(test_rms_norm_same_bits_every_isa),
         cmocka_unit_test(test_rope_rows_positions),
         cmocka_unit_test(test_softmax),
         cmocka_unit_test(test_activations_hand_values),

@@ -1,10 +1,16 @@
 /*
  * act_scalar.c - scalar activation converters (from_float): f32 rows to the
- * vec_dot_types F32, F16, BF16, Q8_0, Q8_1 and Q8_K. The Q8 ones follow the
- * GGUF reference quantizers exactly (the SIMD versions must produce the same
- * bytes):
- *   Q8_0/Q8_1: d = amax/127, id = d ? 1/d : 0, q = roundf(x*id) (half away
- *              from zero); Q8_1 also stores s = f16(sum(q) * d).
+ * vec_dot_types F32, F16, BF16, Q8_0, Q8_1 and Q8_K (the SIMD versions must
+ * produce the same bytes):
+ *   Q8_0/Q8_1: d = amax/127, id = amax ? 127/amax : 0, q = round-half-even
+ *              (x*id); Q8_1 also stores s = f16(sum(q) * d). This is how
+ *              llama.cpp's CPU backend quantizes activations on x86 (its
+ *              SIMD quantize_row_q8_0/q8_1), not quant.h's reference (1/d,
+ *              half away from zero, as gguf-py quantizes files): activations
+ *              often land exactly on a half (e.g. a norm of Q8_0 embeddings),
+ *              and the other rule decides those ties the other way, which
+ *              puts a tiny model's logits ~10x further from llama.cpp's than
+ *              its own batched-vs-single spread.
  *   Q8_K:      max = the value of largest magnitude (first one wins),
  *              iscale = -127/max, q = min(127, round-half-even(iscale*x)),
  *              d = 1/iscale, bsums = per-16 sums of q; an all-zero block is
@@ -37,6 +43,13 @@ void cpu_from_float_bf16_scalar(const float *x, void *y, int64_t n)
     }
 }
 
+/* Round to nearest, ties to even, for |v| < 2^22 (the GGUF nearest_int). */
+static int round_half_even(float v)
+{
+    float shifted = v + 12582912.0f; /* 1.5 * 2^23 */
+    return (int)(f32_bits(shifted) & 0x007fffff) - 0x00400000;
+}
+
 /* Quantize one block of 32 to int8 with scale amax/127; returns the scale. */
 static float quantize_block_q8(const float *x, int8_t *qs)
 {
@@ -44,9 +57,9 @@ static float quantize_block_q8(const float *x, int8_t *qs)
     for (int j = 0; j < 32; j++)
         amax = fmaxf(amax, fabsf(x[j]));
     const float d = amax / 127.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
     for (int j = 0; j < 32; j++)
-        qs[j] = (int8_t)roundf(x[j] * id);
+        qs[j] = (int8_t)round_half_even(x[j] * id);
     return d;
 }
 
@@ -70,13 +83,6 @@ void cpu_from_float_q8_1_scalar(const float *x, void *y, int64_t n)
         out[i].d = f32_to_f16(d);
         out[i].s = f32_to_f16((float)sum * d);
     }
-}
-
-/* Round to nearest, ties to even, for |v| < 2^22 (the GGUF nearest_int). */
-static int round_half_even(float v)
-{
-    float shifted = v + 12582912.0f; /* 1.5 * 2^23 */
-    return (int)(f32_bits(shifted) & 0x007fffff) - 0x00400000;
 }
 
 static void quantize_block_q8_K(const float *x, block_q8_K *out)

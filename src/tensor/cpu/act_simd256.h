@@ -2,8 +2,8 @@
  * act_simd256.h - activation converters (from_float) on 256-bit vectors,
  * compiled by act_avx2.c and act_avx512.c with SIMD_NAME(f) defined. Each
  * one writes exactly the bytes of its scalar twin in act_scalar.c: the same
- * IEEE operations in the same order per element, roundf rebuilt exactly from
- * truncation, round-half-even with an explicit rounding mode.
+ * IEEE operations in the same order per element, round-half-even with an
+ * explicit rounding mode.
  */
 #include <immintrin.h>
 
@@ -17,17 +17,6 @@ static inline float hmax_ps(__m256 v)
     m = _mm_max_ps(m, _mm_movehl_ps(m, m));
     m = _mm_max_ss(m, _mm_movehdup_ps(m));
     return _mm_cvtss_f32(m);
-}
-
-/* roundf (half away from zero), exactly: trunc, then step away from zero
- * when the dropped fraction (exact in float) is at least one half. */
-static inline __m256i round_away_epi32(__m256 v)
-{
-    __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-    __m256 frac = abs_ps(_mm256_sub_ps(v, t));
-    __m256 step = _mm256_and_ps(_mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ),
-                                _mm256_or_ps(_mm256_set1_ps(1.0f), _mm256_and_ps(v, _mm256_set1_ps(-0.0f))));
-    return _mm256_cvttps_epi32(_mm256_add_ps(t, step));
 }
 
 static inline __m256i round_even_epi32(__m256 v)
@@ -90,7 +79,8 @@ void SIMD_NAME(cpu_from_float_bf16)(const float *x, void *y, int64_t n)
     }
 }
 
-/* One block of 32 with scale amax/127 (as act_scalar.c): writes qs, returns
+/* One block of 32 with scale amax/127, q = round-half-even(x * 127/amax)
+ * (as act_scalar.c): writes qs, returns
  * d and the sum of the quants. */
 static inline float quantize_block_q8_simd(const float *x, int8_t *qs, int *qsum)
 {
@@ -101,11 +91,11 @@ static inline float quantize_block_q8_simd(const float *x, int8_t *qs, int *qsum
                              _mm256_max_ps(abs_ps(v[2]), abs_ps(v[3])));
     const float amax = hmax_ps(m);
     const float d = amax / 127.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
     const __m256 vid = _mm256_set1_ps(id);
     __m256i q[4];
     for (int k = 0; k < 4; k++)
-        q[k] = round_away_epi32(_mm256_mul_ps(v[k], vid));
+        q[k] = round_even_epi32(_mm256_mul_ps(v[k], vid));
     __m256i sum = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
     __m128i s = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
     s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));

@@ -34,8 +34,10 @@ typedef void (*vec_dot_fn)(int64_t n, float *s, const void *x, const void *y);
 typedef void (*vec_dot_nrows_fn)(int64_t n, float *s, size_t s_stride, const void *x, const void *y,
                                  size_t y_stride, int64_t nrows);
 /* Convert n floats to the activation type (Q8_0, Q8_1, Q8_K, F16, BF16, F32),
- * byte-identical in every table to quant.h's reference quantizers. y must be
- * aligned for its block type (any malloc'ed buffer is). */
+ * byte-identical in every table: quant.h's reference quantizers, except that
+ * Q8_0/Q8_1 round as llama.cpp's x86 CPU backend quantizes activations
+ * (x * 127/amax, ties to even; act_scalar.c). y must be aligned for its
+ * block type (any malloc'ed buffer is). */
 typedef void (*from_float_fn)(const float *x, void *y, int64_t n);
 
 enum cpu_isa { CPU_ISA_SCALAR = 0, CPU_ISA_AVX2 = 1, CPU_ISA_AVX512 = 2, CPU_ISA_COUNT };

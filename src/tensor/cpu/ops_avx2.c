@@ -111,12 +111,12 @@ static inline float hmax256(__m256 v)
     return m;
 }
 
+/* Squares rounded to float, summed in double (as ops.c's scalar). */
 static inline void sumsq_step(__m256 v, __m256d *a0, __m256d *a1)
 {
-    __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(v));
-    __m256d hi = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
-    *a0 = _mm256_fmadd_pd(lo, lo, *a0);
-    *a1 = _mm256_fmadd_pd(hi, hi, *a1);
+    __m256 sq = _mm256_mul_ps(v, v);
+    *a0 = _mm256_add_pd(*a0, _mm256_cvtps_pd(_mm256_castps256_ps128(sq)));
+    *a1 = _mm256_add_pd(*a1, _mm256_cvtps_pd(_mm256_extractf128_ps(sq, 1)));
 }
 
 void op_rms_norm_avx2(float *y, const float *x, const float *w, int64_t n, float eps)
@@ -128,7 +128,8 @@ void op_rms_norm_avx2(float *y, const float *x, const float *w, int64_t n, float
     if (i < n)
         sumsq_step(load_tail(x + i, n - i, 0.0f), &a0, &a1);
     double sum = hsum256d(_mm256_add_pd(a0, a1));
-    __m256 s = _mm256_set1_ps((float)(1.0 / sqrt(sum / (double)n + eps)));
+    const float mean = (float)(sum / (double)n);
+    __m256 s = _mm256_set1_ps(1.0f / sqrtf(mean + eps));
     for (i = 0; i < n; i += 8) {
         int64_t k = n - i < 8 ? n - i : 8;
         __m256 v = k == 8 ? _mm256_loadu_ps(x + i) : load_tail(x + i, k, 0.0f);
