@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 
 PKGS=(cmake ninja-build pkg-config gcc libcmocka-dev libmicrohttpd-dev libjansson-dev
       python3-venv clang-14 libclang-rt-14-dev
+      # docs/openapi.yaml -> /openapi.json at build time (scripts/embed-openapi.py)
+      python3-yaml
       # the web front end's browser libraries (embedded at build time) and the
       # headless browser its tests drive
       libjs-marked libjs-highlight.js libjs-katex fonts-katex node-dompurify chromium chromium-driver)

@@ -86,48 +86,57 @@ def sections(binary):
     out = subprocess.run([str(binary), "--help"], capture_output=True, text=True, timeout=30).stdout
     kinds, part = {}, "own"
     for line in out.splitlines():
-        if line.startswith("  Request defaults"):
+        if line.startswith("llama-server options"):
+            part = "llama"
+        elif line.startswith("  Request defaults"):
             part = "defaults"
         elif line.startswith("  Accepted with no effect"):
             part = "noeffect"
         elif line.startswith("  Refused"):
             part = "refused"
-        if not line.startswith("  ") or line.startswith("   ") and part == "own":
+        if not line.startswith("  ") or line.startswith("   ") and part in ("own", "llama"):
             continue
         body = line.strip()
-        if part == "own":
+        if part == "llama":
+            m = re.match(r"((?:-[\w.\[\]-]+(?:, )?)+)(?: [A-Z\[][^ ]*)?\s+(.*)", body)
+            if m:
+                for n in (n.strip() for n in m.group(1).split(",")):
+                    kinds.setdefault(n, "works: " + m.group(2))
+        elif part == "own":
             m = re.match(r"((?:-[\w.-]+(?:, )?)+)(?: [A-Z\[][^ ]*)?\s+(.*)", body)
             if not m:
                 continue
             names = [n.strip() for n in m.group(1).split(",")]
-            what = "no effect" if "accepted" in m.group(2) else "works"
+            help_ = re.sub(r"\s*\(default: .*\)$", "", m.group(2))
+            what = ("accepted, no effect: " + help_.split("; ", 1)[-1].removeprefix("no effect: ")
+                    if "accepted" in m.group(2) else "works")
             for n in names:
                 kinds.setdefault(n, what)
         elif part == "defaults":
             names, _, field = body.rpartition(" ")
             for n in names.split(","):
                 kinds.setdefault(n.strip(), f"works (request default: `{field}`)")
-        elif part == "noeffect":
-            for n in body.split(","):
-                kinds.setdefault(n.strip(), "accepted, no effect")
+        elif part == "noeffect":  # "names: why"
+            names, _, why = body.partition(": ")
+            why = why[len("no effect: "):] if why.startswith("no effect: ") else why
+            for n in names.split(","):
+                kinds.setdefault(n.strip(), "accepted, no effect: " + why)
     return kinds
 
 
 NOTES = {
-    "-fa": "accepted, no effect: `on`, `off`, `auto` or no value (the seed's flag); attention is computed one way",
+    "-fa": "accepted, no effect: `on`, `off`, `auto` or no value (the seed's flag); cllm computes attention one way (no separate flash-attention kernel), the results do not depend on it",
     "--chat-template": "works: a built-in name, or Jinja text (contains `{{` or `{%`)",
     "--context-shift": "works (default on: the seed's n_keep rule)",
     "--no-context-shift": "works: generation stops at the slot's end (`truncated`, `stopped_limit`); a prompt too long is a 400",
     "--props": "works: POST /props answers `{\"success\": true}` (501 without it), as llama-server",
-    "--cache-reuse": "accepted, no effect: the prompt cache reuses whole common prefixes",
-    "-kvu": "accepted, no effect: the paged KV cache is always shared by the slots",
-    "--slots": "works", "--offline": "accepted: cllm never downloads",
+    "--slots": "works",
     "--version": "works: prints the version and exits", "--list-devices": "works: lists CPU and exits",
     "-h": "works",
     "-n": "works: the request default and the server's limit",
     "--keep": "works (request default: `n_keep`; a prompt too long is then truncated)",
     "--api-key": "works (`Authorization: Bearer KEY` or `X-Api-Key: KEY`)",
-    "--host": "works for one IPv4 address; several addresses and UNIX sockets (`*.sock`) are refused",
+    "--host": "works: comma-separated addresses (IPv4, IPv6, names), each listened on; a path ending in `.sock` is a UNIX socket (as llama-server); `--port 0` needs a single TCP address",
     "--chat-template-kwargs": "works: the default of a request's `chat_template_kwargs` (its own keys win)",
     "--cors-origins": "works: `*` (default: the request's Origin echoed, as with credentials), `localhost`, or one origin",
     "--cors-methods": "works: the preflight's Access-Control-Allow-Methods (default `GET, POST, DELETE, OPTIONS`)",
@@ -149,9 +158,10 @@ def main():
     print("`common/arg.cpp` by `scripts/extract-llama-options.py` into `tests/vectors/llama-server-options.txt`)")
     print("and what cllm-server does with it. *works*: does what llama-server's help says; *accepted, no")
     print("effect*: taken (with its value) so that llama-server command lines start cllm-server unchanged,")
-    print("with a warning where llama-server would change something; *refused*: cllm-server exits with")
-    print("the reason. The sampling options set the defaults of every request (a request's own field")
-    print("wins), shown in `/props` `default_generation_settings` (and its `params`). `LLAMA_ARG_*`")
+    print("where it is moot in cllm (a GPU option on a CPU build...), with a warning on stderr saying why;")
+    print("*refused*: cllm-server exits with the reason. The sampling options set the defaults of every")
+    print("request (a request's own field wins), shown in `/props` `default_generation_settings` (and its")
+    print("`params`). `LLAMA_ARG_*`")
     print("variables are read as llama-server reads them; the command line wins over them.\n")
     print("Made by `scripts/gen-options-doc.py`; `tests/python/test_server_dropin.py` checks that every")
     print("option is accepted or refused with a reason, and listed here.\n")

@@ -125,6 +125,10 @@ def main():
     for i, b in enumerate(INVALID_UTF8):
         write("fuzz_pretokenize", f"bad{i}", b)
         write("fuzz_tokenizer", f"bad{i}", bytes([i]) + b)
+    sys.path.insert(0, str(ROOT / "fuzz"))
+    from http_seeds import seeds as http_seeds  # fuzz_http: raw HTTP requests, one per route and body kind
+    for name, data in http_seeds().items():
+        write("fuzz_http", name, data)
     n = sum(1 for _ in OUT.rglob("*") if _.is_file())
     size = sum(p.stat().st_size for p in OUT.rglob("*") if p.is_file())
     print(f"wrote {n} files, {size} bytes under {OUT}", file=sys.stderr)

@@ -2,7 +2,8 @@
 """make-server-vectors.py - what a real llama-server answers to the probes of
 tests/python/server_probes.py (greedy text at temperature 0 with the top-2
 log-probabilities of each step, tokenization, /props shape, error codes and
-shapes, the streaming event sequence), for the models in
+shapes, the streaming event sequence, the member paths of the answers with
+llama-server's reply options, the too-long-prompt error), for the models in
 server_probes.MODELS; written to tests/vectors/server/llama-server.json for
 tests/python/test_server_vs_llama.py. Never needed by the tests themselves.
 
@@ -70,7 +71,8 @@ def main():
         try:
             props = requests.get(url + "/props", timeout=60).json()
             out.setdefault("build_info", props.get("build_info"))
-            out["models"][model] = {"args": args, **server_probes.run_probes(url, top_probs=True)}
+            out["models"][model] = {"args": args, **server_probes.run_probes(url, top_probs=True),
+                                    "fields": server_probes.run_field_probes(url)}
         finally:
             p.terminate()
             p.wait(timeout=30)

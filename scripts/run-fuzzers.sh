@@ -5,6 +5,9 @@
 # fails the run (exit 1) and leaves the input in build-fuzz/artifacts/.
 # New inputs libFuzzer finds go to build-fuzz/corpus-work/<target>/ (never
 # into the committed corpus). Long runs stay manual: FUZZ_SECONDS=3600.
+# fuzz_http (raw HTTP requests through the router and handlers, without
+# sockets) serves ../shared/models/stories260K.gguf ($CLLM_FUZZ_MODEL): a
+# few hundred inputs a second where the parser targets run thousands.
 #
 #   scripts/run-fuzzers.sh [BUILD_DIR] [TARGET...]     env FUZZ_SECONDS (60), FUZZ_JOBS (2)
 set -uo pipefail

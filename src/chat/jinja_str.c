@@ -134,6 +134,21 @@ jv jinja_capitalize(struct render *R, jv s)
     return r;
 }
 
+/* Whether strip() removes code point cp: whitespace when ws, else any code
+   point of the cl-byte UTF-8 string cs. */
+static bool strip_hit(uint32_t cp, bool ws, const char *cs, size_t cl)
+{
+    if (ws)
+        return jinja_py_isspace(cp);
+    for (size_t k = 0; k < cl;) {
+        size_t m;
+        if (utf8_decode(cs + k, cl - k, &m) == cp)
+            return true;
+        k += m;
+    }
+    return false;
+}
+
 /* strip: which 1 left, 2 right, 3 both; chars NULL for whitespace */
 jv jinja_strip(struct render *R, jv s, int which, jv chars)
 {
@@ -150,22 +165,7 @@ jv jinja_strip(struct render *R, jv s, int which, jv chars)
         while (start < len) {
             size_t n;
             uint32_t cp = utf8_decode(p + start, len - start, &n);
-            bool hit;
-            if (ws) {
-                hit = jinja_py_isspace(cp);
-            } else {
-                hit = false;
-                for (size_t k = 0; k < cl;) {
-                    size_t m;
-                    uint32_t c2 = utf8_decode(cs + k, cl - k, &m);
-                    if (c2 == cp) {
-                        hit = true;
-                        break;
-                    }
-                    k += m;
-                }
-            }
-            if (!hit)
+            if (!strip_hit(cp, ws, cs, cl))
                 break;
             start += n;
         }
@@ -177,22 +177,7 @@ jv jinja_strip(struct render *R, jv s, int which, jv chars)
                 b--;
             size_t n;
             uint32_t cp = utf8_decode(p + b, end - b, &n);
-            bool hit;
-            if (ws) {
-                hit = jinja_py_isspace(cp);
-            } else {
-                hit = false;
-                for (size_t k = 0; k < cl;) {
-                    size_t m;
-                    uint32_t c2 = utf8_decode(cs + k, cl - k, &m);
-                    if (c2 == cp) {
-                        hit = true;
-                        break;
-                    }
-                    k += m;
-                }
-            }
-            if (!hit)
+            if (!strip_hit(cp, ws, cs, cl))
                 break;
             end = b;
         }

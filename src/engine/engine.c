@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "base/err.h"
@@ -81,6 +82,7 @@ struct engine {
     struct att_unit *att_units;          /* the tiles of one layer */
     int32_t n_att_units;
     int att_threads;                     /* threads for them */
+    size_t scratch_bytes;                /* activations, logits and attention scratch */
 };
 
 /* One attention tile: tokens order[t0 .. t1-1] (one sequence, consecutive
@@ -128,13 +130,42 @@ struct engine_params engine_default_params(void)
     return p;
 }
 
-static float *alloc_f32(size_t n)
+/* Zeroed, 64-byte aligned floats. Big buffers are anonymous mappings, so
+ * their memory is touched only where it is written (a server sized for long
+ * contexts pays for the scratch it uses). A 64-byte header before the
+ * buffer records the mapping's size (0: from aligned_alloc). */
+#define BIG_BUFFER_BYTES (256u << 10)
+
+static float *alloc_f32(struct engine *e, size_t n)
 {
-    size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
-    float *p = aligned_alloc(64, bytes ? bytes : 64);
-    if (p)
+    size_t bytes = (n * sizeof(float) + 63) / 64 * 64 + 64;
+    e->scratch_bytes += bytes;
+    uint8_t *p;
+    if (bytes >= BIG_BUFFER_BYTES) {
+        void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED)
+            return NULL;
+        p = m;
+        *(size_t *)p = bytes;
+    } else {
+        p = aligned_alloc(64, bytes);
+        if (p == NULL)
+            return NULL;
         memset(p, 0, bytes);
-    return p;
+    }
+    return (float *)(p + 64);
+}
+
+static void free_f32(float *f)
+{
+    if (f == NULL)
+        return;
+    uint8_t *p = (uint8_t *)f - 64;
+    size_t mapped = *(size_t *)p;
+    if (mapped)
+        munmap(p, mapped);
+    else
+        free(p);
 }
 
 /* Tuning of the attention tiles: most tokens per tile, and the scratch per
@@ -162,7 +193,7 @@ static int alloc_tiles(struct engine *e)
     size_t least = attn_scratch_floats(e->att_group, e->p.n_ctx, hp->head_dim_k, hp->head_dim_v);
     e->att_floats = least > ATT_SCRATCH_BYTES / sizeof(float) ? least : ATT_SCRATCH_BYTES / sizeof(float);
     e->att_floats = (e->att_floats + 15) / 16 * 16;
-    e->att_scratch = alloc_f32((size_t)nth * e->att_floats);
+    e->att_scratch = alloc_f32(e, (size_t)nth * e->att_floats);
     e->att_kv_rows = malloc((size_t)nth * 2 * (size_t)e->p.n_ctx * sizeof(void *));
     e->att_q_rows = malloc((size_t)nth * (size_t)e->att_max_q * sizeof(float *));
     e->att_out_rows = malloc((size_t)nth * (size_t)e->att_max_q * sizeof(float *));
@@ -181,25 +212,25 @@ static int alloc_buffers(struct engine *e)
     const struct model_hparams *hp = &e->m->hp;
     size_t nb = (size_t)e->p.n_batch, no = (size_t)e->p.n_outputs_max;
     int32_t widest = hp->n_embd > e->o_dim ? hp->n_embd : e->o_dim;
-    e->x = alloc_f32(nb * hp->n_embd);
-    e->h = alloc_f32(nb * widest);
-    e->q = alloc_f32(nb * e->q_dim);
-    e->kk = alloc_f32(nb * e->k_dim);
-    e->vv = alloc_f32(nb * e->v_dim);
-    e->att = alloc_f32(nb * e->o_dim);
-    e->o = alloc_f32(nb * hp->n_embd);
-    e->g = alloc_f32(nb * hp->n_ff);
-    e->u = alloc_f32(nb * hp->n_ff);
-    e->hout = alloc_f32(no * hp->n_embd);
-    e->logits = alloc_f32(no * (size_t)hp->n_vocab);
+    e->x = alloc_f32(e, nb * hp->n_embd);
+    e->h = alloc_f32(e, nb * widest);
+    e->q = alloc_f32(e, nb * e->q_dim);
+    e->kk = alloc_f32(e, nb * e->k_dim);
+    e->vv = alloc_f32(e, nb * e->v_dim);
+    e->att = alloc_f32(e, nb * e->o_dim);
+    e->o = alloc_f32(e, nb * hp->n_embd);
+    e->g = alloc_f32(e, nb * hp->n_ff);
+    e->u = alloc_f32(e, nb * hp->n_ff);
+    e->hout = alloc_f32(e, no * hp->n_embd);
+    e->logits = alloc_f32(e, no * (size_t)hp->n_vocab);
     e->out_row = malloc(nb * sizeof(int32_t));
     e->seq_next = malloc((size_t)e->p.n_seq_max * sizeof(int32_t));
     e->seq_grow = malloc((size_t)e->p.n_seq_max * sizeof(int32_t));
     e->seq_tok = calloc((size_t)e->p.n_seq_max, sizeof(*e->seq_tok));
     e->seq_tok_cap = calloc((size_t)e->p.n_seq_max, sizeof(*e->seq_tok_cap));
     e->n_att_threads = thread_pool_size(e->pool);
-    e->att_scores = alloc_f32((size_t)e->n_att_threads * (size_t)e->p.n_ctx);
-    e->att_vrow = alloc_f32((size_t)e->n_att_threads * (size_t)hp->head_dim_v);
+    e->att_scores = alloc_f32(e, (size_t)e->n_att_threads * (size_t)e->p.n_ctx);
+    e->att_vrow = alloc_f32(e, (size_t)e->n_att_threads * (size_t)hp->head_dim_v);
     enum tensor_type qt = type_traits(kv_cache_type_k(e->kv))->vec_dot_type;
     e->qconv_size = (type_row_size(qt, hp->head_dim_k) + 63) / 64 * 64;
     e->att_qconv = aligned_alloc(64, (size_t)e->n_att_threads * e->qconv_size);
@@ -248,11 +279,22 @@ struct engine *engine_create(const struct model *m, const struct engine_params *
     e->o_dim = hp->n_head * hp->head_dim_v;
     e->k = cpu_kernels();
     int threads = e->p.n_threads > e->p.n_threads_batch ? e->p.n_threads : e->p.n_threads_batch;
+    bool *layer_swa = calloc((size_t)hp->n_layer, sizeof(bool));
+    if (layer_swa == NULL) {
+        errf(err, err_size, "out of memory");
+        goto fail_quiet;
+    }
+    for (int32_t il = 0; il < hp->n_layer; il++)
+        layer_swa[il] = model_layer_is_swa(hp, il);
     struct kv_cache_params kp = { .n_ctx = e->p.n_ctx, .n_seq_max = e->p.n_seq_max,
                                   .n_layer = hp->n_layer, .n_embd_k = e->k_dim,
                                   .n_embd_v = e->v_dim, .type_k = e->p.type_k,
-                                  .type_v = e->p.type_v };
+                                  .type_v = e->p.type_v,
+                                  .layer_swa = hp->sliding_window > 0 ? layer_swa : NULL,
+                                  .swa_window = hp->sliding_window, .swa_full = e->p.swa_full,
+                                  .n_grow_max = e->p.n_batch };
     e->kv = kv_cache_create(&kp, err, err_size);
+    free(layer_swa);
     if (e->kv == NULL)
         goto fail_quiet;
     e->pool = thread_pool_create(threads);
@@ -283,9 +325,9 @@ void engine_free(struct engine *e)
     float *bufs[] = { e->x, e->h, e->q, e->kk, e->vv, e->att, e->o, e->g, e->u, e->hout,
                       e->logits, e->att_scores, e->att_vrow };
     for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++)
-        free(bufs[i]);
+        free_f32(bufs[i]);
     free(e->att_qconv);
-    free(e->att_scratch);
+    free_f32(e->att_scratch);
     free(e->att_kv_rows);
     free(e->att_q_rows);
     free(e->att_out_rows);
@@ -366,15 +408,25 @@ struct attn_job {
     int nth;
 };
 
+/* First key a query of seq at pos sees in layer il: the window's first,
+ * or the first the cache still holds (after a context shift that left a
+ * windowed layer fewer keys, as llama.cpp's cache does). */
+static int32_t key_lo(const struct engine *e, bool swa, int32_t il, int32_t seq, int32_t pos)
+{
+    if (!swa)
+        return 0;
+    int32_t w = e->m->hp.sliding_window, held = kv_cache_seq_start(e->kv, il, seq);
+    int32_t lo = pos - w + 1 > 0 ? pos - w + 1 : 0;
+    return lo > held ? lo : held;
+}
+
 /* One query head of one token over its sequence's keys [lo, pos]. */
 static void attend_one(struct attn_job *j, int32_t i, int32_t h, int ith)
 {
     struct engine *e = j->e;
     const struct model_hparams *hp = &e->m->hp;
     int32_t seq = j->b->seq_id[i], pos = j->b->pos[i];
-    int32_t lo = 0;
-    if (j->swa && pos - hp->sliding_window + 1 > 0)
-        lo = pos - hp->sliding_window + 1;
+    int32_t lo = key_lo(e, j->swa, j->il, seq, pos);
     int32_t kvh = h / (hp->n_head / hp->n_head_kv);
     enum tensor_type tk = kv_cache_type_k(e->kv), tv = kv_cache_type_v(e->kv);
     enum tensor_type qt = type_traits(tk)->vec_dot_type;
@@ -421,12 +473,6 @@ static void attn_task(void *arg, int ith, int nth)
  * tokens and of the heads of one KV head, against the keys they need, in
  * one tensor/attn.h call; each query's result is the same in any tile. */
 
-/* First key a query at pos sees. */
-static int32_t key_lo(const struct engine *e, bool swa, int32_t pos)
-{
-    int32_t w = e->m->hp.sliding_window;
-    return swa && pos - w + 1 > 0 ? pos - w + 1 : 0;
-}
 
 /* att_order: the batch's tokens grouped by sequence, each sequence's in
  * batch order (which is position order). */
@@ -445,7 +491,7 @@ static void group_by_seq(struct engine *e, const struct batch *b)
 /* Cut each sequence's tokens into tiles, the last (biggest) ones first,
  * each as long as the scratch and ATT_TILE_TOKENS allow; one unit per KV
  * head, or per query head when that leaves threads idle. */
-static void plan_tiles(struct engine *e, const struct batch *b, bool swa, int nth)
+static void plan_tiles(struct engine *e, const struct batch *b, int32_t il, bool swa, int nth)
 {
     const struct model_hparams *hp = &e->m->hp;
     const int32_t g = e->att_group;
@@ -453,16 +499,17 @@ static void plan_tiles(struct engine *e, const struct batch *b, bool swa, int nt
     int64_t work = 0; /* multiply-adds, about */
     for (int32_t s = 0; s < e->p.n_seq_max; s++) {
         int32_t f = e->att_seq_first[s], end = e->att_seq_first[s + 1];
+        int32_t sq = f < end ? b->seq_id[e->att_order[f]] : 0;
         while (end > f) {
             int32_t start = end - 1, pos_last = b->pos[e->att_order[end - 1]];
             while (start > f && end - start < ATT_TILE_TOKENS) {
-                int32_t nk = pos_last - key_lo(e, swa, b->pos[e->att_order[start - 1]]) + 1;
+                int32_t nk = pos_last - key_lo(e, swa, il, sq, b->pos[e->att_order[start - 1]]) + 1;
                 if (attn_scratch_floats((end - start + 1) * g, nk, hp->head_dim_k, hp->head_dim_v) >
                     e->att_floats)
                     break;
                 start--;
             }
-            int32_t nk = pos_last - key_lo(e, swa, b->pos[e->att_order[start]]) + 1;
+            int32_t nk = pos_last - key_lo(e, swa, il, sq, b->pos[e->att_order[start]]) + 1;
             work += (int64_t)(end - start) * hp->n_head * nk * (hp->head_dim_k + hp->head_dim_v);
             for (int32_t kvh = 0; kvh < hp->n_head_kv; kvh++)
                 e->att_units[n++] = (struct att_unit){ start, end, kvh * g, (kvh + 1) * g };
@@ -499,7 +546,7 @@ static void run_unit(struct tile_job *j, const struct att_unit *u, int ith)
     const struct batch *b = j->b;
     const int32_t *order = e->att_order;
     int32_t seq = b->seq_id[order[u->t0]];
-    int32_t lo0 = key_lo(e, j->swa, b->pos[order[u->t0]]);
+    int32_t lo0 = key_lo(e, j->swa, j->il, seq, b->pos[order[u->t0]]);
     int32_t nk = b->pos[order[u->t1 - 1]] - lo0 + 1;
     int32_t kvh = u->h0 / e->att_group;
     enum tensor_type tk = kv_cache_type_k(e->kv), tv = kv_cache_type_v(e->kv);
@@ -520,7 +567,7 @@ static void run_unit(struct tile_job *j, const struct att_unit *u, int ith)
         for (int32_t h = u->h0; h < u->h1; h++, nq++) {
             qr[nq] = e->q + (size_t)i * e->q_dim + (size_t)h * hp->head_dim_k;
             outr[nq] = e->att + (size_t)i * e->o_dim + (size_t)h * hp->head_dim_v;
-            first[nq] = key_lo(e, j->swa, pos) - lo0;
+            first[nq] = key_lo(e, j->swa, j->il, seq, pos) - lo0;
             last[nq] = pos - lo0;
         }
     }
@@ -705,7 +752,7 @@ static void attention_block(struct engine *e, const struct batch *b, int32_t il,
 
     float score_scale = gemma ? 1.0f : hp->attn_scale;
     if (e->att_tiles) {
-        plan_tiles(e, b, swa, nth);
+        plan_tiles(e, b, il, swa, nth);
         struct tile_job job = { .e = e, .b = b, .il = il, .swa = swa, .score_scale = score_scale };
         atomic_init(&job.next, 0);
         int n_run = e->n_att_units < e->att_threads ? e->n_att_units : e->att_threads;
@@ -862,7 +909,8 @@ static int kv_discard(struct engine *e, int32_t seq, int32_t p0, int32_t n, char
     float *row = e->kk; /* scratch: one K row */
     for (int32_t il = 0; il < hp->n_layer && n > 0; il++) {
         struct rope_params rp = layer_rope(hp, il);
-        for (int32_t q = p0; q < len - n; q++) {
+        int32_t held = kv_cache_seq_start(e->kv, il, seq);
+        for (int32_t q = p0 > held ? p0 : held; q < len - n; q++) {
             void *k = kv_cache_k(e->kv, il, seq, q);
             dequantize_row(tk, k, row, e->k_dim);
             op_rope(row, hp->n_head_kv, hp->head_dim_k, -(int64_t)n, &rp);
@@ -915,7 +963,22 @@ int32_t engine_seq_common_prefix(const struct engine *e, int32_t seq, const int3
     const int32_t *t = e->seq_tok && seq_ok(e, seq) ? e->seq_tok[seq] : NULL;
     while (t && i < len && i < n && t[i] == tokens[i])
         i++;
+    /* windowed layers: i must leave the keys of position i - 1 too (the
+     * caller may evaluate the last common token again), as llama.cpp's
+     * pos_min check; else nothing is reusable */
+    if (i > 0 && !kv_cache_seq_usable(e->kv, seq, i - 1))
+        return 0;
     return i;
+}
+
+int32_t engine_seq_usable(const struct engine *e, int32_t seq, int32_t n)
+{
+    if (!seq_ok(e, seq) || n < 0)
+        return 0;
+    int32_t len = engine_seq_len(e, seq);
+    if (n > len)
+        n = len;
+    return kv_cache_seq_usable(e->kv, seq, n) ? n : 0;
 }
 
 int engine_seq_keep(struct engine *e, int32_t seq, int32_t n, char *err, size_t err_size)
@@ -925,6 +988,9 @@ int engine_seq_keep(struct engine *e, int32_t seq, int32_t n, char *err, size_t 
     int32_t len = kv_cache_seq_len(e->kv, seq);
     if (n < 0 || n > len)
         return err_set(err, err_size, "cannot keep %d positions of sequence %d: it holds %d", n, seq, len);
+    if (!kv_cache_seq_usable(e->kv, seq, n))
+        return err_set(err, err_size, "cannot keep %d positions of sequence %d: its sliding-window layers "
+                       "no longer hold the keys position %d needs (evaluate it again)", n, seq, n);
     kv_cache_seq_rm(e->kv, seq, n);
     return 0;
 }
@@ -937,6 +1003,9 @@ int engine_seq_copy(struct engine *e, int32_t src, int32_t dst, int32_t n, char 
     int32_t len = kv_cache_seq_len(e->kv, src);
     if (n < 0 || n > len)
         return err_set(err, err_size, "cannot copy %d positions of sequence %d: it holds %d", n, src, len);
+    if (!kv_cache_seq_usable(e->kv, src, n))
+        return err_set(err, err_size, "cannot copy %d positions of sequence %d: its sliding-window layers "
+                       "no longer hold the keys position %d needs", n, src, n);
     if (src == dst) {
         kv_cache_seq_rm(e->kv, dst, n);
         return 0;
@@ -967,6 +1036,57 @@ int engine_seq_discard(struct engine *e, int32_t seq, int32_t p0, int32_t n, cha
     if (n > 0)
         memmove(e->seq_tok[seq] + p0, e->seq_tok[seq] + p0 + n, (size_t)(len - p0 - n) * sizeof(int32_t));
     return 0;
+}
+
+int32_t engine_seq_pages(const struct engine *e, int32_t seq) { return kv_cache_seq_pages(e->kv, seq); }
+
+size_t engine_model_bytes(const struct model *m)
+{
+    size_t n = m->tok_embd.nbytes + m->output_norm.nbytes + m->pos_embd.nbytes + m->type_embd.nbytes +
+               m->embd_norm.nbytes + m->embd_norm_b.nbytes;
+    if (m->output.data != m->tok_embd.data)
+        n += m->output.nbytes;
+    for (int32_t il = 0; il < m->hp.n_layer; il++) {
+        const struct layer_weights *l = &m->layers[il];
+        const struct weight *w[] = { &l->attn_norm, &l->wq, &l->wk, &l->wv, &l->wo, &l->bq, &l->bk, &l->bv,
+                                     &l->q_norm, &l->k_norm, &l->post_attn_norm, &l->ffn_norm, &l->ffn_gate,
+                                     &l->ffn_up, &l->ffn_down, &l->post_ffn_norm, &l->bo, &l->attn_out_norm,
+                                     &l->attn_out_norm_b, &l->layer_out_norm, &l->layer_out_norm_b,
+                                     &l->ffn_up_b, &l->ffn_down_b };
+        for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++)
+            n += w[i]->nbytes;
+    }
+    return n;
+}
+
+void engine_memory(const struct engine *e, struct engine_memory *mem)
+{
+    memset(mem, 0, sizeof(*mem));
+    mem->weights_bytes = engine_model_bytes(e->m);
+    mem->scratch_bytes = e->scratch_bytes;
+    mem->n_groups = kv_cache_n_groups(e->kv);
+    for (int32_t g = 0; g < mem->n_groups && g < 2; g++) {
+        struct kv_group_stats st;
+        kv_cache_group_stats(e->kv, g, &st);
+        struct engine_kv_group *o = &mem->kv[g];
+        o->n_layer = st.n_layer;
+        o->window = st.window;
+        o->windowed = st.trimmed;
+        o->pages_total = st.n_pages;
+        o->pages_used = st.n_used;
+        o->pages_shared = st.n_shared;
+        o->pages_free = st.n_free;
+        o->pages_resident = st.n_resident;
+        o->page_bytes = st.page_bytes;
+        o->token_layer_bytes = st.token_layer_bytes;
+        mem->kv_bytes_max += (size_t)st.n_pages * st.page_bytes;
+        mem->kv_bytes_used += (size_t)st.n_used * st.page_bytes;
+        mem->kv_bytes_resident += (size_t)st.n_resident * st.page_bytes;
+        mem->pages_used += st.n_used;
+        mem->pages_shared += st.n_shared;
+        mem->pages_free += st.n_free;
+    }
+    mem->page_size = kv_cache_page_size(e->kv);
 }
 
 void engine_kv_usage(const struct engine *e, int32_t *used, int32_t *size)

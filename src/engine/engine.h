@@ -38,6 +38,8 @@ struct engine_params {
     int n_threads;         /* threads for batches of one token per sequence (default: all CPUs) */
     int n_threads_batch;   /* threads for prompt batches (default n_threads) */
     enum tensor_type type_k, type_v; /* KV cache types (default F16) */
+    bool swa_full;         /* sliding-window layers keep every position (llama.cpp's --swa-full);
+                              default: at most window + one batch per sequence */
 };
 
 struct engine;
@@ -89,10 +91,17 @@ int32_t engine_seq_len(const struct engine *e, int32_t seq);
 /* Its tokens, engine_seq_len entries (the token at position p is [p]);
  * valid until the sequence next changes. NULL for a bad id. */
 const int32_t *engine_seq_tokens(const struct engine *e, int32_t seq);
-/* How many of tokens[0..n) seq already holds at their positions. */
+/* How many of tokens[0..n) seq already holds at their positions and can
+ * be continued from, the last of them evaluated again included. With
+ * sliding-window layers that dropped keys this needs (see kv_cache.h), 0:
+ * the prompt is evaluated again from the start, as llama.cpp does. */
 int32_t engine_seq_common_prefix(const struct engine *e, int32_t seq, const int32_t *tokens, int32_t n);
+/* n (at most seq's length) if seq cut to n positions can be continued,
+ * else 0 (its sliding-window layers dropped keys position n needs). */
+int32_t engine_seq_usable(const struct engine *e, int32_t seq, int32_t n);
 /* Keep the first n positions of seq, drop the rest (0: clear it). Returns
- * 0, or -1 with a message for a bad id or n > its length. */
+ * 0, or -1 with a message for a bad id, n > its length or an n its
+ * sliding-window layers cannot continue from (engine_seq_usable). */
 int engine_seq_keep(struct engine *e, int32_t seq, int32_t n, char *err, size_t err_size);
 /* Make dst the first n positions of src (dst's old contents are dropped):
  * the KV pages are shared, copied only when one of the two appends into a
@@ -118,7 +127,36 @@ int64_t engine_seq_save(struct engine *e, int32_t seq, const char *path, char *e
  * empty. Saving writes a temporary file, fsyncs it and renames it. */
 int64_t engine_seq_load(struct engine *e, int32_t seq, const char *path, char *err, size_t err_size);
 
-/* KV cache use: positions in pages taken (*used) and in all (*size). */
+/* KV cache use of the full-context layers: positions in pages taken
+ * (*used) and in all (*size). */
 void engine_kv_usage(const struct engine *e, int32_t *used, int32_t *size);
+
+/* ------------------------------------------------------------ memory */
+
+/* One group of layers of the KV cache (kv_cache.h): the full-context
+ * layers, or the sliding-window ones. Pages hold page_size positions of
+ * every layer of the group. */
+struct engine_kv_group {
+    int32_t n_layer, window;  /* window 0: full context */
+    bool windowed;            /* keeps only window + one batch per sequence */
+    int32_t pages_total, pages_used, pages_shared, pages_free, pages_resident;
+    size_t page_bytes, token_layer_bytes;
+};
+struct engine_memory {
+    size_t weights_bytes;     /* the model's tensors (mapped from the file) */
+    size_t scratch_bytes;     /* activations, logits, attention scratch (reserved) */
+    size_t kv_bytes_max;      /* the KV pools' bound (reserved, touched on demand) */
+    size_t kv_bytes_used;     /* in pages held by sequences */
+    size_t kv_bytes_resident; /* in pages touched and not given back to the system */
+    int32_t page_size;        /* positions per page */
+    int32_t pages_used, pages_shared, pages_free; /* all groups */
+    int32_t n_groups;
+    struct engine_kv_group kv[2];
+};
+void engine_memory(const struct engine *e, struct engine_memory *mem);
+/* KV pages seq holds (all groups, shared ones included). */
+int32_t engine_seq_pages(const struct engine *e, int32_t seq);
+/* Bytes of a model's tensors. */
+size_t engine_model_bytes(const struct model *m);
 
 #endif

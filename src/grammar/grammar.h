@@ -12,6 +12,7 @@
 #ifndef CLLM_GRAMMAR_GRAMMAR_H
 #define CLLM_GRAMMAR_GRAMMAR_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -24,6 +25,15 @@ struct grammar_state;
  * comes with one reference. */
 struct grammar *grammar_parse(const char *text, size_t len, const char *root, char *err,
                               size_t err_size);
+/* Stopping a compile whose requester has gone. While *flag (set from any
+ * thread) is non-zero, grammar_parse and json_schema_to_grammar running on
+ * the thread that called grammar_cancel_watch stop within a bounded amount
+ * of work and fail with the message "cancelled". Per thread; NULL: nothing
+ * is watched. Returns the flag watched before, to put back. */
+const atomic_int *grammar_cancel_watch(const atomic_int *flag);
+/* The watched flag is set (cheap: for the compile loops). */
+bool grammar_cancelled(void);
+
 /* A compiled grammar is immutable: any number of states, on any threads,
  * may follow it. It is reference counted (atomically) so that the choices
  * of one request can share it: grammar_ref adds a reference and returns g;

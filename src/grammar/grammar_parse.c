@@ -74,6 +74,24 @@ struct parser {
     bool failed;
 };
 
+/* ---- cancelling (grammar.h) ---- */
+
+#define CANCEL_EVERY 0xffffu /* elements emitted between two looks at the flag */
+
+static _Thread_local const atomic_int *t_cancel;
+
+const atomic_int *grammar_cancel_watch(const atomic_int *flag)
+{
+    const atomic_int *old = t_cancel;
+    t_cancel = flag;
+    return old;
+}
+
+bool grammar_cancelled(void)
+{
+    return t_cancel && atomic_load_explicit(t_cancel, memory_order_relaxed) != 0;
+}
+
 /* ---- errors ---- */
 
 static void perr(struct parser *p, size_t off, const char *fmt, ...)
@@ -103,6 +121,16 @@ static void perr(struct parser *p, size_t off, const char *fmt, ...)
 
 static void oom(struct parser *p) { perr(p, p->pos, "out of memory"); }
 
+/* The watched cancel flag was set: "cancelled", without a position. */
+static void cancelled(struct parser *p)
+{
+    if (p->failed)
+        return;
+    p->failed = true;
+    if (p->err && p->err_size)
+        snprintf(p->err, p->err_size, "cancelled");
+}
+
 /* ---- growable arrays ---- */
 
 static bool grow(struct parser *p, void **v, uint32_t *cap, uint32_t need, size_t elem)
@@ -128,6 +156,10 @@ static void emit(struct parser *p, uint32_t r, uint32_t type, uint32_t arg)
         return;
     if (++p->total_elems > MAX_ELEMS) {
         perr(p, p->pos, "grammar too large (more than %u elements)", MAX_ELEMS);
+        return;
+    }
+    if ((p->total_elems & CANCEL_EVERY) == 0 && grammar_cancelled()) {
+        cancelled(p);
         return;
     }
     struct ebuf *b = &p->rules[r].body;
@@ -1108,6 +1140,10 @@ struct grammar *grammar_parse(const char *text, size_t len, const char *root, ch
     }
     skip_space(&p, true);
     while (!p.failed && !at_end(&p)) {
+        if (grammar_cancelled()) {
+            cancelled(&p);
+            break;
+        }
         parse_rule(&p);
         skip_space(&p, true);
     }

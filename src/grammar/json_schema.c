@@ -111,6 +111,19 @@ static void fail(struct conv *c, const char *fmt, ...)
 
 static void oom(struct conv *c) { fail(c, "out of memory"); }
 
+/* The requester has gone (grammar_cancel_watch): fail with "cancelled".
+ * Looked at once per schema visited, per piece of grammar text and per
+ * CANCEL_EVERY values of an enum, so a compile stops within a bounded
+ * amount of work. */
+#define CANCEL_EVERY 1024
+static bool cancelled(struct conv *c)
+{
+    if (!grammar_cancelled())
+        return false;
+    fail(c, "cancelled");
+    return true;
+}
+
 /* ---- rules ---- */
 
 static size_t str_hash(const char *s)
@@ -235,6 +248,8 @@ static void rule_set(struct conv *c, long idx, char *body)
 
 static bool count_text(struct conv *c, size_t n)
 {
+    if (cancelled(c))
+        return false;
     c->text += n;
     if (c->text > MAX_TEXT) {
         fail(c, "schema too complex (grammar over %u bytes)", MAX_TEXT);
@@ -623,18 +638,26 @@ static json_t *merge_enum(struct conv *c, const json_t *a, const json_t *b)
         return NULL;
     }
     json_array_foreach(b, i, x) {
+        if (i % CANCEL_EVERY == CANCEL_EVERY - 1 && cancelled(c))
+            break;
         char *k = enum_key(x);
         if (k)
             json_object_set_new(set, k, json_true());
         free(k);
     }
     json_array_foreach(a, i, x) {
+        if (c->failed || (i % CANCEL_EVERY == CANCEL_EVERY - 1 && cancelled(c)))
+            break;
         char *k = enum_key(x);
         if (k && json_object_get(set, k))
             json_array_append(out, x);
         free(k);
     }
     json_decref(set);
+    if (c->failed) {
+        json_decref(out);
+        return NULL;
+    }
     if (json_array_size(out) == 0) {
         json_decref(out);
         fail(c, "allOf: the enums have no value in common");
@@ -1040,6 +1063,12 @@ static const char *visit_enum(struct conv *c, const json_t *s, const char *hint)
     json_t *v;
     json_t *one = cst ? json_pack("[O]", cst) : NULL;
     json_array_foreach(cst ? one : en, i, v) {
+        if (i % CANCEL_EVERY == CANCEL_EVERY - 1 && cancelled(c))
+            break;
+        if (b.len > MAX_TEXT) { /* before the rule's text is counted: stop building it */
+            fail(c, "schema too complex (grammar over %u bytes)", MAX_TEXT);
+            break;
+        }
         /* with both const and enum, the const must be one of the enum's
          * values: one pass (the enum is walked once, never once per value) */
         bool in_enum = !cst || !en;
@@ -1056,6 +1085,10 @@ static const char *visit_enum(struct conv *c, const json_t *s, const char *hint)
         sbuf_putc(&b, ')');
     }
     json_decref(one);
+    if (c->failed) {
+        sbuf_free(&b);
+        return NULL;
+    }
     if (n == 0 && !b.oom) {
         sbuf_free(&b);
         fail(c, "no value of enum/const satisfies the rest of the schema");
@@ -2125,7 +2158,7 @@ static const char *visit_object_schema(struct conv *c, const json_t *s, const ch
 
 static const char *visit(struct conv *c, const json_t *s, const char *hint)
 {
-    if (c->failed)
+    if (c->failed || cancelled(c))
         return NULL;
     if (++c->depth > MAX_DEPTH) {
         fail(c, "schema nested too deeply (more than %d levels)", MAX_DEPTH);
@@ -2172,7 +2205,9 @@ static bool verify(struct conv *c, const char *text)
         grammar_free(g);
         return true;
     }
-    if (strstr(msg, "left-recursive") || strstr(msg, "left recursion"))
+    if (strcmp(msg, "cancelled") == 0)
+        fail(c, "cancelled");
+    else if (strstr(msg, "left-recursive") || strstr(msg, "left recursion"))
         fail(c, "recursive $ref with no object or array in between (%s)", msg);
     else if (strstr(msg, "too large") || strstr(msg, "out of memory"))
         fail(c, "schema too complex: %s", msg);

@@ -1,12 +1,14 @@
 /*
  * sampler.h - choosing the next token from a row of logits: the seed's
  * sampler chain (penalties, logit bias, top-k, tail-free, typical, top-p,
- * min-p, temperature with its dynamic range, mirostat 1 and 2), an optional
+ * min-p, temperature with its dynamic range, mirostat 1 and 2), llama.cpp's
+ * DRY, top-n-sigma and XTC samplers, an optional
  * GBNF grammar that masks tokens which cannot continue it, and the
  * probabilities the server reports with n_probs.
  *
  * One sampler_vocab per model (token pieces prepared once at start-up, shared
- * read-only by every slot); one sampler per request, owned by its slot. A
+ * by every slot: read-only but for a cache of DRY's breaker tokens under its
+ * own lock); one sampler per request, owned by its slot. A
  * sampler keeps its own RNG, penalty history, mirostat state and grammar
  * state, so samplers of different slots never touch each other.
  *
@@ -29,10 +31,17 @@ enum sampler_type {
     SAMPLER_TOP_P,
     SAMPLER_MIN_P,
     SAMPLER_TEMPERATURE,
+    SAMPLER_DRY,         /* llama.cpp's "dry" */
+    SAMPLER_TOP_N_SIGMA, /* "top_n_sigma" */
+    SAMPLER_XTC,         /* "xtc" */
     SAMPLER_TYPE_COUNT
 };
 
 #define SAMPLER_MAX_CHAIN 32
+/* DRY sequence breakers: at most this many, each cut to this many bytes
+ * (llama.cpp cuts them to 40 too). */
+#define SAMPLER_MAX_DRY_BREAKERS 32
+#define SAMPLER_DRY_BREAKER_MAX 40
 #define SAMPLER_SEED_RANDOM 0xFFFFFFFFu
 
 /* One logit_bias entry: bias is added to the token's logit; -INFINITY means
@@ -65,7 +74,27 @@ struct sampler_params {
     bool ignore_eos;         /* end-of-generation tokens get -inf */
     int32_t n_probs;         /* 0 */
     int32_t min_keep;        /* 0 */
-    int32_t n_samplers;      /* the chain, in order, repeats allowed */
+    /* DRY ("don't repeat yourself", llama.cpp's semantics): a token that
+     * would extend a repeat of the context's end longer than
+     * dry_allowed_length tokens loses multiplier * base^(len - allowed)
+     * from its logit; a sequence breaker stops a repeat. */
+    float dry_multiplier;       /* 0: off */
+    float dry_base;             /* 1.75; below 1: off */
+    int32_t dry_allowed_length; /* 2 */
+    int32_t dry_penalty_last_n; /* 64 tokens scanned; 0: off; -1: the context size */
+    int32_t n_dry_breakers;     /* default 4: "\n", ":", "\"", "*" */
+    char dry_breakers[SAMPLER_MAX_DRY_BREAKERS][SAMPLER_DRY_BREAKER_MAX + 1]; /* NUL-terminated */
+    /* XTC: with probability xtc_probability, the tokens with a probability
+     * of at least xtc_threshold are removed but the least likely of them
+     * (when at least two qualify). Draws from the sampler's RNG. */
+    float xtc_probability;   /* 0: off */
+    float xtc_threshold;     /* 0.1; above 0.5: off */
+    float top_n_sigma;       /* keep logits >= max - n * stddev; <= 0: off (-1 default) */
+    /* The chain, in order, repeats allowed. DRY, top-n-sigma and XTC turned
+     * on by their parameters but not named here run where llama.cpp's
+     * default chain puts them: DRY then top-n-sigma first, XTC just before
+     * the first temperature (or last). */
+    int32_t n_samplers;
     enum sampler_type samplers[SAMPLER_MAX_CHAIN];
     /* Borrowed for the duration of sampler_create (it copies them). */
     const struct sampler_bias *logit_bias;
@@ -75,6 +104,14 @@ struct sampler_params {
     bool use_penalty_prompt;
     struct grammar *grammar; /* compiled (grammar_parse), or NULL: none; the sampler takes
                                 its own reference, so one grammar serves many samplers */
+    /* A lazy grammar (tool calls with tool_choice auto): with triggers, the
+     * grammar applies only from the first trigger word in the output on
+     * (the text before it is free, the trigger is the grammar's start);
+     * grammar_prefix (may be NULL) is output written before the first
+     * sampled token (an assistant prefill). Both copied by sampler_create. */
+    const char *const *grammar_triggers;
+    size_t n_grammar_triggers;
+    const char *grammar_prefix;
 };
 
 /* The seed's defaults, with the default chain
@@ -82,7 +119,12 @@ struct sampler_params {
 void sampler_default_params(struct sampler_params *p);
 
 /* Name <-> type for the `samplers` field ("top_k", "tfs_z", "typical_p",
- * "top_p", "min_p", "temperature"). Returns -1 for an unknown name. */
+ * "top_p", "min_p", "temperature", "dry", "top_n_sigma", "xtc"; also
+ * llama.cpp's other spellings, any case: "typ_p", "typ", "top-k", "topk",
+ * "nucleus", "temp", "top-n-sigma"...). Returns -1 for an unknown name.
+ * sampler_type_from_char: llama.cpp's --sampling-seq letters (k y p m t
+ * d s x; -1 for others). */
+int sampler_type_from_char(char c);
 int sampler_type_from_name(const char *name);
 const char *sampler_type_name(enum sampler_type t);
 
@@ -100,7 +142,8 @@ struct sampler *sampler_create(const struct sampler_vocab *sv, const struct samp
                                int32_t n_ctx, char *err, size_t err_size);
 void sampler_free(struct sampler *s);
 
-/* The prompt as penalty history (ignored when use_penalty_prompt was set). */
+/* The prompt as penalty history (ignored when use_penalty_prompt was set)
+ * and as DRY's history (always: the context, as llama-server). */
 void sampler_set_history(struct sampler *s, const int32_t *tokens, size_t n);
 
 struct sampler_prob {

@@ -1,8 +1,8 @@
 /*
  * sampler_ops.c - the candidate set and the math of each sampler: partial
  * selection (quickselect + sort of the selected prefix only), softmax, and
- * top-k, tail-free, typical, top-p, min-p, temperature, dynamic temperature
- * and mirostat 1 and 2 with llama.cpp's semantics.
+ * top-k, tail-free, typical, top-p, min-p, temperature, dynamic temperature,
+ * top-n-sigma, XTC and mirostat 1 and 2 with llama.cpp's semantics.
  *
  * Candidates are ranked by a total order (logit, then token id), so every
  * partial selection gives the same result as a full sort would.
@@ -11,6 +11,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 /* ---------------------------------------------------------------- order */
 
@@ -592,4 +593,78 @@ void sample_mirostat2(struct cset *cs, float mu)
     cs->n = cs->n_virtual = m;
     cs->probs_valid = false; /* renormalize over what is left */
     sample_cset_probs(cs);
+}
+
+float sample_top_n_sigma_threshold(const float *x, size_t n, float n_sigma)
+{
+    if (!(n_sigma > 0.0f))
+        return -INFINITY;
+    double sum = 0;
+    float mx = -INFINITY;
+    size_t cnt = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (x[i] > -INFINITY && x[i] < INFINITY) {
+            sum += x[i];
+            mx = x[i] > mx ? x[i] : mx;
+            cnt++;
+        }
+    }
+    if (cnt < 2)
+        return -INFINITY;
+    double mean = sum / (double)cnt, acc = 0;
+    for (size_t i = 0; i < n; i++)
+        if (x[i] > -INFINITY && x[i] < INFINITY)
+            acc += ((double)x[i] - mean) * ((double)x[i] - mean);
+    float sd = (float)sqrt(acc / (double)cnt);
+    return mx - n_sigma * sd;
+}
+
+void sample_top_n_sigma(struct cset *cs, float n_sigma)
+{
+    if (!(n_sigma > 0.0f) || cs->n <= 1)
+        return;
+    double sum = 0;
+    float mx = -INFINITY;
+    for (size_t i = 0; i < cs->n; i++) {
+        sum += cs->c[i].logit;
+        mx = cs->c[i].logit > mx ? cs->c[i].logit : mx;
+    }
+    double mean = sum / (double)cs->n, acc = 0;
+    for (size_t i = 0; i < cs->n; i++)
+        acc += ((double)cs->c[i].logit - mean) * ((double)cs->c[i].logit - mean);
+    float thr = mx - n_sigma * (float)sqrt(acc / (double)cs->n);
+    size_t m = 0, sorted = 0;
+    for (size_t i = 0; i < cs->n; i++) {
+        if (!(cs->c[i].logit < thr)) {
+            sorted += i < cs->n_sorted;
+            cs->c[m++] = cs->c[i];
+        }
+    }
+    if (m == cs->n)
+        return;
+    /* llama.cpp masks them (-inf) and leaves them in: the virtual size stays */
+    cs->n_sorted = sorted;
+    cs->n = m;
+    cs->probs_valid = false;
+}
+
+void sample_xtc(struct cset *cs, float threshold, size_t min_keep)
+{
+    if (cs->n < 2)
+        return;
+    sample_cset_probs(cs);
+    size_t cnt = 0;
+    for (size_t i = 0; i < cs->n; i++)
+        cnt += cs->c[i].p >= threshold;
+    if (cnt < 2)
+        return;
+    size_t drop = cnt - 1; /* all but the least likely of them */
+    if (cs->n_virtual - drop < min_keep)
+        return;
+    sample_cset_prefix(cs, drop, ORDER_LOGIT);
+    memmove(cs->c, cs->c + drop, (cs->n - drop) * sizeof *cs->c);
+    cs->n -= drop;
+    cs->n_virtual -= drop;
+    cs->n_sorted = cs->n_sorted > drop ? cs->n_sorted - drop : 0;
+    cs->probs_valid = false;
 }

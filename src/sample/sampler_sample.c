@@ -1,6 +1,7 @@
 /*
  * sampler_sample.c - choosing one token (sampler_sample): the logits after
- * logit_bias, ignore_eos and the penalties; greedy; or the candidates
+ * logit_bias, ignore_eos, the penalties and DRY; greedy (through the chain
+ * when XTC may remove the best token); or the candidates
  * collected where the chain can start cheaply (the top_k best, the tokens
  * above min_p's threshold or inside top_p's mass from a vectorized softmax
  * of the whole vocabulary, or everything near the best logit), the chain
@@ -91,11 +92,42 @@ static void apply_penalties(struct sampler *s)
         w[nl] = nl_logit;
 }
 
+/* This step's DRY penalties (once per step, from the DRY history). */
+static void dry_compute(struct sampler *s)
+{
+    if (s->dry_done)
+        return;
+    s->dry_done = true;
+    size_t n = s->dry_len;
+    for (size_t i = 0; i < n; i++)
+        s->dry_lin[i] = s->dry_hist[(s->dry_head + i) % s->dry_cap];
+    s->n_dry_pen = sample_dry_penalties(s->dry_lin, n, s->dry_brk, s->n_dry_brk, s->p.dry_multiplier,
+                                        s->p.dry_base, s->p.dry_allowed_length, s->dry_z, s->dry_pen);
+}
+
+/* The DRY steps before the first cutting sampler act on every logit: on
+ * work, the penalty times the temperatures before the step (dividing by
+ * them later gives the penalty on the scaled logit, as in llama.cpp). */
+static void apply_dry_early(struct sampler *s)
+{
+    if (!s->dry_on)
+        return;
+    for (int32_t i = 0; i < s->start_at; i++) {
+        if (s->chain[i] != SAMPLER_DRY)
+            continue;
+        dry_compute(s);
+        for (size_t k = 0; k < s->n_dry_pen; k++)
+            s->work[s->dry_pen[k].id] -= s->dry_pen[k].pen * s->chain_tscale[i];
+    }
+}
+
 static void prepare_logits(struct sampler *s, const float *logits)
 {
     memcpy(s->work, logits, (size_t)s->sv->n_vocab * sizeof(*logits));
     apply_bias(s, logits);
     apply_penalties(s);
+    s->dry_done = false;
+    apply_dry_early(s);
 }
 
 /* ------------------------------------------------------------ grammar */
@@ -143,6 +175,31 @@ static void grammar_mask(struct sampler *s)
 
 /* ------------------------------------------------------------ sampling */
 
+/* DRY inside the chain: on the candidates' (scaled) logits. */
+static void run_dry(struct sampler *s)
+{
+    struct cset *cs = &s->cs;
+    dry_compute(s);
+    if (s->n_dry_pen == 0)
+        return;
+    for (size_t i = 0; i < cs->n; i++)
+        cs->c[i].logit -= sample_dry_lookup(s->dry_pen, s->n_dry_pen, cs->c[i].id);
+    cs->n_sorted = 0;
+    cs->probs_valid = false;
+}
+
+/* XTC: the coin (from the sampler's RNG, only when it can act), then the cut. */
+static void run_xtc(struct sampler *s)
+{
+    struct cset *cs = &s->cs;
+    if (!s->xtc_on || cs->n < 2)
+        return;
+    float u = (float)rng_uniform(&s->rng);
+    if (u > s->p.xtc_probability)
+        return;
+    sample_xtc(cs, s->p.xtc_threshold, s->min_keep);
+}
+
 static void run_step(struct sampler *s, enum sampler_type t)
 {
     const struct sampler_params *p = &s->p;
@@ -155,6 +212,8 @@ static void run_step(struct sampler *s, enum sampler_type t)
     case SAMPLER_TOP_P: sample_top_p(cs, p->top_p, mk); break;
     case SAMPLER_MIN_P: sample_min_p(cs, p->min_p, mk); break;
     case SAMPLER_TEMPERATURE:
+        if (p->temperature <= 0) /* greedy through the chain: the best of what is left */
+            break;
         if (p->dynatemp_range > 0) {
             float lo = p->temperature - p->dynatemp_range;
             float hi = p->temperature + p->dynatemp_range;
@@ -163,21 +222,33 @@ static void run_step(struct sampler *s, enum sampler_type t)
             sample_temperature(cs, p->temperature);
         }
         break;
+    case SAMPLER_DRY:
+        if (s->dry_on)
+            run_dry(s);
+        break;
+    case SAMPLER_TOP_N_SIGMA:
+        if (s->nsigma_on)
+            sample_top_n_sigma(cs, p->top_n_sigma);
+        break;
+    case SAMPLER_XTC: run_xtc(s); break;
     default: break;
     }
 }
 
+/* Steps from..to of the chain; DRY before start_at is already in work. */
 static void run_chain(struct sampler *s, int32_t from, int32_t to)
 {
     for (int32_t i = from; i < to; i++)
-        run_step(s, s->p.samplers[i]);
+        if (!(i < s->start_at && s->chain[i] == SAMPLER_DRY))
+            run_step(s, s->chain[i]);
 }
 
 /* The general start: every token near the best one. */
 static void collect_full(struct sampler *s, size_t need)
 {
     int32_t n_vocab = s->sv->n_vocab;
-    if (sample_cset_collect_near(&s->cs, s->work, n_vocab, s->t_eff, NEAR_EPS) < need)
+    double eps = s->collect_all ? 0.0 : NEAR_EPS;
+    if (sample_cset_collect_near(&s->cs, s->work, n_vocab, s->t_eff, eps) < need)
         sample_cset_collect_top(&s->cs, s->work, n_vocab, need);
 }
 
@@ -276,6 +347,28 @@ static void start_min_p(struct sampler *s, size_t need)
     s->cs.probs_valid = false;
 }
 
+/* top-n-sigma first: its threshold over the whole vocabulary (temperatures
+ * before it scale the logits and their spread alike), then the tokens at
+ * or above it. The virtual size stays the vocabulary's, as llama.cpp
+ * leaves the masked tokens in. */
+static void start_top_n_sigma(struct sampler *s)
+{
+    int32_t n_vocab = s->sv->n_vocab;
+    const float *w = s->work;
+    float thr = sample_top_n_sigma_threshold(w, (size_t)n_vocab, s->p.top_n_sigma);
+    struct cand *c = s->cs.c;
+    size_t n = 0;
+    for (int32_t i = 0; i < n_vocab; i++) {
+        c[n] = (struct cand){i, w[i], 0, 0};
+        n += (size_t)((w[i] >= thr) & (w[i] > -INFINITY));
+    }
+    s->cs.n = n;
+    s->cs.n_virtual = (size_t)n_vocab;
+    s->cs.n_sorted = 0;
+    s->cs.order = ORDER_LOGIT;
+    s->cs.probs_valid = false;
+}
+
 /* Mirostat 2 after temperature: the tokens with surprise at most mu (a
  * little more: mirostat 2 itself then makes the exact cut). */
 static void start_mirostat2(struct sampler *s)
@@ -337,6 +430,10 @@ static size_t build_and_run(struct sampler *s)
         sample_cset_collect_top(cs, s->work, s->sv->n_vocab, k);
     } else if (s->start == START_MIN_P) {
         start_min_p(s, need);
+    } else if (s->start == START_TOP_N_SIGMA) {
+        start_top_n_sigma(s);
+        run_chain(s, 0, s->start_at); /* the temperatures before it */
+        from = s->start_at + 1;
     } else if (s->start == START_TOP_P && start_top_p(s)) {
         from = s->start_at + 1;
     } else {
@@ -345,7 +442,7 @@ static size_t build_and_run(struct sampler *s)
     }
     if (cs->n == 0)
         return 0;
-    run_chain(s, from, p->n_samplers);
+    run_chain(s, from, s->n_chain);
     sample_cset_probs(cs);
     return cs->n;
 }
@@ -421,6 +518,39 @@ static int32_t sample_greedy(struct sampler *s)
     return sample_argmax_of(s->work, n_vocab);
 }
 
+/* The best allowed candidate of the chain's set (-1: none allowed). */
+static int32_t best_in_set(struct sampler *s)
+{
+    struct cset *cs = &s->cs;
+    if (s->grammar == NULL) {
+        size_t b = 0;
+        for (size_t i = 1; i < cs->n; i++)
+            if (cs->c[i].logit > cs->c[b].logit || (cs->c[i].logit == cs->c[b].logit && cs->c[i].id < cs->c[b].id))
+                b = i;
+        return cs->c[b].id;
+    }
+    sample_cset_prefix(cs, cs->n, ORDER_LOGIT);
+    for (size_t i = 0; i < cs->n; i++)
+        if (token_allowed(s, cs->c[i].id))
+            return cs->c[i].id;
+    return -1;
+}
+
+/* Temperature 0 with XTC on: as llama.cpp, the chain runs (XTC may remove
+ * the best tokens) and the best token left is taken. */
+static int32_t sample_greedy_chain(struct sampler *s)
+{
+    if (build_and_run(s) == 0)
+        return -1;
+    int32_t t = best_in_set(s);
+    if (t >= 0 || s->grammar == NULL)
+        return t;
+    grammar_mask(s);
+    if (build_and_run(s) == 0)
+        return -1;
+    return best_in_set(s);
+}
+
 static void write_probs(struct sampler *s, struct sampler_prob *probs, int32_t *n_written)
 {
     struct cset *cs = &s->cs;
@@ -452,7 +582,7 @@ int32_t sampler_sample(struct sampler *s, const float *logits, struct sampler_pr
     bool want_probs = probs != NULL && s->p.n_probs > 0;
     int32_t t;
     if (s->p.temperature <= 0) {
-        t = sample_greedy(s);
+        t = s->greedy_chain ? sample_greedy_chain(s) : sample_greedy(s);
         if (want_probs && t >= 0) { /* a plain softmax over all the logits */
             softmax_all(s, 1.0f);
             s->all_probs = true;

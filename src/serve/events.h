@@ -23,7 +23,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum sched_event_kind { SCHED_EV_TOKEN, SCHED_EV_DONE, SCHED_EV_ERROR };
+/* PROGRESS: a completion's prompt evaluation so far, posted when the prompt
+ * starts (processed = cache) and after each batch of it is decoded
+ * (llama-server's prompt_progress; the consumer may drop them). */
+enum sched_event_kind { SCHED_EV_TOKEN, SCHED_EV_DONE, SCHED_EV_ERROR, SCHED_EV_PROGRESS };
+
+/* A PROGRESS event's numbers (llama-server's prompt_progress fields). */
+struct sched_progress {
+    int32_t id_slot;
+    int32_t total;     /* prompt tokens (after truncation) */
+    int32_t cache;     /* of which reused from the cache */
+    int32_t processed; /* in the slot's sequence now (cache included) */
+    double time_ms;    /* since the prompt's evaluation started */
+};
 
 struct sched_token_prob {
     int32_t token;
@@ -65,6 +77,8 @@ struct sched_event {                 /* owned by whoever popped it: sched_event_
     size_t len;
     /* DONE */
     struct sched_result result;
+    /* PROGRESS */
+    struct sched_progress progress;
     /* ERROR */
     int error_code;                  /* HTTP-like: 400, 404, 500, 503 */
     char *error;                     /* owned message */

@@ -32,7 +32,7 @@
 #include "serve/slot_text.h"
 #include "tokenizer/tokenizer.h"
 
-enum slot_state { SLOT_IDLE, SLOT_PROMPT, SLOT_GEN };
+enum slot_state { SLOT_IDLE, SLOT_PROMPT, SLOT_GEN, SLOT_EMBED };
 
 struct slot {
     int32_t id;               /* also its engine sequence */
@@ -65,6 +65,9 @@ struct slot {
     int32_t *out_nprobs;      /* sprobs entries written for each */
     int32_t n_out;
     bool out_end;             /* after out_tok[n_out-1] the sampler had no token (grammar) */
+    /* SLOT_EMBED: the pooled rows so far (task->prompt[0..i_prompt) evaluated) */
+    float *embd_out;
+    int32_t embd_rows;
 };
 
 struct sched {
@@ -85,6 +88,11 @@ struct sched {
     bool profile;              /* CLLM_SCHED_PROFILE: log the loop's overhead at the end */
     double t_locked_ms;        /* (profile) time the loop held the lock */
     double cpu_sched_ms;       /* (profile) the loop thread's CPU time outside engine_decode */
+    /* prompt chunks beside generating slots (see prompt_budget): what a
+     * step costs, learnt from the steps so far (0: not measured yet) */
+    double step_gen_ms;        /* a step of generating slots only */
+    double step_tok_ms;        /* each prompt token more */
+    int32_t n_step_gen;        /* generating slots' tokens (with drafts) in this step's batch */
     /* speculative decoding (draft_max 0: off) */
     int32_t draft_max, draft_min, ngram_n, ngram_n_min;
     /* the slots sampled in this step's parallel phase, and the helper
@@ -229,6 +237,19 @@ static void post_error(struct sched_task *t, int code, const char *fmt, ...)
     post(t, ev);
 }
 
+/* llama-server's prompt_progress: where the slot's prompt evaluation is
+ * (only for tasks that ask, sched_task.progress). */
+static void post_progress(struct slot *sl)
+{
+    if (!sl->task->progress)
+        return;
+    struct sched_event *ev = event_new(sl->task, SCHED_EV_PROGRESS);
+    if (ev)
+        ev->progress = (struct sched_progress){sl->id, sl->n_prompt, sl->n_cached, sl->i_prompt,
+                                               clock_ms() - sl->t_start};
+    post(sl->task, ev);
+}
+
 /* The task is over: freed after the next publication (see the top). */
 static void task_end(struct sched *s, struct sched_task *t)
 {
@@ -244,6 +265,8 @@ static void slot_clear_task(struct slot *sl)
     sl->task = NULL;
     free(sl->prompt);
     sl->prompt = NULL;
+    free(sl->embd_out);
+    sl->embd_out = NULL;
     sl->i_batch = -1;
     sl->n_in_batch = 0;
     sl->n_draft = 0;
@@ -372,6 +395,36 @@ static int32_t borrow_prefix(struct sched *s, struct slot *sl, int32_t keep)
     return best_n;
 }
 
+/* --cache-reuse (llama-server's n_cache_reuse): past the common prefix
+ * (keep), each run of at least cache_reuse cached tokens that the prompt
+ * repeats at its next position is moved down to that position (the
+ * positions between are discarded, the keys re-roped); returns the prompt
+ * tokens now cached. */
+static int32_t reuse_chunks(struct sched *s, struct slot *sl, int32_t keep)
+{
+    int32_t min = s->p.cache_reuse, head_p = keep, head_c = keep;
+    if (min <= 0)
+        return keep;
+    for (;;) {
+        int32_t len = engine_seq_len(s->e, sl->id);
+        const int32_t *c = engine_seq_tokens(s->e, sl->id);
+        if (!c || head_c >= len || head_p >= sl->n_prompt)
+            break;
+        int32_t m = 0;
+        while (head_c + m < len && head_p + m < sl->n_prompt && c[head_c + m] == sl->prompt[head_p + m])
+            m++;
+        if (m < min) {
+            head_c++;
+            continue;
+        }
+        if (head_c > head_p && engine_seq_discard(s->e, sl->id, head_p, head_c - head_p, NULL, 0) != 0)
+            break;
+        head_p += m;
+        head_c = head_p;
+    }
+    return head_p;
+}
+
 /* Put the system prefix and the task's prompt into the slot, reuse what its
  * sequence shares with them, and get it ready to evaluate the rest. */
 static int slot_start(struct sched *s, struct slot *sl, struct sched_task *t, char *err, size_t err_size)
@@ -403,8 +456,13 @@ static int slot_start(struct sched *s, struct slot *sl, struct sched_task *t, ch
     if (keep < s->n_sys && common_prefix(sys, (size_t)s->n_sys, sl->prompt, (size_t)sl->n_prompt) == (size_t)s->n_sys &&
         engine_seq_copy(s->e, s->p.n_slots, sl->id, s->n_sys, NULL, 0) == 0)
         keep = s->n_sys;
+    if (t->cache_prompt)
+        keep = reuse_chunks(s, sl, keep);
     if (keep == sl->n_prompt)
         keep--; /* evaluate the last prompt token again for its logits */
+    /* sliding-window layers that dropped keys position keep needs: evaluate
+     * it all again (llama-server's pos_min check, issue 22) */
+    keep = engine_seq_usable(s->e, sl->id, keep);
     if (engine_seq_keep(s->e, sl->id, keep, err, err_size) != 0)
         return -1;
 
@@ -421,6 +479,7 @@ static int slot_start(struct sched *s, struct slot *sl, struct sched_task *t, ch
         sampler_set_history(t->sampler, sl->prompt, (size_t)sl->n_prompt);
     if (slot_text_start(&sl->text, s->v, (const char *const *)t->stop, t->n_stop) != 0)
         return err_set(err, err_size, "out of memory");
+    sl->text.ds.special = s->p.special; /* -sp */
     int32_t np = t->n_probs > 0 ? t->n_probs : 0;
     free(sl->sprobs);
     sl->sprobs = np ? malloc((size_t)np * (size_t)(s->draft_max + 1) * sizeof *sl->sprobs) : NULL;
@@ -431,6 +490,7 @@ static int slot_start(struct sched *s, struct slot *sl, struct sched_task *t, ch
     sl->state = SLOT_PROMPT;
     sl->t_start = clock_ms();
     sl->i_batch = -1;
+    post_progress(sl);
     return 0;
 }
 
@@ -487,11 +547,28 @@ static void pool_rows(const struct sched *s, enum sched_pooling pooling, int32_t
     }
 }
 
-/* An embedding: evaluate the prompt in the slot's sequence (its cache is
- * dropped), pool the final hidden states, and clear the sequence again. */
-static void run_embed(struct sched *s, struct slot *sl, struct sched_task *t)
+/* Prompt chunking. A step that carries a generating slot's token is one
+ * that slot's client waits for, so prompt tokens beside it are limited to
+ * what keeps the step near STEP_TARGET_MS (by the step costs learnt so far),
+ * at least CHUNK_MIN (a prompt always moves on); with no slot generating a
+ * prompt takes the whole batch (-ub). A long prompt then takes a little
+ * longer (smaller batches are less efficient) but never stops the streams
+ * beside it for more than about one target step. */
+#ifndef STEP_TARGET_MS /* (-DSTEP_TARGET_MS=1e9: no chunking, for A/B runs) */
+#define STEP_TARGET_MS 50.0
+#endif
+#define CHUNK_MIN 16
+#define STEP_TOK_MS_GUESS 1.0 /* ms per prompt token before a step was measured */
+#define STEP_EWMA 0.25        /* weight of the newest step in the learnt costs */
+
+static int32_t prompt_budget(const struct sched *s, int32_t n_gen_tokens, int32_t room);
+
+/* An embedding: the prompt is evaluated in the slot's sequence (its cache
+ * is dropped) a chunk per loop iteration (embed_step), beside the other
+ * slots' steps; the final hidden states are pooled, and the sequence is
+ * cleared again at the end. */
+static void embed_begin(struct sched *s, struct slot *sl, struct sched_task *t)
 {
-    char err[256];
     int32_t n = (int32_t)t->n_prompt, n_embd = engine_n_embd(s->e);
     engine_seq_clear(s->e, sl->id);
     sl->last_used = ++s->use_counter;
@@ -500,33 +577,88 @@ static void run_embed(struct sched *s, struct slot *sl, struct sched_task *t)
         task_end(s, t);
         return;
     }
-    int32_t n_rows = t->pooling == POOL_NONE ? n : 1;
-    float *out = calloc((size_t)n_rows * (size_t)n_embd, sizeof *out);
-    int rc = out ? 0 : -1;
-    snprintf(err, sizeof err, "out of memory");
-    for (int32_t i0 = 0; rc == 0 && i0 < n; i0 += s->batch.capacity) {
-        batch_clear(&s->batch);
-        for (int32_t i = i0; i < n && s->batch.n_tokens < s->batch.capacity; i++)
-            batch_add(&s->batch, t->prompt[i], i, sl->id, false);
-        rc = engine_decode_embd(s->e, &s->batch, s->embd_buf, err, sizeof err);
-        if (rc == 0)
-            pool_rows(s, t->pooling, i0, n, out);
+    sl->embd_rows = t->pooling == POOL_NONE ? n : 1;
+    sl->embd_out = calloc((size_t)sl->embd_rows * (size_t)n_embd, sizeof *sl->embd_out);
+    if (!sl->embd_out || slot_text_start(&sl->text, s->v, NULL, 0) != 0) {
+        free(sl->embd_out);
+        sl->embd_out = NULL;
+        post_error(t, 500, "cannot compute the embedding: out of memory");
+        task_end(s, t);
+        return;
     }
+    sl->task = t;
+    sl->state = SLOT_EMBED;
+    sl->i_prompt = 0;
+    sl->n_prompt = n;
+    sl->n_decoded = 0;
+    sl->n_remain = 0;
+    sl->t_start = clock_ms();
+}
+
+/* The embedding's end: its result posted, the slot idle again. */
+static void embed_end(struct sched *s, struct slot *sl, int rc, const char *err)
+{
+    struct sched_task *t = sl->task;
+    int32_t n = sl->n_prompt;
     engine_seq_clear(s->e, sl->id);
-    s->st.n_prompt_tokens += (uint64_t)n;
     struct sched_event *ev = rc == 0 ? event_new(t, SCHED_EV_DONE) : NULL;
     if (rc != 0) {
         post_error(t, 500, "cannot compute the embedding: %s", err);
     } else if (ev) {
-        struct sched_result r = {.id_slot = sl->id, .n_prompt = n, .n_evaluated = n, .embd = out,
-                                 .n_embd = n_embd, .n_rows = n_rows,
+        struct sched_result r = {.id_slot = sl->id, .n_prompt = n, .n_evaluated = n, .embd = sl->embd_out,
+                                 .n_embd = engine_n_embd(s->e), .n_rows = sl->embd_rows,
                                  .stopping_word = ev->result.stopping_word};
         ev->result = r;
-        out = NULL;
+        sl->embd_out = NULL;
         post(t, ev);
     }
-    free(out);
     task_end(s, t);
+    slot_clear_task(sl);
+    sl->last_used = ++s->use_counter;
+}
+
+/* One chunk of one embedding (the slots take turns), after this
+ * iteration's step: as many tokens as prompt_budget leaves beside
+ * generating slots, less the prompt tokens that step already carried.
+ * Returns whether there was one. */
+static bool embed_step(struct sched *s, int32_t n_gen, int32_t n_prompt_done)
+{
+    struct slot *sl = NULL;
+    for (int32_t k = 0; k < s->p.n_slots && !sl; k++) {
+        struct slot *c = &s->slots[(s->rr + (uint32_t)k) % (uint32_t)s->p.n_slots];
+        sl = c->state == SLOT_EMBED ? c : NULL;
+    }
+    if (!sl)
+        return false;
+    struct sched_task *t = sl->task;
+    int32_t cap = s->batch.capacity, budget = prompt_budget(s, n_gen, cap) - n_prompt_done;
+    if (budget < CHUNK_MIN)
+        budget = CHUNK_MIN < cap ? CHUNK_MIN : cap;
+    char err[256];
+    batch_clear(&s->batch);
+    int32_t i0 = sl->i_prompt;
+    for (int32_t i = i0; i < sl->n_prompt && s->batch.n_tokens < budget; i++)
+        batch_add(&s->batch, t->prompt[i], i, sl->id, false);
+    double t0 = clock_ms();
+    int rc = engine_decode_embd(s->e, &s->batch, s->embd_buf, err, sizeof err);
+    double ms = clock_ms() - t0;
+    int32_t n = s->batch.n_tokens;
+    if (rc == 0 && n >= CHUNK_MIN / 2) { /* all prompt tokens: learn their cost */
+        double per_tok = ms / n;
+        s->step_tok_ms = s->step_tok_ms > 0 ? s->step_tok_ms + STEP_EWMA * (per_tok - s->step_tok_ms) : per_tok;
+    }
+    if (rc == 0)
+        pool_rows(s, t->pooling, i0, sl->n_prompt, sl->embd_out);
+    batch_clear(&s->batch);
+    if (rc != 0) {
+        embed_end(s, sl, rc, err);
+        return true;
+    }
+    s->st.n_prompt_tokens += (uint64_t)n;
+    sl->i_prompt += n;
+    if (sl->i_prompt >= sl->n_prompt)
+        embed_end(s, sl, 0, NULL);
+    return true;
 }
 
 /* Evaluate the system prompt into its own sequence (all slots idle). */
@@ -570,29 +702,35 @@ static bool all_idle(const struct sched *s)
 }
 
 /* The idle slot for a task: its own, or the one sharing the longest prefix
- * with the prompt (after the system prompt), else the least recently used.
+ * with the prompt (after the system prompt) when that prefix is more than
+ * slot_prompt_similarity of the prompt, else the least recently used.
  * NULL: wait. */
 static struct slot *pick_slot(struct sched *s, const struct sched_task *t)
 {
     if (t->id_slot >= 0)
         return s->slots[t->id_slot].state == SLOT_IDLE ? &s->slots[t->id_slot] : NULL;
-    struct slot *best = NULL;
+    struct slot *best = NULL, *lru = NULL;
     size_t best_common = 0;
+    float sim = s->p.slot_prompt_similarity;
     for (int32_t i = 0; i < s->p.n_slots; i++) {
         struct slot *sl = &s->slots[i];
         if (sl->state != SLOT_IDLE)
             continue;
+        if (!lru || sl->last_used < lru->last_used)
+            lru = sl;
         size_t c = 0;
         int32_t len = engine_seq_len(s->e, sl->id);
-        if (t->cache_prompt && t->n_prompt > 0 && len > s->n_sys)
+        if (sim >= 0 && t->cache_prompt && t->n_prompt > 0 && len > s->n_sys)
             c = common_prefix(engine_seq_tokens(s->e, sl->id) + s->n_sys, (size_t)(len - s->n_sys), t->prompt,
                               t->n_prompt);
-        if (!best || c > best_common || (c == best_common && sl->last_used < best->last_used)) {
+        /* -sps: llama-server's rule, the prefix a large enough part of the prompt */
+        if (c > 0 && (float)c / (float)t->n_prompt > sim &&
+            (c > best_common || (c == best_common && sl->last_used < best->last_used))) {
             best = sl;
             best_common = c;
         }
     }
-    return best;
+    return best ? best : lru;
 }
 
 /* A task that follows another (OpenAI n > 1) waits while that one is
@@ -648,7 +786,7 @@ static void admit(struct sched *s)
         }
         unlink_pending(s, prev, t);
         if (t->kind == SCHED_EMBED) {
-            run_embed(s, sl, t);
+            embed_begin(s, sl, t);
         } else if (t->kind != SCHED_COMPLETION) {
             run_slot_op(s, sl, t);
         } else {
@@ -751,6 +889,33 @@ static void add_draft(struct sched *s, struct slot *sl, int32_t *tok_room, int32
     *out_room -= n;
 }
 
+static int32_t prompt_budget(const struct sched *s, int32_t n_gen_tokens, int32_t room)
+{
+    if (n_gen_tokens == 0)
+        return room;
+    double per_tok = s->step_tok_ms > 0 ? s->step_tok_ms : STEP_TOK_MS_GUESS;
+    double n = (STEP_TARGET_MS - s->step_gen_ms) / per_tok;
+    if (n < CHUNK_MIN)
+        return room < CHUNK_MIN ? room : CHUNK_MIN;
+    return n < (double)room ? (int32_t)n : room;
+}
+
+/* Learn the step costs from a decode of n_tokens that took ms. */
+static void learn_step_cost(struct sched *s, int32_t n_tokens, double ms)
+{
+    int32_t n_prompt = n_tokens - s->n_step_gen;
+    if (n_prompt <= 0) {
+        s->step_gen_ms = s->step_gen_ms > 0 ? s->step_gen_ms + STEP_EWMA * (ms - s->step_gen_ms) : ms;
+        return;
+    }
+    if (n_prompt < CHUNK_MIN / 2)
+        return; /* too few to tell the tokens' cost from the step's */
+    double per_tok = (ms - s->step_gen_ms) / n_prompt;
+    if (per_tok < 0.001)
+        per_tok = 0.001;
+    s->step_tok_ms = s->step_tok_ms > 0 ? s->step_tok_ms + STEP_EWMA * (per_tok - s->step_tok_ms) : per_tok;
+}
+
 static void build_batch(struct sched *s)
 {
     struct batch *b = &s->batch;
@@ -794,12 +959,14 @@ static void build_batch(struct sched *s)
         if (s->draft_max > 0)
             add_draft(s, sl, &tok_room, &out_room);
     }
+    s->n_step_gen = b->n_tokens;
+    int32_t limit = b->n_tokens + prompt_budget(s, b->n_tokens, b->capacity - b->n_tokens);
     uint32_t start = s->rr++;
-    for (int32_t k = 0; k < s->p.n_slots && b->n_tokens < b->capacity; k++) {
+    for (int32_t k = 0; k < s->p.n_slots && b->n_tokens < limit; k++) {
         struct slot *sl = &s->slots[(start + (uint32_t)k) % (uint32_t)s->p.n_slots];
         if (sl->state != SLOT_PROMPT)
             continue;
-        int32_t room = b->capacity - b->n_tokens;
+        int32_t room = limit - b->n_tokens;
         int32_t n = sl->n_prompt - sl->i_prompt < room ? sl->n_prompt - sl->i_prompt : room;
         for (int32_t j = 0; j < n; j++) {
             int32_t ip = sl->i_prompt + j;
@@ -815,6 +982,7 @@ static void build_batch(struct sched *s)
 /* The decode failed: every slot in the batch fails (the cache is as before). */
 static void fail_batch(struct sched *s, const char *err)
 {
+    s->st.n_decode_failed++;
     for (int32_t i = 0; i < s->p.n_slots; i++) {
         struct slot *sl = &s->slots[i];
         if (sl->state != SLOT_IDLE && (sl->i_batch >= 0 || sl->n_in_batch > 0))
@@ -1076,6 +1244,7 @@ static void after_decode(struct sched *s)
         } else if (sl->state == SLOT_PROMPT && sl->n_in_batch > 0) {
             sl->i_prompt += sl->n_in_batch;
             s->st.n_prompt_tokens += (uint64_t)sl->n_in_batch;
+            post_progress(sl);
             if (sl->i_prompt < sl->n_prompt)
                 continue;
             sl->t_prompt_done = clock_ms();
@@ -1099,8 +1268,11 @@ static void drop_cancelled(struct sched *s)
 {
     for (int32_t i = 0; i < s->p.n_slots; i++) {
         struct slot *sl = &s->slots[i];
-        if (sl->state != SLOT_IDLE && task_cancelled(sl->task))
+        if (sl->state != SLOT_IDLE && task_cancelled(sl->task)) {
+            if (sl->state == SLOT_EMBED) /* a part of an embedding is no cache */
+                engine_seq_clear(s->e, sl->id);
             slot_cancel(s, sl);
+        }
     }
 }
 
@@ -1140,6 +1312,7 @@ static void slot_view(const struct sched *s, const struct slot *sl, struct sched
         .info = busy ? sl->task->info : NULL,
         .n_ctx = s->slot_ctx,
         .n_past = engine_seq_len(s->e, sl->id),
+        .kv_pages = engine_seq_pages(s->e, sl->id),
         .n_decoded = busy ? sl->n_decoded : 0,
         .n_remain = busy ? sl->n_remain : -1,
         .has_next_token = busy,
@@ -1155,6 +1328,7 @@ static void slot_view(const struct sched *s, const struct slot *sl, struct sched
 static void publish(struct sched *s)
 {
     engine_kv_usage(s->e, &s->st.kv_tokens, &s->st.kv_size);
+    engine_memory(s->e, &s->st.mem);
     int32_t busy = 0;
     for (int32_t i = 0; i < s->p.n_slots; i++)
         busy += s->slots[i].state != SLOT_IDLE;
@@ -1236,7 +1410,7 @@ static void *loop_main(void *arg)
         publish(s);
         if (s->batch.n_tokens == 0) {
             t_after = c_after = 0;
-            if (busy == 0)
+            if (!embed_step(s, 0, 0) && busy == 0)
                 wait_for_work(s);
             continue;
         }
@@ -1247,6 +1421,8 @@ static void *loop_main(void *arg)
         int rc = engine_decode(s->e, &s->batch, err, sizeof err);
         double t2 = clock_ms(), c2 = s->profile ? thread_cpu_ms() : 0;
         s->st.n_decode_calls++;
+        if (rc == 0)
+            learn_step_cost(s, s->batch.n_tokens, t2 - t1);
         s->st.n_busy_slots += (uint64_t)busy;
         if (rc != 0)
             fail_batch(s, err);
@@ -1254,6 +1430,9 @@ static void *loop_main(void *arg)
             after_decode(s);
         t_after = clock_ms() - t2;
         c_after = s->profile ? thread_cpu_ms() - c2 : 0;
+        /* an embedding's next chunk, in the room this step left (a decode:
+         * not the scheduler's overhead) */
+        embed_step(s, s->n_step_gen, s->batch.n_tokens - s->n_step_gen);
         /* the publication at the top of the next step shows this one's results */
     }
     shut_down(s);

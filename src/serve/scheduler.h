@@ -84,6 +84,7 @@ struct sched_task {
     char **stop;            /* owned strings */
     size_t n_stop;
     int32_t n_probs;
+    bool progress;          /* post SCHED_EV_PROGRESS events while the prompt is evaluated */
     int64_t follow;         /* -1, or the id of a task with the same prompt to borrow it from
                                once evaluated (several choices of one request) */
     enum sched_pooling pooling; /* embeddings */
@@ -137,6 +138,14 @@ struct sched_params {
      * (on a 2-core machine with 2 engine threads, none: measured, a helper
      * there costs throughput), at most engine threads - 1; N > 0: N. */
     int32_t n_sample_threads;
+    /* llama-server's slot and cache options (0/false: off) */
+    float slot_prompt_similarity; /* -sps: an idle slot is chosen for its cached tokens only when the
+                                     common prefix is more than this part of the prompt, else the least
+                                     recently used (0: any common prefix; < 0: always the least
+                                     recently used) */
+    int32_t cache_reuse;  /* --cache-reuse: after the common prefix, cached chunks of at least this many
+                             tokens that the prompt repeats are kept, moved down (engine_seq_discard) */
+    bool special;         /* -sp: control tokens' text is part of the generated text */
 };
 
 struct sched;
@@ -165,6 +174,7 @@ struct sched_slot_info {
     const char *info;     /* the task's info (NULL when idle) */
     int32_t n_ctx;
     int32_t n_past;       /* tokens in the slot's cache */
+    int32_t kv_pages;     /* KV pages its sequence holds (all layer groups; shared ones too) */
     int32_t n_decoded;
     int32_t n_remain;     /* -1: unlimited */
     bool has_next_token;
@@ -193,6 +203,8 @@ struct sched_stats {
                                     (divide by n_decode_calls: overhead per step) */
     uint64_t n_drafted;          /* speculative decoding: tokens drafted and evaluated */
     uint64_t n_draft_accepted;   /* of which the target's sampler chose too */
+    uint64_t n_decode_failed;    /* decode calls refused (e.g. the KV cache full): their slots got an error */
+    struct engine_memory mem;    /* weights, scratch and KV pages, as last published */
 };
 void sched_get_stats(struct sched *s, struct sched_stats *st);
 

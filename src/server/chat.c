@@ -1,21 +1,31 @@
 /*
  * chat.c - the server's chat template (see chat.h): picked once at start-up
  * from --chat-template, --jinja and the model's tokenizer.chat_template, then
- * applied to each request's messages (src/chat/ does the formatting).
+ * applied to each request's messages (src/chat/ does the formatting), after
+ * llama-server's checks of the messages (oaicompat_chat_params_parse) and
+ * with its extra template variables (datetime, date_string).
  */
 #include "server/chat.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/err.h"
 #include "base/file.h"
 #include "base/sbuf.h"
 #include "chat/chat_template.h"
+#include "chat/tool_call.h"
 #include "gguf/gguf.h"
 #include "server/log.h"
 #include "server/server_internal.h"
+
+/* What s->chat points to (chat.c's own). */
+struct srv_chat {
+    struct chat_template *t;
+    char *src; /* the Jinja text the template came from (NULL: a built-in by name) */
+};
 
 static const char *token_text(const struct vocab *v, int32_t id)
 {
@@ -49,24 +59,63 @@ int srv_chat_init(struct server *s, char *err, size_t err_size)
     struct chat_template *t = chat_template_load(copy, name, s->p->jinja,
                                                  token_text(s->vocab, s->vocab->bos),
                                                  token_text(s->vocab, s->vocab->eos), msg, sizeof msg);
-    free(copy);
-    if (!t) {
-        return err_set(err, err_size, "chat template: %s", msg);
+    /* the tool-call format: from the Jinja text the server runs (a built-in
+     * template teaches none: the generic format) */
+    const char *jsrc = t && copy && strcmp(chat_template_name(t), "jinja") == 0 ? copy : NULL;
+    s->tool_format = chat_tool_format_detect(jsrc);
+    s->object_arguments = jsrc && chat_tool_object_arguments(jsrc);
+    s->template_thinks = (jsrc && strstr(jsrc, "<think>")) || s->tool_format == CHAT_TOOL_DEEPSEEK_R1 ||
+                         s->tool_format == CHAT_TOOL_COMMAND_R7B || s->tool_format == CHAT_TOOL_GPT_OSS;
+    struct srv_chat *c = t ? calloc(1, sizeof *c) : NULL;
+    if (!c) {
+        free(copy);
+        chat_template_free(t);
+        return t ? err_set(err, err_size, "out of memory") : err_set(err, err_size, "chat template: %s", msg);
     }
-    s->chat = t;
+    c->t = t;
+    c->src = copy;
+    s->chat = c;
     log_info("chat template: %s", chat_template_name(t));
     return 0;
 }
 
 void srv_chat_free(struct server *s)
 {
-    chat_template_free(s->chat);
+    struct srv_chat *c = s->chat;
+    if (c) {
+        chat_template_free(c->t);
+        free(c->src);
+        free(c);
+    }
     s->chat = NULL;
+}
+
+static const struct chat_template *tmpl(const struct server *s)
+{
+    return s->chat ? ((const struct srv_chat *)s->chat)->t : NULL;
 }
 
 const char *srv_chat_name(const struct server *s)
 {
-    return s->chat ? chat_template_name(s->chat) : "";
+    return tmpl(s) ? chat_template_name(tmpl(s)) : "";
+}
+
+json_t *srv_chat_caps(const struct server *s)
+{
+    const struct srv_chat *c = s->chat;
+    const char *src = c && c->src && strcmp(chat_template_name(c->t), "jinja") == 0 ? c->src : "";
+    bool tools = strstr(src, "tools") != NULL, calls = strstr(src, "tool_calls") != NULL;
+    /* llama-server renders probe conversations to find these; here: what the
+     * Jinja text refers to (a built-in: system role, string content only) */
+    return json_pack("{s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b}", "supports_object_arguments",
+                     calls && strstr(src, "arguments") && strstr(src, "items()") != NULL,
+                     "supports_parallel_tool_calls", calls && strstr(src, "for tool_call in") != NULL,
+                     "supports_preserve_reasoning", strstr(src, "reasoning_content") != NULL,
+                     "supports_reasoning_effort", strstr(src, "reasoning_effort") != NULL,
+                     "supports_string_content", 1, "supports_system_role", 1, "supports_tool_calls", calls,
+                     "supports_tools", tools, "supports_typed_content",
+                     strstr(src, "content[") != NULL || strstr(src, "['type']") != NULL ||
+                         strstr(src, ".type ==") != NULL);
 }
 
 static const char *role_of(const json_t *msgs, size_t i)
@@ -122,7 +171,59 @@ static int continuation(const struct server *s, const json_t *body, const json_t
     }
     if (*cont && *agp)
         return err_set(err, err_size, "Cannot set both add_generation_prompt and continue_final_message to true.");
+    const json_t *calls = json_object_get(json_array_get(msgs, n - 1), "tool_calls");
+    if (*cont && n > 0 && strcmp(role_of(msgs, n - 1), "assistant") == 0 && json_array_size(calls) > 0)
+        return err_set(err, err_size, "Cannot continue an assistant message that contains tool calls.");
     *cont = *cont && n > 0;
+    return 0;
+}
+
+/* llama-server's checks of each message before the template sees them
+ * (oaicompat_chat_params_parse): content is required but for an assistant
+ * message with tool calls. */
+static int check_messages(const json_t *msgs, char *err, size_t err_size)
+{
+    size_t i;
+    const json_t *m;
+    json_array_foreach(msgs, i, m) {
+        bool assistant = strcmp(role_of(msgs, i), "assistant") == 0;
+        bool has_content = json_object_get(m, "content") != NULL;
+        if (!assistant && !has_content)
+            return err_set(err, err_size, "All non-assistant messages must contain 'content'");
+        if (assistant && !has_content && !json_object_get(m, "tool_calls"))
+            return err_set(err, err_size, "Assistant message must contain either 'content' or 'tool_calls'!");
+    }
+    return 0;
+}
+
+/* The template variables llama-server adds to every render
+ * (common_chat_extra_context): today's date as "%b %d %Y" (datetime) and
+ * "%d %b %Y" (date_string, which Llama 3.1's template reads), local time;
+ * then --chat-template-kwargs, then the request's chat_template_kwargs. */
+static json_t *template_vars(const struct server *s, const json_t *kw)
+{
+    char datetime[64], date[64];
+    time_t now = time(NULL);
+    struct tm tm;
+    localtime_r(&now, &tm);
+    if (strftime(datetime, sizeof datetime, "%b %d %Y", &tm) == 0)
+        datetime[0] = 0;
+    if (strftime(date, sizeof date, "%d %b %Y", &tm) == 0)
+        date[0] = 0;
+    json_t *v = json_pack("{s:s,s:s}", "datetime", datetime, "date_string", date);
+    if (v && json_is_object(s->p->chat_template_kwargs))
+        json_object_update(v, s->p->chat_template_kwargs);
+    if (v && json_is_object(kw))
+        json_object_update(v, (json_t *)kw);
+    return v;
+}
+
+int srv_chat_check(const struct server *s, const json_t *body, char *err, size_t err_size)
+{
+    const json_t *msgs = json_object_get(body, "messages");
+    bool agp = true, cont = false;
+    if (check_messages(msgs, err, err_size) != 0 || continuation(s, body, msgs, &agp, &cont, err, err_size) != 0)
+        return -1;
     return 0;
 }
 
@@ -130,7 +231,8 @@ char *srv_chat_format(struct server *s, const json_t *body, bool add_generation_
 {
     const json_t *msgs = json_object_get(body, "messages");
     bool cont = false;
-    if (continuation(s, body, msgs, &add_generation_prompt, &cont, err, err_size) != 0)
+    if (check_messages(msgs, err, err_size) != 0 ||
+        continuation(s, body, msgs, &add_generation_prompt, &cont, err, err_size) != 0)
         return NULL;
     json_t *head = NULL; /* the messages before the continued one */
     if (cont) {
@@ -140,22 +242,18 @@ char *srv_chat_format(struct server *s, const json_t *body, bool add_generation_
         msgs = head;
         add_generation_prompt = true;
     }
-    const json_t *tools = json_object_get(body, "tools"), *kw = json_object_get(body, "chat_template_kwargs");
-    json_t *merged = NULL;
-    if (s->p->chat_template_kwargs) { /* --chat-template-kwargs: the defaults; the request's win */
-        merged = json_deep_copy(s->p->chat_template_kwargs);
-        if (json_is_object(kw))
-            json_object_update(merged, (json_t *)kw);
-        kw = merged;
-    }
+    const json_t *tools = json_object_get(body, "tools");
+    json_t *vars = template_vars(s, json_object_get(body, "chat_template_kwargs"));
     struct chat_template_inputs in = {
         .messages = msgs,
         .tools = json_is_array(tools) ? tools : NULL,
-        .extra = json_is_object(kw) ? kw : NULL,
+        .extra = vars,
         .add_generation_prompt = add_generation_prompt,
     };
-    char *out = chat_template_apply_ex(s->chat, &in, err, err_size);
-    json_decref(merged);
+    char *out = vars ? chat_template_apply_ex(tmpl(s), &in, err, err_size) : NULL;
+    if (!vars)
+        err_set(err, err_size, "out of memory");
+    json_decref(vars);
     const json_t *all = json_object_get(body, "messages");
     if (out && cont && append_content(&out, json_array_get(all, json_array_size(all) - 1), err, err_size) != 0) {
         free(out);

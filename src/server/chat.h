@@ -19,7 +19,13 @@ void srv_chat_free(struct server *s);
  * chat_template_kwargs; malloc'd), or NULL with a message in err. */
 char *srv_chat_format(struct server *s, const json_t *body, bool add_generation_prompt, char *err,
                   size_t err_size);
+/* llama-server's checks of a body's message list (a 400 with its message
+ * when they fail): run on the messages as sent, before tools rewrite them. */
+int srv_chat_check(const struct server *s, const json_t *body, char *err, size_t err_size);
 /* The template's name ("jinja" for the model's own). */
 const char *srv_chat_name(const struct server *s);
+/* /props chat_template_caps (llama-server's names; what the template's
+ * text refers to). A new object. */
+json_t *srv_chat_caps(const struct server *s);
 
 #endif

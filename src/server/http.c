@@ -34,17 +34,24 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <errno.h>
+#include <netdb.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <unistd.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/sbuf.h"
 
 #define WATCH_INTERVAL_MS 40
 #define FD_RESERVE 64  /* descriptors kept for the model, slot files, logs */
 #define BUSY_EXTRA 32  /* connections over max_connections that still get a 503 */
+#define MAX_LISTEN 16  /* addresses in --host */
 
 struct http_stream {
     pthread_mutex_t lock;
@@ -66,10 +73,14 @@ struct http_stream {
     int fd;
     struct http_server *srv;
     struct http_stream *prev, *next; /* srv's list of attached streams */
+    double t_sent;                   /* SSE: when bytes were last queued (clock_ms), for the pings */
 };
 
 struct http_server {
-    struct MHD_Daemon *d;
+    struct MHD_Daemon *d[MAX_LISTEN]; /* one daemon per listening address (--host a,b,x.sock) */
+    int n_d;
+    int port;                         /* the TCP port bound (-1: UNIX sockets only) */
+    char *unix_paths[MAX_LISTEN];     /* socket files made, removed at stop */
     struct http_config cfg;
     char *too_large_body;
     char *busy_body;
@@ -88,6 +99,7 @@ struct http_server {
     pthread_cond_t jcond;
     struct conn_ctx *jhead, *jtail;
     bool jstop;
+    struct conn_ctx *running; /* jobs queued or running (jlock): watched for hang-up */
 };
 
 /* What we keep per request. */
@@ -103,6 +115,12 @@ struct conn_ctx {
     struct MHD_Connection *conn;
     struct conn_ctx *next_job;
     char *raw_url; /* the request target as sent (on_uri), for http_request.raw_url */
+    /* http_request.cancel: set when the client hangs up (or the server
+     * stops) while the handler is queued or running; the watcher polls fd
+     * while cc is on the server's running list */
+    atomic_int cancel;
+    int fd;
+    struct conn_ctx *prev_run, *next_run;
     bool begun;    /* on_request has seen this request */
 };
 
@@ -178,8 +196,10 @@ bool http_stream_write(struct http_stream *s, const char *data, size_t len)
         s->off = 0;
     }
     bool ok = sbuf_append(&s->buf, data, len) == 0;
-    if (ok)
+    if (ok) {
+        s->t_sent = clock_ms();
         stream_wake(s);
+    }
     pthread_mutex_unlock(&s->lock);
     return ok;
 }
@@ -214,6 +234,7 @@ static void stream_attach(struct http_server *h, struct http_stream *s, struct M
     pthread_mutex_lock(&s->lock);
     s->conn = c;
     s->fd = ci ? ci->connect_fd : -1;
+    s->t_sent = clock_ms();
     pthread_mutex_unlock(&s->lock);
     s->srv = h;
     s->prev = NULL;
@@ -244,7 +265,74 @@ static void stream_detach(struct http_server *h, struct http_stream *s)
     pthread_mutex_unlock(&s->lock);
 }
 
+/* ---- in memory (http_stream_run) ---- */
+
+static bool stream_produce(struct http_stream *s);
+
+int http_stream_run(struct http_stream *s, int timeout_ms, int *status, struct sbuf *out)
+{
+    struct timespec nap = {0, 200 * 1000L}, t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = 0;
+    pthread_mutex_lock(&s->lock);
+    for (;;) {
+        if (s->buf.len > s->off) { /* SSE bytes */
+            sbuf_append(out, s->buf.s + s->off, s->buf.len - s->off);
+            s->off = s->buf.len;
+        }
+        if (s->finished || atomic_load(&s->cancelled))
+            break;
+        if (stream_produce(s))
+            continue;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 > timeout_ms) {
+            atomic_store(&s->cancelled, true); /* as a client hanging up */
+            rc = -1;
+            break;
+        }
+        pthread_mutex_unlock(&s->lock);
+        nanosleep(&nap, NULL);
+        pthread_mutex_lock(&s->lock);
+    }
+    *status = s->sse ? 200 : s->finished ? s->status : 503;
+    if (!s->sse && s->finished && s->body)
+        sbuf_append(out, s->body, s->body_len);
+    atomic_store(&s->cancelled, true); /* answered: whatever feeds it stops */
+    pthread_mutex_unlock(&s->lock);
+    http_stream_unref(s);
+    return rc;
+}
+
 /* ---- hang-up watcher ---- */
+
+/* --sse-ping-interval: an SSE stream that has sent nothing for that long
+ * gets llama-server's keep-alive comment ":\n\n" (clients such as undici
+ * time out a silent stream, e.g. while a long prompt is evaluated). Whole
+ * events are appended under the stream's lock, so a ping never splits one. */
+static void ping_idle_streams(struct http_server *h)
+{
+    if (h->cfg.sse_ping_s <= 0)
+        return;
+    double now = clock_ms(), idle = (double)h->cfg.sse_ping_s * 1000.0;
+    pthread_mutex_lock(&h->lock);
+    for (struct http_stream *s = h->streams; s; s = s->next) {
+        if (!s->sse)
+            continue;
+        pthread_mutex_lock(&s->lock);
+        if (s->suspended && !s->finished && !atomic_load(&s->cancelled) && now - s->t_sent >= idle) {
+            if (s->off > 0 && s->off == s->buf.len) {
+                sbuf_clear(&s->buf);
+                s->off = 0;
+            }
+            if (sbuf_append(&s->buf, ":\n\n", 3) == 0) {
+                s->t_sent = now;
+                stream_wake(s);
+            }
+        }
+        pthread_mutex_unlock(&s->lock);
+    }
+    pthread_mutex_unlock(&h->lock);
+}
 
 static void watch_once(struct http_server *h)
 {
@@ -274,12 +362,37 @@ static void watch_once(struct http_server *h)
     pthread_mutex_unlock(&h->lock);
 }
 
+/* Jobs queued or running whose client has gone: set their cancel flags
+ * (the handler stops what it can; the worker resumes the connection when
+ * it is done, as ever). */
+static void watch_jobs(struct http_server *h)
+{
+    enum { MAX_WATCH = 1024 };
+    struct pollfd pfd[MAX_WATCH];
+    struct conn_ctx *who[MAX_WATCH];
+    int n = 0;
+    pthread_mutex_lock(&h->jlock);
+    for (struct conn_ctx *cc = h->running; cc && n < MAX_WATCH; cc = cc->next_run) {
+        if (cc->fd < 0 || atomic_load(&cc->cancel))
+            continue;
+        pfd[n] = (struct pollfd){.fd = cc->fd, .events = POLLRDHUP};
+        who[n++] = cc;
+    }
+    if (n > 0 && poll(pfd, (nfds_t)n, 0) > 0)
+        for (int i = 0; i < n; i++)
+            if (pfd[i].revents & (POLLRDHUP | POLLHUP | POLLERR))
+                atomic_store(&who[i]->cancel, 1);
+    pthread_mutex_unlock(&h->jlock);
+}
+
 static void *watcher_main(void *arg)
 {
     struct http_server *h = arg;
     struct timespec ts = {0, WATCH_INTERVAL_MS * 1000000L};
     while (!atomic_load(&h->stopping)) {
         watch_once(h);
+        watch_jobs(h);
+        ping_idle_streams(h);
         nanosleep(&ts, NULL);
     }
     return NULL;
@@ -287,8 +400,25 @@ static void *watcher_main(void *arg)
 
 /* ---- requests ---- */
 
+/* A request made in memory: name's value in pairs (headers: any case), or
+ * NULL; *found says whether it was there (a value may be NULL). */
+static const char *mem_lookup(const char *const *pairs, const char *name, bool any_case, bool *found)
+{
+    *found = false;
+    for (size_t i = 0; pairs && pairs[i]; i += 2) {
+        if (any_case ? strcasecmp(pairs[i], name) == 0 : strcmp(pairs[i], name) == 0) {
+            *found = true;
+            return pairs[i + 1];
+        }
+    }
+    return NULL;
+}
+
 const char *http_header(const struct http_request *r, const char *name)
 {
+    bool found;
+    if (!r->conn)
+        return mem_lookup(r->mem_headers, name, true, &found);
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
@@ -296,6 +426,13 @@ const char *http_header_n(const struct http_request *r, const char *name, size_t
 {
     const char *v = NULL;
     size_t n = 0;
+    bool found;
+    if (!r->conn) {
+        v = mem_lookup(r->mem_headers, name, true, &found);
+        if (v)
+            *len = strlen(v);
+        return v;
+    }
     if (MHD_lookup_connection_value_n(r->conn, MHD_HEADER_KIND, name, strlen(name), &v, &n) != MHD_YES || !v)
         return NULL;
     *len = n;
@@ -307,6 +444,11 @@ const char *http_query(const struct http_request *r, const char *name)
     /* "?flag" (no '=') is present with no value: give "" rather than NULL. */
     const char *v = NULL;
     size_t len = 0;
+    if (!r->conn) {
+        bool found;
+        v = mem_lookup(r->mem_query, name, false, &found);
+        return found ? (v ? v : "") : NULL;
+    }
     if (MHD_lookup_connection_value_n(r->conn, MHD_GET_ARGUMENT_KIND, name, strlen(name), &v, &len) != MHD_YES)
         return NULL;
     return v ? v : "";
@@ -329,9 +471,16 @@ static bool origin_is_localhost(const char *o)
            (n == 5 && strncmp(h, "[::1]", 5) == 0);
 }
 
-/* llama-server's Access-Control-Allow-Origin for this request. */
+/* The process's start (Unix seconds), set once by http_start: llama-server's
+ * Process-Start-Time-Unix header (its metrics' t_start). */
+static char g_start_time[24];
+
+/* llama-server's Access-Control-Allow-Origin for this request (and the
+ * Process-Start-Time-Unix header every response carries). */
 static void add_cors(struct MHD_Response *r, struct MHD_Connection *c)
 {
+    if (g_start_time[0])
+        MHD_add_response_header(r, "Process-Start-Time-Unix", g_start_time);
     const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
     if (strcmp(g_cors.origins, "*") == 0 && g_cors.credentials) {
         MHD_add_response_header(r, "Access-Control-Allow-Origin", origin && *origin ? origin : "*");
@@ -493,16 +642,40 @@ static enum MHD_Result queue_reply(struct MHD_Connection *c, const struct http_r
 
 enum { JOB_NONE, JOB_RUNNING, JOB_DONE };
 
+/* The list of jobs queued or running (called with h->jlock held). */
+static void running_add(struct http_server *h, struct conn_ctx *cc)
+{
+    cc->prev_run = NULL;
+    cc->next_run = h->running;
+    if (h->running)
+        h->running->prev_run = cc;
+    h->running = cc;
+}
+
+static void running_remove(struct http_server *h, struct conn_ctx *cc)
+{
+    if (cc->prev_run)
+        cc->prev_run->next_run = cc->next_run;
+    else if (h->running == cc)
+        h->running = cc->next_run;
+    if (cc->next_run)
+        cc->next_run->prev_run = cc->prev_run;
+    cc->prev_run = cc->next_run = NULL;
+}
+
 static enum MHD_Result send_reply(struct http_server *h, struct MHD_Connection *c, struct conn_ctx *cc,
                                   struct http_reply rep);
 
 /* A worker: runs queued handlers, at a lower CPU priority than the
- * generation threads (nice +5), so that an expensive request (a large
- * schema, a 4 MB tokenize) slows the streams of others less. */
+ * generation threads (nice +10: about a tenth of a core's time when they
+ * compete for it), so that an expensive request (a large schema, a 4 MB
+ * tokenize) slows the streams of others little. Not lower: a worker
+ * preempted while it holds a lock others need (the scheduler's queue,
+ * malloc's) must still get the CPU back soon. */
 static void *worker_main(void *arg)
 {
     struct http_server *h = arg;
-    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 5);
+    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
     for (;;) {
         pthread_mutex_lock(&h->jlock);
         while (!h->jhead && !h->jstop)
@@ -516,9 +689,22 @@ static void *worker_main(void *arg)
         if (!h->jhead)
             h->jtail = NULL;
         pthread_mutex_unlock(&h->jlock);
-        struct http_request req = {cc->method, cc->url, sbuf_str(&cc->body), cc->body.len, cc->conn, cc->raw_url};
+        struct http_request req = {.method = cc->method, .path = cc->url, .body = sbuf_str(&cc->body),
+                                   .body_len = cc->body.len, .conn = cc->conn, .raw_url = cc->raw_url,
+                                   .cancel = &cc->cancel};
         memset(&cc->rep, 0, sizeof cc->rep);
-        h->cfg.handler(h->cfg.handler_ud, &req, &cc->rep);
+        if (!atomic_load(&cc->cancel)) {
+            h->cfg.handler(h->cfg.handler_ud, &req, &cc->rep);
+        } else { /* gone while queued: the handler is not run */
+            static const char msg[] = "{\"error\":{\"code\":503,\"message\":\"the request was cancelled (the client "
+                                      "left or the server is stopping)\",\"type\":\"unavailable_error\"}}";
+            cc->rep.status = 503;
+            cc->rep.body = strdup(msg);
+            cc->rep.len = cc->rep.body ? sizeof msg - 1 : 0;
+        }
+        pthread_mutex_lock(&h->jlock);
+        running_remove(h, cc);
+        pthread_mutex_unlock(&h->jlock);
         atomic_store(&cc->job, JOB_DONE);
         MHD_resume_connection(cc->conn);
     }
@@ -549,6 +735,9 @@ static enum MHD_Result dispatch(struct http_server *h, struct MHD_Connection *c,
             cc->method = method;
             cc->conn = c;
             cc->next_job = NULL;
+            const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+            cc->fd = ci ? ci->connect_fd : -1;
+            running_add(h, cc);
             atomic_store(&cc->job, JOB_RUNNING);
             MHD_suspend_connection(c);
             if (h->jtail)
@@ -562,7 +751,8 @@ static enum MHD_Result dispatch(struct http_server *h, struct MHD_Connection *c,
         }
         pthread_mutex_unlock(&h->jlock);
     }
-    struct http_request req = {method, url, sbuf_str(&cc->body), cc->body.len, c, cc->raw_url};
+    struct http_request req = {.method = method, .path = url, .body = sbuf_str(&cc->body), .body_len = cc->body.len,
+                               .conn = c, .raw_url = cc->raw_url, .cancel = &cc->cancel};
     struct http_reply rep = {0};
     h->cfg.handler(h->cfg.handler_ud, &req, &rep);
     return send_reply(h, c, cc, rep);
@@ -737,12 +927,162 @@ static int fd_connection_limit(void)
     return n > FD_RESERVE + 16 ? (int)(n - FD_RESERVE) : 16;
 }
 
+/* ---- listening sockets ---- */
+
+static void remove_unix_paths(struct http_server *h)
+{
+    for (int i = 0; i < MAX_LISTEN; i++) {
+        if (h->unix_paths[i])
+            unlink(h->unix_paths[i]);
+        free(h->unix_paths[i]);
+        h->unix_paths[i] = NULL;
+    }
+}
+
+/* Stop every daemon (each closes its listening socket) and remove the UNIX
+ * socket files. */
+static void stop_daemons(struct http_server *h)
+{
+    for (int i = 0; i < h->n_d; i++)
+        MHD_stop_daemon(h->d[i]);
+    h->n_d = 0;
+    remove_unix_paths(h);
+}
+
+
+/* A path ending in .sock is a UNIX socket (llama-server's rule). */
+static bool is_unix_path(const char *a, size_t n)
+{
+    return n > 5 && strncmp(a + n - 5, ".sock", 5) == 0;
+}
+
+static int listen_unix(struct http_server *h, const char *path, char *err, size_t err_size)
+{
+    struct sockaddr_un un = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof un.sun_path)
+        return err_set(err, err_size, "--host: the socket path '%s' is too long", path);
+    strcpy(un.sun_path, path);
+    struct stat st;
+    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+        unlink(path); /* left by an earlier run */
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&un, sizeof un) != 0 || listen(fd, 128) != 0) {
+        err_set(err, err_size, "--host: cannot listen on UNIX socket '%s': %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    for (int i = 0; i < MAX_LISTEN; i++)
+        if (!h->unix_paths[i]) {
+            h->unix_paths[i] = strdup(path);
+            break;
+        }
+    return fd;
+}
+
+/* host: an IPv4/IPv6 address or a name; port 0: any free port. */
+static int listen_tcp(const char *host, int port, bool reuse_port, bool v6only, int *bound, char *err,
+                      size_t err_size)
+{
+    char ps[16];
+    snprintf(ps, sizeof ps, "%d", port);
+    const char *name = host;
+    char buf[256];
+    size_t n = strlen(host);
+    if (n >= 2 && host[0] == '[' && host[n - 1] == ']' && n - 2 < sizeof buf) { /* [::1] */
+        memcpy(buf, host + 1, n - 2);
+        buf[n - 2] = '\0';
+        name = buf;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *ai;
+    int rc = getaddrinfo(name, ps, &hints, &ai);
+    if (rc != 0)
+        return err_set(err, err_size, "--host: '%s' is not an address: %s", host, gai_strerror(rc));
+    int fd = -1, e = 0;
+    for (struct addrinfo *a = ai; a && fd < 0; a = a->ai_next) {
+        fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+        if (fd < 0) {
+            e = errno;
+            continue;
+        }
+        int one = 1, v6 = v6only ? 1 : 0;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (reuse_port) /* --reuse-port: several servers may share the port */
+            setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+        if (a->ai_family == AF_INET6) /* several TCP addresses: '::' is IPv6 only (llama-server) */
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6, sizeof v6);
+        if (bind(fd, a->ai_addr, a->ai_addrlen) != 0 || listen(fd, 128) != 0) {
+            e = errno;
+            close(fd);
+            fd = -1;
+        }
+    }
+    freeaddrinfo(ai);
+    if (fd < 0)
+        return err_set(err, err_size, "cannot listen on %s:%d: %s", host, port, strerror(e));
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+        *bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                : ((struct sockaddr_in *)&ss)->sin_port);
+    return fd;
+}
+
+/* A listening socket for each comma-separated entry of cfg->host (as
+ * llama-server: addresses, and UNIX socket paths ending in .sock). Returns
+ * how many (fds[]), or -1 with a message (none left open). */
+static int open_listeners(struct http_server *h, const struct http_config *cfg, int *fds, char *err,
+                          size_t err_size)
+{
+    const char *hosts = cfg->host && *cfg->host ? cfg->host : "127.0.0.1";
+    int n = 0, n_tcp = 0;
+    for (const char *p = hosts; *p; p += strcspn(p, ",") + (p[strcspn(p, ",")] == ',')) {
+        size_t len = strcspn(p, ",");
+        n_tcp += len > 0 && !is_unix_path(p, len);
+    }
+    if (cfg->port == 0 && n_tcp > 1)
+        return err_set(err, err_size, "--port 0 is not supported with several TCP addresses in --host");
+    h->port = -1;
+    for (const char *p = hosts; *p;) {
+        size_t len = strcspn(p, ",");
+        char one[512];
+        if (len >= sizeof one || n == MAX_LISTEN) {
+            err_set(err, err_size, "--host: too many addresses or one too long (at most %d)", MAX_LISTEN);
+            goto fail;
+        }
+        memcpy(one, p, len);
+        one[len] = '\0';
+        p += len + (p[len] == ',');
+        if (len == 0)
+            continue;
+        int bound = -1;
+        int fd = is_unix_path(one, len) ? listen_unix(h, one, err, err_size)
+                                        : listen_tcp(one, cfg->port, cfg->reuse_port, n_tcp > 1, &bound, err,
+                                                     err_size);
+        if (fd < 0)
+            goto fail;
+        if (h->port < 0 && bound >= 0)
+            h->port = bound;
+        fds[n++] = fd;
+    }
+    if (n == 0)
+        return err_set(err, err_size, "--host: no address given");
+    return n;
+fail:
+    for (int i = 0; i < n; i++)
+        close(fds[i]);
+    remove_unix_paths(h);
+    return -1;
+}
+
 struct http_server *http_start(const struct http_config *cfg, char *err, size_t err_size)
 {
     g_cors.origins = cfg->cors_origins && *cfg->cors_origins ? cfg->cors_origins : "*";
     g_cors.methods = cfg->cors_methods && *cfg->cors_methods ? cfg->cors_methods : "GET, POST, DELETE, OPTIONS";
     g_cors.headers = cfg->cors_headers && *cfg->cors_headers ? cfg->cors_headers : NULL;
     g_cors.credentials = !cfg->cors_no_credentials;
+    if (!g_start_time[0])
+        snprintf(g_start_time, sizeof g_start_time, "%lld", (long long)time(NULL));
     struct http_server *h = calloc(1, sizeof *h);
     if (!h) {
         err_set(err, err_size, "out of memory");
@@ -765,13 +1105,6 @@ struct http_server *http_start(const struct http_config *cfg, char *err, size_t 
     pthread_cond_init(&h->jcond, NULL);
     atomic_init(&h->stopping, false);
 
-    struct sockaddr_in addr = {0};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons((uint16_t)cfg->port);
-    if (inet_pton(AF_INET, cfg->host, &addr.sin_addr) != 1) {
-        err_set(err, err_size, "--host: '%s' is not an IPv4 address", cfg->host);
-        goto fail;
-    }
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | (cfg->log_errors ? MHD_USE_ERROR_LOG : 0);
     bool tls = cfg->tls_key_pem && cfg->tls_cert_pem;
     if (tls) {
@@ -781,29 +1114,38 @@ struct http_server *http_start(const struct http_config *cfg, char *err, size_t 
         }
         flags |= MHD_USE_TLS;
     }
-    struct MHD_OptionItem opts[] = {
-        {MHD_OPTION_SOCK_ADDR, 0, &addr},
-        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, h},
-        {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, h},
-        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, h},
-        {MHD_OPTION_CONNECTION_TIMEOUT, header_timeout > 0 ? header_timeout : 0, NULL},
-        {MHD_OPTION_CONNECTION_LIMIT, mhd_limit, NULL},
-        {MHD_OPTION_THREAD_POOL_SIZE, cfg->n_threads > 1 ? cfg->n_threads : 1, NULL},
-        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, 256 * 1024, NULL},
-        {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, (void *)cfg->tls_key_pem},
-        {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, (void *)cfg->tls_cert_pem},
-        {MHD_OPTION_END, 0, NULL},
-    };
-    h->d = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, on_request, h, MHD_OPTION_ARRAY,
-                            opts, MHD_OPTION_END);
-    if (!h->d) {
-        err_set(err, err_size, "cannot listen on %s:%d (address in use, or bad TLS key/certificate?)",
-                 cfg->host, cfg->port);
+    int fds[MAX_LISTEN];
+    int n_fds = open_listeners(h, cfg, fds, err, err_size);
+    if (n_fds < 0)
         goto fail;
+    int per = cfg->n_threads / n_fds > 1 ? cfg->n_threads / n_fds : 1; /* the connection threads, shared */
+    for (int i = 0; i < n_fds; i++) {
+        struct MHD_OptionItem opts[] = {
+            {MHD_OPTION_LISTEN_SOCKET, fds[i], NULL},
+            {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, h},
+            {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, h},
+            {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, h},
+            {MHD_OPTION_CONNECTION_TIMEOUT, header_timeout > 0 ? header_timeout : 0, NULL},
+            {MHD_OPTION_CONNECTION_LIMIT, mhd_limit, NULL},
+            {MHD_OPTION_THREAD_POOL_SIZE, per, NULL},
+            {MHD_OPTION_CONNECTION_MEMORY_LIMIT, 256 * 1024, NULL},
+            {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, (void *)cfg->tls_key_pem},
+            {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, (void *)cfg->tls_cert_pem},
+            {MHD_OPTION_END, 0, NULL},
+        };
+        h->d[i] = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+        if (!h->d[i]) {
+            err_set(err, err_size, "cannot serve on --host '%s' (bad TLS key/certificate?)", cfg->host);
+            for (int k = i; k < n_fds; k++)
+                close(fds[k]);
+            stop_daemons(h);
+            goto fail;
+        }
+        h->n_d++;
     }
     if (pthread_create(&h->watcher, NULL, watcher_main, h) != 0) {
         err_set(err, err_size, "cannot start the hang-up watcher thread");
-        MHD_stop_daemon(h->d);
+        stop_daemons(h);
         goto fail;
     }
     h->watcher_started = true;
@@ -837,8 +1179,7 @@ int http_connection_limit(const struct http_server *h)
 
 int http_port(const struct http_server *h)
 {
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
-    return di ? di->port : -1;
+    return h->port;
 }
 
 void http_stop(struct http_server *h)
@@ -859,13 +1200,15 @@ void http_stop(struct http_server *h)
     /* the workers finish what is queued (the handlers answer 503 by now) and
      * resume those connections; later requests run their handlers inline */
     pthread_mutex_lock(&h->jlock);
+    for (struct conn_ctx *cc = h->running; cc; cc = cc->next_run) /* a compile in progress stops */
+        atomic_store(&cc->cancel, 1);
     h->jstop = true;
     pthread_cond_broadcast(&h->jcond);
     pthread_mutex_unlock(&h->jlock);
     for (int i = 0; i < h->n_workers; i++)
         pthread_join(h->workers[i], NULL);
     free(h->workers);
-    MHD_stop_daemon(h->d);
+    stop_daemons(h);
     pthread_mutex_destroy(&h->jlock);
     pthread_cond_destroy(&h->jcond);
     free(h->too_large_body);

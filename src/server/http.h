@@ -20,10 +20,12 @@
 #ifndef CLLM_SERVER_HTTP_H
 #define CLLM_SERVER_HTTP_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
 struct MHD_Connection;
+struct sbuf;
 
 struct http_request {
     const char *method;
@@ -32,6 +34,15 @@ struct http_request {
     size_t body_len;
     struct MHD_Connection *conn;
     const char *raw_url; /* the target as sent, before percent-decoding (NULL: unknown) */
+    /* Non-zero once the client has hung up or the server is stopping while
+     * the handler is queued or runs (set by the hang-up watcher; NULL:
+     * never): long work stops when it sees it (grammar_cancel_watch). */
+    const atomic_int *cancel;
+    /* A request made in memory (conn NULL; fuzz/fuzz_http.c): its headers
+     * and query arguments as NULL-terminated arrays of name, value pairs
+     * (a query argument without a value: NULL value). */
+    const char *const *mem_headers;
+    const char *const *mem_query;
 };
 
 /* A request header or query-string argument, or NULL (a query argument
@@ -69,6 +80,12 @@ void http_stream_finish(struct http_stream *s, int status, const char *content_t
                         const char *body, size_t len);
 /* The client hung up or the server is stopping. */
 bool http_stream_cancelled(const struct http_stream *s);
+/* A stream run in memory, with no connection (for fuzz/fuzz_http.c): its
+ * produce calls made on this thread until it finishes or timeout_ms pass
+ * (then it is cancelled, as when a client hangs up). *status: the plain
+ * stream's status (SSE: 200); out gets the body or the events. Drops the
+ * caller's reference. Returns 0, or -1 when it timed out. */
+int http_stream_run(struct http_stream *s, int timeout_ms, int *status, struct sbuf *out);
 
 /* What a handler answers: either status + body (taken over, free()d by the
  * HTTP layer) or a stream (the handler's reference is taken over). */
@@ -84,8 +101,11 @@ struct http_reply {
 typedef void (*http_handler)(void *ud, const struct http_request *req, struct http_reply *rep);
 
 struct http_config {
-    const char *host;       /* "127.0.0.1" */
-    int port;               /* 8080; 0: any free port */
+    const char *host;       /* "127.0.0.1"; comma-separated addresses (IPv4, IPv6, names) and UNIX
+                               socket paths ending in .sock, each served (as llama-server's --host) */
+    int port;               /* 8080; 0: any free port (one TCP address only) */
+    bool reuse_port;        /* SO_REUSEPORT on the TCP sockets (--reuse-port) */
+    int sse_ping_s;         /* > 0: an SSE stream silent that many seconds gets ":\n\n" (--sse-ping-interval) */
     int n_threads;          /* connection threads */
     int timeout_s;          /* idle connection timeout */
     size_t max_body;        /* larger bodies get 413 without being handed to the handler */
@@ -124,7 +144,7 @@ struct http_server;
 /* Start listening. NULL with a message in err (address in use, TLS
  * unsupported, ...). */
 struct http_server *http_start(const struct http_config *cfg, char *err, size_t err_size);
-/* The port actually bound (useful with port 0). */
+/* The TCP port actually bound (useful with port 0); -1 with UNIX sockets only. */
 int http_port(const struct http_server *h);
 /* Open connections now, and the most served at once (the limit in force). */
 int http_connections(const struct http_server *h);

@@ -194,6 +194,14 @@ static int add_stop(struct completion_req *r, const char *s)
 static int rd_stop(const struct request_ctx *c, const json_t *body, const json_t *v, struct completion_req *r,
                    char *err, size_t n)
 {
+    if (body != c->defaults) { /* the request's own stop strings replace the -r defaults (llama-server) */
+        while (r->n_stop > 0)
+            free(r->stop[--r->n_stop]);
+        bool any = json_is_string(v) || (json_is_array(v) && json_array_size(v) > 0);
+        const json_t *d = c->defaults ? json_object_get(c->defaults, "stop") : NULL;
+        if (!any && d) /* none given: the defaults again */
+            return rd_stop(c, c->defaults, d, r, err, n);
+    }
     if (json_is_string(v))
         return add_stop(r, json_string_value(v)) == 0 ? 0 : err_set(err, n, "out of memory");
     if (!json_is_array(v))
@@ -345,7 +353,8 @@ static int rd_samplers(const struct request_ctx *c, const json_t *body, const js
         int t = json_is_string(e) ? sampler_type_from_name(json_string_value(e)) : -1;
         if (t < 0)
             return err_set(err, n,
-                           "'samplers'[%zu] is not a sampler (top_k, tfs_z, typical_p, top_p, min_p, temperature)",
+                           "'samplers'[%zu] is not a sampler (top_k, tfs_z, typical_p, top_p, min_p, temperature, "
+                           "dry, top_n_sigma, xtc)",
                            i);
         r->sp.samplers[r->sp.n_samplers++] = (enum sampler_type)t;
     }
@@ -357,6 +366,60 @@ static json_t *echo_samplers(const struct completion_req *r)
     json_t *a = json_array();
     for (int32_t i = 0; i < r->sp.n_samplers; i++)
         json_array_append_new(a, json_string(sampler_type_name(r->sp.samplers[i])));
+    return a;
+}
+
+/* ------------------------------------------------------------ DRY */
+
+/* dry_base: below 1 is replaced with the server's default (llama-server). */
+static int rd_dry_base(const struct request_ctx *c, const json_t *body, const json_t *v, struct completion_req *r,
+                       char *err, size_t n)
+{
+    if (!json_is_number(v) || !isfinite(json_number_value(v)))
+        return err_set(err, n, "'dry_base' must be a number");
+    float b = (float)json_number_value(v);
+    if (b < 1.0f) {
+        const json_t *d = c->defaults && body != c->defaults ? json_object_get(c->defaults, "dry_base") : NULL;
+        struct sampler_params def;
+        sampler_default_params(&def);
+        b = json_is_number(d) && json_number_value(d) >= 1.0 ? (float)json_number_value(d) : def.dry_base;
+    }
+    r->sp.dry_base = b;
+    return 0;
+}
+
+static json_t *echo_dry_base(const struct completion_req *r)
+{
+    return json_real(r->sp.dry_base);
+}
+
+/* dry_sequence_breakers: a non-empty array of strings (llama-server); the
+ * server's own defaults (--dry-sequence-breaker none) may be empty. */
+static int rd_dry_breakers(const struct request_ctx *c, const json_t *body, const json_t *v,
+                           struct completion_req *r, char *err, size_t n)
+{
+    if (!json_is_array(v) || (json_array_size(v) == 0 && body != c->defaults))
+        return err_set(err, n, "'dry_sequence_breakers' must be a non-empty array of strings");
+    if (json_array_size(v) > SAMPLER_MAX_DRY_BREAKERS)
+        return err_set(err, n, "'dry_sequence_breakers': at most %d", SAMPLER_MAX_DRY_BREAKERS);
+    size_t i;
+    const json_t *e;
+    json_array_foreach(v, i, e) if (!json_is_string(e)) return err_set(err, n, "'dry_sequence_breakers'[%zu] must be a string", i);
+    memset(r->sp.dry_breakers, 0, sizeof r->sp.dry_breakers);
+    json_array_foreach(v, i, e) {
+        size_t len = json_string_length(e); /* cut to SAMPLER_DRY_BREAKER_MAX bytes, as llama.cpp */
+        memcpy(r->sp.dry_breakers[i], json_string_value(e),
+               len < SAMPLER_DRY_BREAKER_MAX ? len : SAMPLER_DRY_BREAKER_MAX);
+    }
+    r->sp.n_dry_breakers = (int32_t)json_array_size(v);
+    return 0;
+}
+
+static json_t *echo_dry_breakers(const struct completion_req *r)
+{
+    json_t *a = json_array();
+    for (int32_t i = 0; i < r->sp.n_dry_breakers; i++)
+        json_array_append_new(a, srv_json_text(r->sp.dry_breakers[i], strlen(r->sp.dry_breakers[i])));
     return a;
 }
 
@@ -402,6 +465,57 @@ static json_t *echo_grammar(const struct completion_req *r)
 {
     const char *g = r->grammar_text ? r->grammar_text : "";
     return srv_json_text(g, strlen(g));
+}
+
+/* OpenAI tools: [{"type": "function", "function": {"name", "parameters"...}}]. */
+static int rd_tools(const struct request_ctx *c, const json_t *body, const json_t *v, struct completion_req *r,
+                    char *err, size_t n)
+{
+    (void)c;
+    (void)body;
+    if (!json_is_array(v))
+        return err_set(err, n, "'tools' must be an array of {\"type\": \"function\", \"function\": {...}}");
+    size_t i;
+    const json_t *t;
+    json_array_foreach(v, i, t) {
+        const json_t *fn = json_object_get(t, "function");
+        const char *type = json_string_value(json_object_get(t, "type"));
+        if (!type || strcmp(type, "function") != 0 || !json_is_object(fn))
+            return err_set(err, n, "'tools[%zu]': only {\"type\": \"function\", \"function\": {...}} tools are supported", i);
+        if (!json_is_string(json_object_get(fn, "name")))
+            return err_set(err, n, "'tools[%zu]': function.name must be a string", i);
+        const json_t *p = json_object_get(fn, "parameters");
+        if (p && !json_is_object(p))
+            return err_set(err, n, "'tools[%zu]': function.parameters must be a JSON schema object", i);
+    }
+    json_decref(r->tools);
+    r->tools = json_array_size(v) ? json_deep_copy(v) : NULL;
+    return 0;
+}
+
+/* tool_choice: "auto", "none", "required", or {"type": "function", "function": {"name"}}. */
+static int rd_tool_choice(const struct request_ctx *c, const json_t *body, const json_t *v, struct completion_req *r,
+                          char *err, size_t n)
+{
+    (void)c;
+    (void)body;
+    const char *s = json_string_value(v);
+    const char *name = json_string_value(json_object_get(json_object_get(v, "function"), "name"));
+    if (s && strcmp(s, "auto") == 0)
+        r->tool_choice = REQ_TOOLS_AUTO;
+    else if (s && strcmp(s, "none") == 0)
+        r->tool_choice = REQ_TOOLS_NONE;
+    else if (s && strcmp(s, "required") == 0)
+        r->tool_choice = REQ_TOOLS_REQUIRED;
+    else if (name) {
+        r->tool_choice = REQ_TOOLS_NAMED;
+        free(r->tool_name);
+        if (!(r->tool_name = strdup(name)))
+            return err_set(err, n, "out of memory");
+    } else
+        return err_set(err, n, "'tool_choice' must be \"auto\", \"none\", \"required\" or "
+                               "{\"type\": \"function\", \"function\": {\"name\": ...}}");
+    return 0;
 }
 
 /* OpenAI response_format: json_object (optionally with a schema) or json_schema. */
@@ -554,6 +668,15 @@ static const struct request_field FIELDS[] = {
     {"mirostat_tau",       REQ_T_FLOAT,   SP(mirostat_tau),   5.0,     NOLIM,                  REQ_API_ALL,  0, NULL, NULL, NULL},
     {"mirostat_eta",       REQ_T_FLOAT,   SP(mirostat_eta),   0.1,     NOLIM,                  REQ_API_ALL,  0, NULL, NULL, NULL},
     {"penalize_nl",        REQ_T_BOOL,    SP(penalize_nl),    1,       NOLIM,                  REQ_API_ALL,  0, NULL, NULL, NULL},
+    /* llama-server's DRY, XTC and top-n-sigma (defaults as sampler_default_params) */
+    {"dry_multiplier",     REQ_T_FLOAT,   SP(dry_multiplier), 0.0,     NOLIM,                  REQ_API_ALL,  0, NULL, NULL, NULL},
+    CUSTOM("dry_base",       REQ_API_ALL, 0, NULL, rd_dry_base, echo_dry_base),
+    {"dry_allowed_length", REQ_T_INT32,   SP(dry_allowed_length), 2,   0, INT32_MAX,           REQ_API_ALL,  0, NULL, NULL, NULL},
+    {"dry_penalty_last_n", REQ_T_INT32,   SP(dry_penalty_last_n), 64,  -1, INT32_MAX,          REQ_API_ALL,  0, NULL, NULL, NULL},
+    CUSTOM("dry_sequence_breakers", REQ_API_ALL, 0, NULL, rd_dry_breakers, echo_dry_breakers),
+    {"xtc_probability",    REQ_T_FLOAT,   SP(xtc_probability), 0.0,    NOLIM,                  REQ_API_ALL,  0, NULL, NULL, NULL},
+    {"xtc_threshold",      REQ_T_FLOAT,   SP(xtc_threshold),  0.1,     NOLIM,                  REQ_API_ALL,  0, NULL, NULL, NULL},
+    {"top_n_sigma",        REQ_T_FLOAT,   SP(top_n_sigma),    -1.0,    NOLIM,                  REQ_API_ALL,  0, NULL, NULL, NULL},
     CUSTOM("stop",           REQ_API_ALL, 0, NULL, rd_stop, echo_stop),
     {"n_keep",             REQ_T_INT32,   OFF(n_keep),        0,       -1, INT32_MAX,           REQ_API_ALL,  0, NULL, NULL, NULL},
     {"t_max_predict_ms",   REQ_T_INT32,   OFF(t_max_predict_ms), 0,    0, INT32_MAX,            REQ_API_ALL,  0, NULL, NULL, NULL},
@@ -572,6 +695,11 @@ static const struct request_field FIELDS[] = {
     {"input_prefix",       REQ_T_STRING,  OFF(input_prefix),  0,       NOLIM,                  REQ_API_INFILL, REQ_F_NO_ECHO, NULL, NULL, NULL},
     {"input_suffix",       REQ_T_STRING,  OFF(input_suffix),  0,       NOLIM,                  REQ_API_INFILL, REQ_F_NO_ECHO, NULL, NULL, NULL},
     CUSTOM("response_fields", REQ_API_NATIVE | REQ_API_INFILL, REQ_F_NO_ECHO, NULL, rd_response_fields, NULL),
+    /* llama-server's reply options (server-schema.cpp) */
+    {"return_progress",    REQ_T_BOOL,    OFF(return_progress), 0,     NOLIM,                  REQ_API_ALL,  REQ_F_NO_ECHO, NULL, NULL, NULL},
+    {"return_tokens",      REQ_T_BOOL,    OFF(return_tokens), 0,       NOLIM,                  REQ_API_ALL,  REQ_F_NO_ECHO, NULL, NULL, NULL},
+    {"timings_per_token",  REQ_T_BOOL,    OFF(timings_per_token), 0,   NOLIM,                  REQ_API_ALL,  0, NULL, NULL, NULL},
+    {"verbose",            REQ_T_BOOL,    OFF(verbose),       0,       NOLIM,                  REQ_API_ALL,  REQ_F_NO_ECHO, NULL, NULL, NULL},
     /* other spellings (read only while n_predict is still -1): max_tokens (all
      * doors, as llama.cpp), OpenAI's; then OpenAI's own fields */
     {"max_tokens",         REQ_T_INT32,   OFF(n_predict),     -1,      -1, INT32_MAX,           REQ_API_ALL,  REQ_F_NO_ECHO | REQ_F_ALIAS, NULL, NULL, NULL},
@@ -583,6 +711,9 @@ static const struct request_field FIELDS[] = {
     CUSTOM("echo",           REQ_API_OAI, REQ_F_NO_ECHO, NULL, rd_echo, NULL),
     CUSTOM("top_logprobs",   REQ_API_OAI_CHAT, REQ_F_NO_ECHO, NULL, rd_top_logprobs, NULL),
     CUSTOM("response_format", REQ_API_OAI_CHAT, REQ_F_NO_ECHO, NULL, rd_response_format, NULL),
+    CUSTOM("tools",          REQ_API_OAI_CHAT, REQ_F_NO_ECHO, NULL, rd_tools, NULL),
+    CUSTOM("tool_choice",    REQ_API_OAI_CHAT, REQ_F_NO_ECHO, NULL, rd_tool_choice, NULL),
+    {"parallel_tool_calls", REQ_T_BOOL,   OFF(parallel_tool_calls), 0, NOLIM,                  REQ_API_OAI_CHAT, REQ_F_NO_ECHO, NULL, NULL, NULL},
 };
 
 const struct request_field *request_fields(size_t *n)
@@ -676,6 +807,28 @@ int request_read(struct completion_req *r, const struct request_ctx *c, const js
     return finish_sampling(r, err, n);
 }
 
+int request_set_tool_grammar(struct completion_req *r, const char *gbnf, char *const *triggers, size_t n_triggers,
+                             const char *prefix, char *err, size_t n)
+{
+    if (r->grammar_text)
+        return err_set(err, n, "'tools' cannot be combined with 'grammar', 'json_schema' or 'response_format'");
+    if (!(r->grammar_text = strdup(gbnf)))
+        return err_set(err, n, "out of memory");
+    if (n_triggers > 0) {
+        if (!(r->grammar_triggers = calloc(n_triggers, sizeof *r->grammar_triggers)))
+            return err_set(err, n, "out of memory");
+        for (size_t i = 0; i < n_triggers; i++)
+            if (!(r->grammar_triggers[r->n_grammar_triggers++] = strdup(triggers[i])))
+                return err_set(err, n, "out of memory");
+    }
+    if (prefix && !r->grammar_prefix && !(r->grammar_prefix = strdup(prefix)))
+        return err_set(err, n, "out of memory");
+    r->sp.grammar_triggers = (const char *const *)r->grammar_triggers;
+    r->sp.n_grammar_triggers = r->n_grammar_triggers;
+    r->sp.grammar_prefix = r->grammar_prefix;
+    return finish_sampling(r, err, n);
+}
+
 int request_set_chat_prompt(struct completion_req *r, const struct request_ctx *c, char *text, char *err,
                             size_t n)
 {
@@ -736,6 +889,13 @@ void request_free(struct completion_req *r)
     free(r->input_prefix);
     free(r->input_suffix);
     json_decref(r->response_fields);
+    json_decref(r->tools);
+    json_decref(r->reply_body);
+    free(r->tool_name);
+    for (size_t i = 0; i < r->n_grammar_triggers; i++)
+        free(r->grammar_triggers[i]);
+    free(r->grammar_triggers);
+    free(r->grammar_prefix);
     memset(r, 0, sizeof *r);
 }
 

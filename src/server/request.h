@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "chat/tool_call.h"
 #include "sample/sampler.h"
 #include "tokenizer/tokenizer.h"
 
@@ -52,6 +53,13 @@ struct request_ctx {
 };
 
 #define REQUEST_MAX_CHOICES 16
+
+/* tool_choice: auto (the model may call), none, required (it must), or one
+ * named function (it must call that one). */
+enum request_tool_choice { REQ_TOOLS_AUTO, REQ_TOOLS_NONE, REQ_TOOLS_REQUIRED, REQ_TOOLS_NAMED };
+
+/* The shape of a chat answer: OpenAI chat, Anthropic Messages, OpenAI Responses. */
+enum request_reply { REQ_REPLY_OPENAI, REQ_REPLY_ANTHROPIC, REQ_REPLY_RESPONSES };
 
 struct completion_req {
     enum request_api api;
@@ -80,6 +88,23 @@ struct completion_req {
     json_t *response_fields;  /* native: the answer's members to keep ("a/b" paths); NULL: all */
     bool truncate;            /* n_keep given (request or --keep): a prompt longer than the slot is
                                  truncated as the seed's n_keep says; else llama-server's 400 */
+    /* llama-server's reply options */
+    bool return_progress;     /* streams: prompt_progress events while the prompt is evaluated */
+    bool return_tokens;       /* native: the generated token ids in `tokens` */
+    bool timings_per_token;   /* streams: `timings` in every event */
+    bool verbose;             /* OpenAI doors: the native answer under `__verbose` (also with -v) */
+    /* chat tools (Anthropic and Responses requests arrive as chat bodies) */
+    json_t *tools;            /* the tools array as given; NULL: none */
+    enum request_tool_choice tool_choice;
+    char *tool_name;          /* REQ_TOOLS_NAMED: the function */
+    bool parallel_tool_calls;
+    char **grammar_triggers;  /* a lazy grammar's trigger words (tool_choice auto) */
+    size_t n_grammar_triggers;
+    char *grammar_prefix;     /* output already written (an assistant prefill): the lazy grammar reads it */
+    enum chat_tool_format tool_format; /* how the answer is split into content, reasoning and calls */
+    unsigned parse_flags;     /* CHAT_TOOL_PARSE_* (0: the text is the content) */
+    enum request_reply reply; /* the answer's shape */
+    json_t *reply_body;       /* Responses: the request as given (the response object echoes it) */
 };
 
 /* JSON types of the table's rows. */
@@ -122,6 +147,12 @@ void request_init(struct completion_req *r, enum request_api api);
  * Returns 0, or -1 with a message in err (the caller answers 400). */
 int request_read(struct completion_req *r, const struct request_ctx *c, const json_t *body, char *err,
                  size_t err_size);
+/* Chat tools: the grammar that constrains the calls (gbnf, triggers: lazy
+ * when n_triggers > 0; prefix: a prefill the lazy grammar reads, or NULL)
+ * replaces none (a request's own grammar, json_schema or response_format is
+ * an error beside tools). Compiled here. */
+int request_set_tool_grammar(struct completion_req *r, const char *gbnf, char *const *triggers, size_t n_triggers,
+                             const char *prefix, char *err, size_t err_size);
 /* Chat: the template's output becomes the prompt (text taken over). */
 int request_set_chat_prompt(struct completion_req *r, const struct request_ctx *c, char *text, char *err,
                             size_t err_size);

@@ -1,8 +1,10 @@
 /*
  * routes_embd.c - POST /embedding (llama.cpp's) and POST /v1/embeddings
  * (OpenAI's): each input becomes a SCHED_EMBED task; the pooled vectors are
- * L2-normalized and returned as floats or, with encoding_format "base64",
- * as the base64 of their little-endian float32 bytes. Needs --embeddings.
+ * normalized (L2 unless --embd-normalize or the request's embd_normalize
+ * says otherwise, as llama-server's common_embd_normalize) and returned as
+ * floats or, with encoding_format "base64", as the base64 of their
+ * little-endian float32 bytes. Needs --embeddings.
  */
 #include <math.h>
 #include <stdio.h>
@@ -19,6 +21,7 @@ struct embd_group {
     struct server *srv;
     struct sched_events *q;
     bool oai, base64;
+    int norm; /* -1 none, 0 max-abs to int16, 1 taxicab, 2 euclidean, > 2 p-norm */
     int n, n_done;
     json_t **vec;      /* per input: the embedding (array, or array of arrays) */
     int64_t n_tokens;
@@ -49,13 +52,32 @@ static char *base64(const unsigned char *p, size_t n)
     return out;
 }
 
-/* One normalized vector as a JSON array or base64 string. */
-static json_t *vector_json(const float *x, int32_t n, bool b64)
+/* llama-server's common_embd_normalize: the divisor of a vector. */
+static double norm_of(const float *x, int32_t n, int norm)
 {
-    double ss = 0;
-    for (int32_t i = 0; i < n; i++)
-        ss += (double)x[i] * x[i];
-    float inv = ss > 0 ? (float)(1.0 / sqrt(ss)) : 0.0f;
+    double sum = 0;
+    if (norm < 0)
+        return 1.0;
+    if (norm == 0) { /* max absolute value, scaled to the int16 range */
+        for (int32_t i = 0; i < n; i++)
+            sum = fabs(x[i]) > sum ? fabs(x[i]) : sum;
+        return sum / 32760.0;
+    }
+    if (norm == 2) {
+        for (int32_t i = 0; i < n; i++)
+            sum += (double)x[i] * x[i];
+        return sqrt(sum);
+    }
+    for (int32_t i = 0; i < n; i++) /* p-norm (1: taxicab) */
+        sum += pow(fabs(x[i]), norm);
+    return pow(sum, 1.0 / norm);
+}
+
+/* One normalized vector as a JSON array or base64 string. */
+static json_t *vector_json(const float *x, int32_t n, bool b64, int norm)
+{
+    double d = norm_of(x, n, norm);
+    float inv = d > 0 ? (float)(1.0 / d) : 0.0f;
     float *y = malloc((size_t)n * sizeof *y);
     if (!y)
         return NULL;
@@ -107,10 +129,10 @@ static int take_result(struct embd_group *g, const struct sched_event *ev)
     if (*slot)
         return 0;
     if (r->n_rows == 1) {
-        *slot = vector_json(r->embd, r->n_embd, g->base64);
+        *slot = vector_json(r->embd, r->n_embd, g->base64, g->norm);
     } else if ((*slot = json_array())) {
         for (int32_t k = 0; k < r->n_rows; k++)
-            json_array_append_new(*slot, vector_json(r->embd + (size_t)k * r->n_embd, r->n_embd, g->base64));
+            json_array_append_new(*slot, vector_json(r->embd + (size_t)k * r->n_embd, r->n_embd, g->base64, g->norm));
     }
     g->n_tokens += r->n_prompt;
     g->n_done++;
@@ -210,7 +232,8 @@ static enum sched_pooling pooling_of(const struct server *s)
 }
 
 /* One task per input, all posting to one queue that the stream drains. */
-static void submit(struct server *s, struct tok_list *lists, int n, bool oai, bool b64, struct http_reply *rep)
+static void submit(struct server *s, struct tok_list *lists, int n, bool oai, bool b64, int norm,
+                   struct http_reply *rep)
 {
     struct embd_group *g = calloc(1, sizeof *g);
     struct sched_task **tasks = calloc((size_t)n, sizeof *tasks);
@@ -222,7 +245,7 @@ static void submit(struct server *s, struct tok_list *lists, int n, bool oai, bo
         srv_reply_error(rep, 500, "out of memory");
         return;
     }
-    *g = (struct embd_group){.srv = s, .oai = oai, .base64 = b64, .n = n, .vec = g->vec};
+    *g = (struct embd_group){.srv = s, .oai = oai, .base64 = b64, .norm = norm, .n = n, .vec = g->vec};
     bool ok = (out = http_stream_new(false, produce, release, g)) != NULL; /* owns g from here */
     if (!out)
         group_free(g);
@@ -271,14 +294,20 @@ static void embed(struct server *s, const struct http_request *req, struct http_
     struct tok_list *lists = NULL;
     int n = 0;
     char err[256];
-    if (!in) {
+    const json_t *jn = json_object_get(b, "embd_normalize"); /* the request's own, as llama-server */
+    int norm = s->p->embd_normalize;
+    if (jn && !json_is_null(jn) && json_is_integer(jn))
+        norm = (int)json_integer_value(jn);
+    if (jn && !json_is_null(jn) && (!json_is_integer(jn) || norm < -1 || norm > 64)) {
+        srv_reply_error(rep, 400, "'embd_normalize' must be an integer from -1 to 64");
+    } else if (!in) {
         srv_reply_error(rep, 400, "'%s' is required", oai ? "input" : "content");
     } else if (fmt && strcmp(fmt, "float") != 0 && strcmp(fmt, "base64") != 0) {
         srv_reply_error(rep, 400, "'encoding_format' must be float or base64");
     } else if (collect_inputs(s, in, &lists, &n, err, sizeof err) != 0) {
         srv_reply_error(rep, 400, "%s", err);
     } else {
-        submit(s, lists, n, oai, fmt && strcmp(fmt, "base64") == 0, rep);
+        submit(s, lists, n, oai, fmt && strcmp(fmt, "base64") == 0, norm, rep);
     }
     for (int i = 0; i < n; i++)
         tok_list_free(&lists[i]);

@@ -6,11 +6,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "base/err.h"
 #include "base/sbuf.h"
 #include "server/chat.h"
+#include "server/completion_reply.h"
 #include "server/log.h"
+#include "server/memory_info.h"
 #include "server/request.h"
 #include "server/server_internal.h"
 
@@ -95,6 +99,7 @@ static json_t *slot_json(const struct slot_copy *c, const json_t *defaults, cons
     json_object_set_new(j, "is_processing", json_boolean(si->processing));
     json_object_set_new(j, "n_ctx", json_integer(si->n_ctx));
     json_object_set_new(j, "n_past", json_integer(si->n_past));
+    json_object_set_new(j, "kv_pages", json_integer(si->kv_pages)); /* cllm: KV pages its sequence holds */
     /* llama-server's slot fields besides the seed's */
     json_object_set_new(j, "speculative", json_false());
     json_object_set_new(j, "params", props_params(settings ? settings : j, spec_type));
@@ -193,14 +198,63 @@ static json_t *props_params(const json_t *g, const char *spec_type)
     return p;
 }
 
+/* llama_ftype_name(): the model's general.file_type in llama.cpp's words. */
+static const char *ftype_name(const struct server *s)
+{
+    static const char *const names[] = {
+        [0] = "all F32", [1] = "F16", [2] = "Q4_0", [3] = "Q4_1", [7] = "Q8_0", [8] = "Q5_0", [9] = "Q5_1",
+        [10] = "Q2_K - Medium", [11] = "Q3_K - Small", [12] = "Q3_K - Medium", [13] = "Q3_K - Large",
+        [14] = "Q4_K - Small", [15] = "Q4_K - Medium", [16] = "Q5_K - Small", [17] = "Q5_K - Medium",
+        [18] = "Q6_K", [19] = "IQ2_XXS - 2.0625 bpw", [20] = "IQ2_XS - 2.3125 bpw", [21] = "Q2_K - Small",
+        [22] = "IQ3_XS - 3.3 bpw", [23] = "IQ3_XXS - 3.0625 bpw", [24] = "IQ1_S - 1.5625 bpw",
+        [25] = "IQ4_NL - 4.5 bpw", [26] = "IQ3_S - 3.4375 bpw", [27] = "IQ3_S mix - 3.66 bpw",
+        [28] = "IQ2_S - 2.5 bpw", [29] = "IQ2_M - 2.7 bpw", [30] = "IQ4_XS - 4.25 bpw", [31] = "IQ1_M - 1.75 bpw",
+        [32] = "BF16", [36] = "TQ1_0 - 1.69 bpw ternary", [37] = "TQ2_0 - 2.06 bpw ternary", [38] = "MXFP4 MoE",
+        [39] = "NVFP4", [40] = "Q1_0", [41] = "Q2_0",
+    };
+    uint32_t ft;
+    if (gguf_get_u32(s->model->gguf, "general.file_type", &ft) != 0)
+        return "(guessed) unknown, may not work"; /* llama.cpp guesses from the tensors */
+    return ft < sizeof names / sizeof names[0] && names[ft] ? names[ft] : "unknown, may not work";
+}
+
+/* llama-server's media_marker: LLAMA_MEDIA_MARKER, or "<__media_" + 32
+ * random letters + "__>", fixed for the process (cllm takes no media: it
+ * only shows it). */
+static char g_media_marker[128];
+
+static void make_media_marker(void)
+{
+    const char *env = getenv("LLAMA_MEDIA_MARKER");
+    if (env && *env) {
+        snprintf(g_media_marker, sizeof g_media_marker, "%s", env);
+        return;
+    }
+    static const char abc[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t x = ((uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ull) ^ (uint64_t)ts.tv_sec ^ ((uint64_t)getpid() << 32);
+    char r[33];
+    for (int i = 0; i < 32; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        r[i] = abc[x % (sizeof abc - 1)];
+    }
+    r[32] = 0;
+    snprintf(g_media_marker, sizeof g_media_marker, "<__media_%s__>", r);
+}
+
 void route_props(struct server *s, const struct http_request *req, struct http_reply *rep)
 {
+    static pthread_once_t marker_once = PTHREAD_ONCE_INIT;
+    pthread_once(&marker_once, make_media_marker);
     pthread_mutex_lock(&s->sys_lock);
     json_t *j = json_pack("{s:s,s:s,s:s}", "system_prompt", s->sys_prompt ? s->sys_prompt : "", "assistant_name",
                           s->sys_assistant_name ? s->sys_assistant_name : "", "user_name",
                           s->sys_anti_prompt ? s->sys_anti_prompt : "");
     pthread_mutex_unlock(&s->sys_lock);
     json_t *g = srv_default_settings(s);
+    /* the members an answer's generation_settings has (completion_reply.c) */
+    completion_llama_settings(g, (int32_t)json_integer_value(json_object_get(g, "n_predict")), s->p->spec_type);
     json_object_set_new(g, "params", props_params(g, s->p->spec_type)); /* llama-server's shape */
     json_object_set_new(j, "default_generation_settings", g);
     json_object_set_new(j, "total_slots", json_integer(sched_n_slots(s->sched)));
@@ -219,7 +273,15 @@ void route_props(struct server *s, const struct http_request *req, struct http_r
     json_object_set_new(j, "bos_token", json_string(vocab_valid(v, v->bos) ? v->tokens[v->bos].text : ""));
     json_object_set_new(j, "eos_token", json_string(vocab_valid(v, v->eos) ? v->tokens[v->eos].text : ""));
     json_object_set_new(j, "build_info", json_string("cllm"));
-    json_object_set_new(j, "is_sleeping", json_false());
+    json_object_set_new(j, "is_sleeping", json_boolean(atomic_load(&s->sleeping))); /* --sleep-idle-seconds */
+    json_object_set_new(j, "model_ftype", json_string(ftype_name(s)));
+    json_object_set_new(j, "media_marker", json_string(g_media_marker));
+    json_object_set_new(j, "chat_template_caps", srv_chat_caps(s));
+    /* cllm's own: the tool-call format the template teaches (docs/tools.md) */
+    json_object_set_new(j, "tool_call_format", json_string(chat_tool_format_name(s->tool_format)));
+    json_object_set_new(j, "cors_proxy_enabled", json_false()); /* cllm has no MCP CORS proxy */
+    /* --ui-config: the web UI's default settings (server_params.c) */
+    json_object_set_new(j, "ui_settings", s->p->ui_config ? json_deep_copy(s->p->ui_config) : json_object());
     srv_reply_json(rep, 200, j);
 }
 
@@ -269,6 +331,7 @@ void route_metrics(struct server *s, const struct http_request *req, struct http
     metric(&b, "kv_cache_tokens", "gauge", "KV-cache tokens.", (double)st.kv_tokens);
     metric(&b, "requests_processing", "gauge", "Number of requests processing.", (double)st.n_processing);
     metric(&b, "requests_deferred", "gauge", "Number of requests deferred.", (double)st.n_deferred);
+    srv_metrics_memory(&b, &st);
     size_t len;
     char *text = sbuf_take(&b, &len);
     if (!text) {
@@ -407,4 +470,25 @@ int srv_set_system_prompt(struct server *s, const json_t *sp, char *err, size_t 
     sched_events_unref(q);
     sched_submit(s->sched, t);
     return 0;
+}
+
+/* ------------------------------------------------------------ /openapi.json */
+
+/* docs/openapi.yaml as JSON (openapi_json.c, generated at build time by
+ * scripts/embed-openapi.py). */
+extern const char srv_openapi_json[];
+extern const size_t srv_openapi_json_len;
+
+void route_openapi(struct server *s, const struct http_request *req, struct http_reply *rep)
+{
+    char *body = malloc(srv_openapi_json_len + 1);
+    if (!body) {
+        srv_reply_error(rep, 500, "out of memory");
+        return;
+    }
+    memcpy(body, srv_openapi_json, srv_openapi_json_len + 1);
+    rep->status = 200;
+    rep->content_type = "application/json";
+    rep->body = body;
+    rep->len = srv_openapi_json_len;
 }

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "server/chat.h"
+#include "server/chat_tools.h"
 #include "server/completion_reply.h"
 #include "server/request.h"
 #include "server/server_internal.h"
@@ -25,6 +26,16 @@ void route_models(struct server *s, const struct http_request *req, struct http_
                              hp->n_embd, "n_layer", hp->n_layer);
     json_t *m = json_pack("{s:s,s:s,s:I,s:s,s:o}", "id", s->model_name, "object", "model", "created",
                           (json_int_t)time(NULL), "owned_by", "cllm", "meta", meta);
+    json_t *tags = json_array(); /* --tags, as llama-server lists them */
+    for (const char *t = s->p->tags ? s->p->tags : ""; *t;) {
+        size_t n = strcspn(t, ","), a = strspn(t, " \t"), e = n;
+        while (e > a && (t[e - 1] == ' ' || t[e - 1] == '\t'))
+            e--;
+        if (e > a)
+            json_array_append_new(tags, json_stringn(t + a, e - a));
+        t += n + (t[n] == ',');
+    }
+    json_object_set_new(m, "tags", tags);
     srv_reply_json(rep, 200, json_pack("{s:s,s:[o]}", "object", "list", "data", m));
 }
 
@@ -32,18 +43,15 @@ void route_models(struct server *s, const struct http_request *req, struct http_
 static void run_oai(struct server *s, const json_t *b, struct completion_req *r, struct http_reply *rep)
 {
     struct request_ctx c;
-    char err[512], *prompt = NULL;
+    char err[512];
     srv_request_ctx(s, &c);
     if (request_read(r, &c, b, err, sizeof err) != 0) {
         srv_reply_error(rep, 400, "%s", err);
         return;
     }
-    if (r->api == REQ_API_OAI_CHAT) {
-        if (!(prompt = srv_chat_format(s, b, true, err, sizeof err)) ||
-            request_set_chat_prompt(r, &c, prompt, err, sizeof err) != 0) {
-            srv_reply_error(rep, 400, "%s", err);
-            return;
-        }
+    if (r->api == REQ_API_OAI_CHAT && srv_chat_prompt(s, b, r, &c, err, sizeof err) != 0) {
+        srv_reply_error(rep, 400, "%s", err);
+        return;
     }
     if (r->prompt.n == 0)
         srv_reply_error(rep, 400, "the prompt is empty");
@@ -86,12 +94,21 @@ void route_apply_template(struct server *s, const struct http_request *req, stru
         return;
     const json_t *msgs = json_object_get(b, "messages");
     char err[512], *prompt = NULL;
+    struct completion_req r;
+    struct request_ctx c;
+    json_t *rb = NULL;
+    srv_request_ctx(s, &c);
+    request_init(&r, REQ_API_OAI_CHAT);
     if (!json_is_array(msgs))
         srv_reply_error(rep, 400, "'messages' must be an array");
-    else if (!(prompt = srv_chat_format(s, b, true, err, sizeof err)))
+    else if (request_read(&r, &c, b, err, sizeof err) != 0 || srv_chat_check(s, b, err, sizeof err) != 0 ||
+             !(rb = srv_tools_body(s, b, &r, err, sizeof err)) ||
+             !(prompt = srv_chat_format(s, rb, true, err, sizeof err)))
         srv_reply_error(rep, 400, "%s", err);
     else
         srv_reply_json(rep, 200, json_pack("{s:o}", "prompt", srv_json_text(prompt, strlen(prompt))));
     free(prompt);
+    json_decref(rb);
+    request_free(&r);
     json_decref(b);
 }

@@ -4,21 +4,33 @@
  * The HTTP port opens before the model loads; until it is ready every route
  * but /health answers 503. Routing is a plain table of method and path; API
  * keys are compared in constant time; static files (--path) are served only
- * from inside their directory.
+ * from inside their directory. Loading can check the weights
+ * (--check-tensors) and warm the model up (--warmup); an idle server may
+ * sleep (--sleep-idle-seconds: its weights' pages released).
  */
 #include "server/server.h"
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/file.h"
+#include "grammar/grammar.h"
+#include "tensor/quant.h"
 #include "server/chat.h"
 #include "server/log.h"
+#include "server/memory_info.h"
 #include "server/server_internal.h"
+#include "server/server_seam.h"
 #include "server/web.h"
 
 /* ------------------------------------------------------------ access */
@@ -65,7 +77,8 @@ static bool queues_work(const struct http_request *req)
 {
     static const char *const paths[] = {"/completion", "/completions", "/infill", "/v1/completions",
                                         "/v1/chat/completions", "/chat/completions", "/embedding",
-                                        "/embeddings", "/v1/embeddings"};
+                                        "/embeddings", "/v1/embeddings", "/v1/messages", "/v1/responses",
+                                        "/responses"};
     if (strcmp(req->method, "POST") != 0)
         return false;
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
@@ -87,6 +100,96 @@ static bool queue_full(struct server *s)
     sched_get_stats(s->sched, &st);
     int32_t waiting = st.n_deferred - st.n_idle;
     return waiting >= s->p->max_queue;
+}
+
+/* --log-prompts-dir: a completion request's prompt (or chat messages) in
+ * DIR/<ms>.txt, as llama-server writes them (for debugging). */
+static void log_prompt(const struct server *s, const struct http_request *req)
+{
+    if (!s->p->log_prompts_dir || !queues_work(req) || strstr(req->path, "embedding"))
+        return;
+    json_t *b = json_loadb(req->body ? req->body : "", req->body_len, 0, NULL);
+    const json_t *pr = json_object_get(b, "prompt");
+    if (!pr)
+        pr = json_object_get(b, "messages");
+    char *text = !pr ? NULL : json_is_string(pr) ? strdup(json_string_value(pr)) : json_dumps(pr, JSON_INDENT(2));
+    json_decref(b);
+    if (!text)
+        return;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%012lld.txt", s->p->log_prompts_dir, (long long)clock_ms());
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    } else {
+        log_error("--log-prompts-dir: cannot create %s: %s", path, strerror(errno));
+    }
+    free(text);
+}
+
+/* ------------------------------------------------------------ sleeping */
+
+/* --sleep-idle-seconds. llama-server unloads the model after that many
+ * idle seconds and loads it again for the next task; /health, /props,
+ * /metrics and /v1/models are answered meanwhile without waking it. cllm
+ * keeps every structure and releases the weights' memory instead: the
+ * model file is mapped read-only, so madvise(MADV_DONTNEED) drops its pages
+ * and the next request's decode reads them back from the file. Nothing
+ * changes for a request that races with it (the pages are read again).
+ * With --no-mmap or --mlock the weights cannot be dropped: sleeping then
+ * only shows in /props. */
+static bool wakes_server(const struct http_request *req)
+{
+    static const char *const quiet[] = {"/health", "/metrics", "/v1/models", "/models"};
+    for (size_t i = 0; i < sizeof quiet / sizeof quiet[0]; i++)
+        if (strcmp(req->path, quiet[i]) == 0)
+            return false;
+    return !(strcmp(req->path, "/props") == 0 && strcmp(req->method, "GET") == 0);
+}
+
+static void server_touch(struct server *s)
+{
+    atomic_store(&s->t_active_ms, (long long)clock_ms());
+    if (atomic_exchange(&s->sleeping, false))
+        log_info("server is exiting sleeping state");
+}
+
+static void release_weights(struct server *s)
+{
+    const struct gguf_ctx *g = s->model->gguf;
+    const struct gguf_tensor *t = gguf_n_tensors(g) > 0 ? gguf_tensor(g, 0) : NULL;
+    if (!t || s->p->no_mmap || s->p->mlock)
+        return;
+    /* the mapping starts at the file's first byte (gguf.c maps the whole file) */
+    const char *base = (const char *)t->data - t->offset - gguf_data_offset(g);
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0 || (uintptr_t)base % (uintptr_t)page != 0)
+        return;
+    if (madvise((void *)base, gguf_file_size(g), MADV_DONTNEED) != 0)
+        log_warn("--sleep-idle-seconds: cannot release the weights: %s", strerror(errno));
+}
+
+static void *sleeper_main(void *arg)
+{
+    struct server *s = arg;
+    struct timespec ts = {0, 100 * 1000000L};
+    while (!atomic_load(&s->sleeper_stop)) {
+        nanosleep(&ts, NULL);
+        if (atomic_load(&s->state) != SERVER_READY || atomic_load(&s->sleeping))
+            continue;
+        struct sched_stats st;
+        sched_get_stats(s->sched, &st);
+        long long now = (long long)clock_ms();
+        if (st.n_processing > 0 || st.n_deferred > 0) {
+            atomic_store(&s->t_active_ms, now);
+        } else if (now - atomic_load(&s->t_active_ms) >= (long long)s->p->sleep_idle_s * 1000) {
+            atomic_store(&s->sleeping, true);
+            log_info("server is entering sleeping state");
+            release_weights(s);
+        }
+    }
+    return NULL;
 }
 
 /* ------------------------------------------------------------ routing */
@@ -115,14 +218,35 @@ static const struct route ROUTES[] = {
     {"POST", "/v1/chat/completions", route_chat_completions},
     {"POST", "/chat/completions", route_chat_completions},
     {"POST", "/apply-template", route_apply_template},
+    {"POST", "/v1/messages", route_messages},
+    {"POST", "/v1/messages/count_tokens", route_messages_count_tokens},
+    {"POST", "/v1/responses", route_responses},
+    {"POST", "/responses", route_responses},
     {"POST", "/embedding", route_embedding},
     {"POST", "/embeddings", route_embedding},
     {"POST", "/v1/embeddings", route_oai_embeddings},
+    {"GET", "/openapi.json", route_openapi},
 };
 
+static void handle_request(struct server *s, const struct http_request *req, struct http_reply *rep);
+
+/* A request: routed with its cancel flag watched by the grammar compiles
+ * (json_schema, grammar) on this thread, so that a compile stops when its
+ * client leaves or the server stops. */
 static void handle(void *ud, const struct http_request *req, struct http_reply *rep)
 {
-    struct server *s = ud;
+    const atomic_int *prev = grammar_cancel_watch(req->cancel);
+    handle_request(ud, req, rep);
+    grammar_cancel_watch(prev);
+}
+
+void server_dispatch(struct server *s, const struct http_request *req, struct http_reply *rep)
+{
+    handle(s, req, rep);
+}
+
+static void handle_request(struct server *s, const struct http_request *req, struct http_reply *rep)
+{
     bool is_health = strcmp(req->path, "/health") == 0;
     if (!is_health && web_route(s->p, req, rep)) /* static files: no key needed */
         goto done;
@@ -135,6 +259,9 @@ static void handle(void *ud, const struct http_request *req, struct http_reply *
         srv_reply_error(rep, 503, atomic_load(&s->state) == SERVER_LOADING ? "Loading model" : "The model failed to load");
         goto done;
     }
+    log_prompt(s, req);
+    if (s->p->sleep_idle_s > 0 && wakes_server(req))
+        server_touch(s);
     if (queues_work(req) && queue_full(s)) {
         srv_reply_error(rep, 503, "the server is busy: %d requests are waiting for a slot, retry later",
                         s->p->max_queue);
@@ -188,6 +315,11 @@ struct server *server_start(const struct server_params *p, char *err, size_t err
     }
     s->p = p;
     atomic_init(&s->state, SERVER_LOADING);
+    atomic_init(&s->sleeping, false);
+    atomic_init(&s->t_active_ms, 0);
+    atomic_init(&s->sleeper_stop, false);
+    if (p->log_prompts_dir && mkdir(p->log_prompts_dir, 0755) != 0 && errno != EEXIST)
+        log_warn("--log-prompts-dir: cannot create '%s': %s", p->log_prompts_dir, strerror(errno));
     pthread_mutex_init(&s->sys_lock, NULL);
     s->model_name = p->alias ? p->alias : p->model;
     char *key = NULL, *cert = NULL;
@@ -208,6 +340,7 @@ struct server *server_start(const struct server_params *p, char *err, size_t err
         .n_workers = p->threads_http,
         .cors_origins = p->cors_origins, .cors_methods = p->cors_methods, .cors_headers = p->cors_headers,
         .cors_no_credentials = p->cors_no_credentials,
+        .reuse_port = p->reuse_port, .sse_ping_s = p->sse_ping_s,
     };
     s->http = http_start(&hc, err, err_size);
     free(too_large);
@@ -241,6 +374,71 @@ static int load_system_prompt_file(struct server *s, char *err, size_t err_size)
     return rc;
 }
 
+/* --check-tensors: every weight dequantized row by row and looked at for
+ * NaN and Inf (llama-server's check refuses such a model too). */
+static int check_tensors(const struct model *m, char *err, size_t err_size)
+{
+    int64_t nt = gguf_n_tensors(m->gguf);
+    float *row = NULL;
+    size_t cap = 0;
+    int rc = 0;
+    log_info("--check-tensors: checking %lld tensors", (long long)nt);
+    for (int64_t i = 0; i < nt && rc == 0; i++) {
+        const struct gguf_tensor *t = gguf_tensor(m->gguf, i);
+        int64_t ne0 = t->ne[0], rows = ne0 > 0 ? gguf_tensor_nelements(t) / ne0 : 0;
+        size_t row_bytes = rows > 0 ? t->nbytes / (size_t)rows : 0;
+        if ((size_t)ne0 > cap) {
+            free(row);
+            cap = (size_t)ne0;
+            if (!(row = malloc(cap * sizeof *row))) {
+                cap = 0;
+                rc = err_set(err, err_size, "out of memory");
+                break;
+            }
+        }
+        for (int64_t r = 0; r < rows; r++) {
+            if (dequantize_row(t->type, (const char *)t->data + (size_t)r * row_bytes, row, ne0) != 0)
+                break; /* a type cllm does not dequantize (it would not load either) */
+            for (int64_t k = 0; k < ne0; k++)
+                if (!isfinite(row[k])) {
+                    rc = err_set(err, err_size, "--check-tensors: tensor '%s' has %s at row %lld, column %lld",
+                                 t->name, isnan(row[k]) ? "NaN" : "Inf", (long long)r, (long long)k);
+                    r = rows;
+                    break;
+                }
+        }
+    }
+    free(row);
+    return rc;
+}
+
+/* --warmup (llama-server's default): one token through the whole model, so
+ * the weights are paged in before the first request; then forgotten. */
+static void warmup(struct server *s)
+{
+    struct batch b;
+    char err[256];
+    if (batch_init(&b, 1) != 0)
+        return;
+    const struct vocab *v = s->vocab;
+    int32_t tok = vocab_valid(v, v->bos) ? v->bos : 0;
+    batch_add(&b, tok, 0, 0, true);
+    log_info("warming up the model with an empty run");
+    double t0 = clock_ms();
+    int rc = engine_decode(s->engine, &b, err, sizeof err);
+    if (rc != 0) { /* an encoder (embeddings only): its hidden states */
+        float *h = malloc((size_t)engine_n_embd(s->engine) * sizeof *h);
+        rc = h ? engine_decode_embd(s->engine, &b, h, err, sizeof err) : -1;
+        free(h);
+    }
+    engine_seq_clear(s->engine, -1);
+    batch_free(&b);
+    if (rc != 0)
+        log_warn("warm-up decode failed: %s", err);
+    else
+        log_info("warm-up done in %.0f ms", clock_ms() - t0);
+}
+
 static int load_engine(struct server *s, char *err, size_t err_size)
 {
     const struct server_params *p = s->p;
@@ -248,12 +446,16 @@ static int load_engine(struct server *s, char *err, size_t err_size)
     s->model = model_load(p->model, flags, err, err_size);
     if (!s->model)
         return -1;
+    if (p->check_tensors && check_tensors(s->model, err, err_size) != 0)
+        return -1;
     if (!(s->vocab = vocab_load(s->model->gguf, err, err_size)))
         return -1;
     int32_t n_ctx = p->n_ctx;
     if (n_ctx <= 0 || n_ctx > s->model->hp.n_ctx_train)
         n_ctx = s->model->hp.n_ctx_train;
     int32_t slot_ctx = n_ctx / p->n_parallel;
+    if (p->kv_unified_per_slot > 0 && slot_ctx > p->kv_unified_per_slot) /* --kv-unified-per-slot */
+        slot_ctx = p->kv_unified_per_slot;
     if (slot_ctx < 8) {
         snprintf(err, err_size, "-c %d is too small for %d slots", n_ctx, p->n_parallel);
         return -1;
@@ -271,8 +473,12 @@ static int load_engine(struct server *s, char *err, size_t err_size)
     ep.n_threads_batch = p->n_threads_batch;
     ep.type_k = p->type_k;
     ep.type_v = p->type_v;
+    ep.swa_full = p->swa_full;
     if (!(s->engine = engine_create(s->model, &ep, err, err_size)))
         return -1;
+    srv_log_memory(s->engine);
+    if (p->warmup)
+        warmup(s);
     if (!(s->sv = sampler_vocab_create(s->vocab, err, err_size)))
         return -1;
     struct sched_params sp = {.n_slots = p->n_parallel, .n_ctx = slot_ctx * p->n_parallel,
@@ -280,7 +486,11 @@ static int load_engine(struct server *s, char *err, size_t err_size)
                               .no_context_shift = !p->context_shift,
                               .spec_type = spec ? SCHED_SPEC_NGRAM : SCHED_SPEC_NONE,
                               .draft_max = p->draft_max, .draft_min = p->draft_min,
-                              .draft_p_min = p->draft_p_min, .ngram_n = p->spec_ngram_n};
+                              .draft_p_min = p->draft_p_min, .ngram_n = p->spec_ngram_n,
+                              /* -sps 0: llama-server then always takes the least recently used slot */
+                              .slot_prompt_similarity = p->slot_prompt_similarity > 0 ? p->slot_prompt_similarity
+                                                                                      : -1.0f,
+                              .cache_reuse = p->cache_reuse, .special = p->special};
     if (!(s->sched = sched_create(s->engine, s->vocab, &sp, err, err_size)))
         return -1;
     s->n_ctx_slot = slot_ctx;
@@ -294,7 +504,13 @@ int server_load(struct server *s, char *err, size_t err_size)
         atomic_store(&s->state, SERVER_FAILED);
         return -1;
     }
+    atomic_store(&s->t_active_ms, (long long)clock_ms());
     atomic_store(&s->state, SERVER_READY);
+    if (s->p->sleep_idle_s > 0) {
+        if (s->p->no_mmap || s->p->mlock)
+            log_warn("--sleep-idle-seconds: with --no-mmap or --mlock the weights stay in memory while sleeping");
+        s->sleeper_started = pthread_create(&s->sleeper, NULL, sleeper_main, s) == 0;
+    }
     return 0;
 }
 
@@ -303,6 +519,10 @@ void server_stop(struct server *s)
     if (!s)
         return;
     atomic_store(&s->state, SERVER_FAILED); /* new requests get 503 */
+    if (s->sleeper_started) {
+        atomic_store(&s->sleeper_stop, true);
+        pthread_join(s->sleeper, NULL);
+    }
     http_stop(s->http);   /* waits for handlers; cancels every stream */
     sched_free(s->sched); /* fails what is left */
     srv_chat_free(s);

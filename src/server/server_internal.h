@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "chat/tool_call.h"
 #include "engine/engine.h"
 #include "model/model.h"
 #include "sample/sampler.h"
@@ -35,6 +36,15 @@ struct server {
     char *sys_prompt, *sys_anti_prompt, *sys_assistant_name;
     pthread_mutex_t sys_lock;
     void *chat; /* chat.c's template */
+    /* --sleep-idle-seconds (server.c): idle that long, the weights are released */
+    atomic_bool sleeping;
+    atomic_llong t_active_ms; /* clock_ms() of the last work */
+    atomic_bool sleeper_stop;
+    pthread_t sleeper;
+    bool sleeper_started;
+    enum chat_tool_format tool_format; /* the tool-call format the template teaches (chat.c) */
+    bool template_thinks;              /* the template writes thoughts (<think> or its format's own) */
+    bool object_arguments;             /* the template wants the history's call arguments as objects */
 };
 
 /* ---- replies (json_util.c) ---- */
@@ -74,6 +84,10 @@ void route_chat_completions(struct server *s, const struct http_request *req, st
 void route_embedding(struct server *s, const struct http_request *req, struct http_reply *rep);
 void route_oai_embeddings(struct server *s, const struct http_request *req, struct http_reply *rep);
 void route_apply_template(struct server *s, const struct http_request *req, struct http_reply *rep);
+void route_openapi(struct server *s, const struct http_request *req, struct http_reply *rep);
+void route_messages(struct server *s, const struct http_request *req, struct http_reply *rep);
+void route_messages_count_tokens(struct server *s, const struct http_request *req, struct http_reply *rep);
+void route_responses(struct server *s, const struct http_request *req, struct http_reply *rep);
 
 /* ---- shared by routes ---- */
 /* Parse the body as a JSON object; on failure fills rep with a 400 and

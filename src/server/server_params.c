@@ -48,7 +48,7 @@ static const struct opt OPTS[] = {
     {"-nocb", "--no-cont-batching", OPT_FLAG_OFF, F(cont_batching), 0, 0, "", "accepted; cllm always batches continuously"},
     {"", "--mlock", OPT_FLAG, F(mlock), 0, 0, "off", "lock the model in memory"},
     {"", "--no-mmap", OPT_FLAG, F(no_mmap), 0, 0, "off", "read the model into memory instead of mapping it"},
-    {"", "--host", OPT_STR, F(host), 0, 0, "127.0.0.1", "address to listen on"},
+    {"", "--host", OPT_STR, F(host), 0, 0, "127.0.0.1", "addresses to listen on, comma-separated (IPv4, IPv6, names), or UNIX socket paths ending in .sock"},
     {"", "--port", OPT_INT, F(port), 0, 65535, "8080", "port to listen on"},
     {"", "--path", OPT_STR, F(static_path), 0, 0, "(none)", "directory of static files to serve"},
     {"", "--webui", OPT_FLAG, F(webui), 0, 0, "on", "serve the built-in chat page at /"},
@@ -79,14 +79,14 @@ static const struct opt OPTS[] = {
     {"", "--spec-type", OPT_SPEC_TYPE, F(spec_type), 0, 0, "none", "speculative decoding: none, or ngram-simple (drafts by n-gram lookup in the prompt and output, no draft model)"},
     {"--draft-max", "--spec-draft-n-max", OPT_INT, F(draft_max), 1, 256, "16", "most tokens drafted per slot and step"},
     {"--draft-min", "--spec-draft-n-min", OPT_INT, F(draft_min), 0, 256, "0", "shortest draft evaluated"},
-    {"--draft-p-min", "--spec-draft-p-min", OPT_PROB, F(draft_p_min), 0, 0, "0", "a draft model's least token probability (n-gram drafts have none: unused)"},
+    {"--draft-p-min", "--spec-draft-p-min", OPT_PROB, F(draft_p_min), 0, 0, "0", "accepted; cllm drafts by n-gram lookup, with no draft model and so no draft probability: P (llama-server: a draft model's draft stops at a token less likely than P) has no effect, a warning says so when above 0"},
     {"", "--spec-ngram-simple-size-n", OPT_INT, F(spec_ngram_n), 1, 1024, "12", "longest n-gram looked up (shorter ones down to 3 are tried)"},
     /* Options of llama-server that do not apply to a CPU build: accepted. */
-    {"-ngl", "--n-gpu-layers", OPT_IGNORED, 0, 0, 0, "0", "accepted; no effect in a CPU build"},
+    {"-ngl", "--n-gpu-layers", OPT_IGNORED, 0, 0, 0, "0", "accepted; no effect: cllm is a CPU build"},
     {"-dt", "--defrag-thold", OPT_IGNORED, 0, 0, 0, "-1", "accepted; the paged cache needs no defragmenting"},
-    {"", "--numa", OPT_IGNORED, 0, 0, 0, "(none)", "accepted; no effect"},
-    {"-mg", "--main-gpu", OPT_IGNORED, 0, 0, 0, "0", "accepted; no effect in a CPU build"},
-    {"-ts", "--tensor-split", OPT_IGNORED, 0, 0, 0, "(none)", "accepted; no effect in a CPU build"},
+    {"", "--numa", OPT_IGNORED, 0, 0, 0, "(none)", "accepted; no effect: cllm leaves memory placement to the OS (pages on the node that first touches them) and does not bind threads to nodes"},
+    {"-mg", "--main-gpu", OPT_IGNORED, 0, 0, 0, "0", "accepted; no effect: cllm is a CPU build"},
+    {"-ts", "--tensor-split", OPT_IGNORED, 0, 0, 0, "(none)", "accepted; no effect: cllm is a CPU build"},
     /* -fa and the options cllm refuses (with the reason): server_params_llama.c */
 };
 #undef F
@@ -213,6 +213,9 @@ static int set_value(struct server_params *p, const struct opt *o, const char *n
         if (errno || end == v || *end || !(f >= 0 && f <= 1))
             return err_set(err, n, "%s: '%s' is not a probability (0 to 1)", name, v);
         *(float *)field = f;
+        if (f > 0) /* --draft-p-min: never silently */
+            fprintf(stderr, "warning: %s %s: no effect without a draft model (cllm drafts by n-gram lookup, "
+                    "which has no draft probability)\n", name, v);
         return 0;
     }
     case OPT_API_KEY:
@@ -245,6 +248,13 @@ static void defaults(struct server_params *p)
     p->context_shift = true; /* the seed: n_keep tokens kept when the context fills */
     p->log_format = LOG_FORMAT_JSON;
     p->n_threads = cpus > 0 ? (int)cpus : 1;
+    p->sse_ping_s = 30;            /* llama-server's defaults */
+    p->slot_prompt_similarity = 0.1f;
+    p->warmup = true;
+    p->verbosity = 3;
+    p->log_colors = -1;
+    p->embd_normalize = 2;
+    p->sleep_idle_s = -1;
     p->spec_type = "none";
     p->draft_max = 16;
     p->spec_ngram_n = 12;
@@ -297,6 +307,7 @@ static int apply_option(struct server_params *p, const char *a, int argc, char *
     }
     if (set_value(p, o, a, v, err, err_size) != 0)
         return -1;
+    p->n_ctx_set |= o->off == offsetof(struct server_params, n_ctx) && o->kind == OPT_INT;
     *tb_set |= o->off == offsetof(struct server_params, n_threads_batch) && o->kind == OPT_INT;
     *http_set |= o->off == offsetof(struct server_params, threads_http) && o->kind == OPT_INT;
     return 0;
@@ -336,10 +347,9 @@ int server_params_parse(int argc, char **argv, struct server_params *p, char *er
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
         p->threads_http = (int)(cpus - 1 > p->n_parallel + 2 ? cpus - 1 : p->n_parallel + 2);
     }
-    size_t hl = strlen(p->host);
-    if (strchr(p->host, ',') || (hl > 5 && strcmp(p->host + hl - 5, ".sock") == 0))
-        return err_set(err, err_size, "--host '%s': cllm-server listens on one IPv4 address (several addresses "
-                       "and UNIX sockets, which llama-server takes, are not supported)", p->host);
+    server_params_llama_finish(p);
+    if (p->kv_unified_per_slot > 0 && !p->n_ctx_set) /* llama-server sizes the pool so */
+        p->n_ctx = p->n_parallel * p->kv_unified_per_slot;
     if ((p->ssl_key_file == NULL) != (p->ssl_cert_file == NULL))
         return err_set(err, err_size, "--ssl-key-file and --ssl-cert-file go together");
     if (p->n_ubatch > p->n_batch)
@@ -353,6 +363,8 @@ void server_params_free(struct server_params *p)
     p->sampling = NULL;
     json_decref(p->chat_template_kwargs);
     p->chat_template_kwargs = NULL;
+    json_decref(p->ui_config);
+    p->ui_config = NULL;
     for (size_t i = 0; i < p->n_api_keys; i++)
         free(p->api_keys[i]);
     free(p->api_keys);

@@ -53,13 +53,42 @@ struct server_params {
                                  body every request starts from (owned; NULL: none given) */
     bool context_shift;       /* --context-shift (on: the seed's n_keep rule) / --no-context-shift */
     bool endpoint_props;      /* --props: POST /props may change the server's settings */
-    bool kv_unified;          /* -kvu: accepted (the paged cache is always shared by the slots) */
-    int32_t cache_reuse;      /* --cache-reuse N: accepted (the cache reuses whole prefixes) */
+    bool kv_unified;          /* -kvu: moot (the paged cache is always one pool shared by the slots) */
+    bool swa_full;            /* --swa-full: sliding-window layers keep every position (default: their
+                                 window + one batch per slot, as llama-server) */
+    int32_t cache_reuse;      /* --cache-reuse N: chunks of at least N cached tokens after the common prefix
+                                 are reused by shifting them (0: off) */
     const char *cors_origins, *cors_methods, *cors_headers; /* --cors-*: NULL: llama-server's defaults */
     bool cors_no_credentials; /* --no-cors-credentials */
     struct json_t *chat_template_kwargs; /* --chat-template-kwargs: a JSON object (owned), the
                                             default of a request's chat_template_kwargs */
     bool no_prefill_assistant; /* --no-prefill-assistant: a final assistant message is not continued */
+    bool reasoning_none;      /* --reasoning-format none: thoughts stay in content */
+    bool reasoning_off;       /* --reasoning-budget 0: no thoughts (an opened one is closed at once) */
+    bool reasoning_preserve_set; /* --(no-)reasoning-preserve given (else preserve_reasoning defaults to true) */
+    bool skip_chat_parsing;   /* --skip-chat-parsing: the answer is all content */
+    /* llama-server options that work in cllm (server_params_llama.c, docs/options.md) */
+    bool reuse_port;          /* --reuse-port: SO_REUSEPORT on the listening sockets */
+    int sse_ping_s;           /* --sse-ping-interval: ":\n\n" on an SSE stream silent that long (30; <= 0: off) */
+    float slot_prompt_similarity; /* -sps: a slot is chosen for its cached prompt only when the common
+                                     prefix is more than this part of the new prompt (0.1; 0: always) */
+    bool warmup;              /* --warmup (default) / --no-warmup: one decode before serving */
+    int verbosity;            /* -lv: lines above this level are not logged (1 error, 2 warning, 3 info) */
+    const char *log_file;     /* --log-file: every log line also goes to this file */
+    bool log_timestamps, log_no_prefix; /* --log-timestamps / --no-log-prefix (text log format) */
+    int log_colors;           /* --log-colors: 1 on, 0 off, -1 auto (a terminal) */
+    const char *log_prompts_dir; /* --log-prompts-dir: each completion's prompt written to DIR/<ms>.txt */
+    int embd_normalize;       /* --embd-normalize: -1 none, 0 max-abs int16, 1 taxicab, 2 euclidean, >2 p-norm */
+    bool check_tensors;       /* --check-tensors: the weights are scanned for NaN/Inf at load */
+    bool special;             /* -sp: special (control) tokens' text in the output */
+    bool no_escape;           /* --no-escape: -r strings taken as they are (default: \n, \t... processed) */
+    struct json_t *ui_config; /* --ui-config(-file): /props ui_settings (owned; NULL: {}) */
+    const char *tags;         /* --tags: /v1/models' tags (comma-separated) */
+    int kv_unified_per_slot;  /* --kv-unified-per-slot: most tokens per slot (0: -c/-np); without -c, -c = -np x N */
+    int prio;                 /* --prio: -1 low .. 3 realtime (process nice 5, 0, -5, -10, -20) */
+    bool n_ctx_set;           /* -c was given */
+    int sleep_idle_s;         /* --sleep-idle-seconds: idle that long, the model's weights are released
+                                 from memory until the next request (-1: never) */
     /* speculative decoding by n-gram lookup (src/serve/scheduler.h) */
     const char *spec_type;    /* --spec-type: "none" or "ngram-simple" ("ngram") */
     int32_t draft_max;        /* --spec-draft-n-max / --draft-max */
@@ -86,5 +115,8 @@ int server_params_llama_option(struct server_params *p, const char *a, int argc,
 const char *server_params_llama_env(size_t k, const char **option);
 bool server_params_env_bool(const char *v);
 void server_params_llama_usage(FILE *f);
+/* After the whole command line: what depends on several options (-r
+ * strings' escapes, -e/--no-escape). */
+void server_params_llama_finish(struct server_params *p);
 
 #endif

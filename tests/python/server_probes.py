@@ -116,3 +116,68 @@ def run_probes(url, top_probs=False):
                               "type": (j or {}).get("error", {}).get("type") if isinstance(j, dict) else None,
                               "shape": shape(j)})
     return out
+
+
+def key_paths(v, prefix=""):
+    """Every member path of a JSON value ("a.b", list elements as "a.[]."
+    from their first element), sorted."""
+    out = set()
+    if isinstance(v, dict):
+        for k, x in v.items():
+            out.add(prefix + k)
+            out |= set(key_paths(x, prefix + k + "."))
+    elif isinstance(v, list) and v and isinstance(v[0], dict):
+        out |= set(key_paths(v[0], prefix + "[]."))
+    return sorted(out)
+
+
+# (path, body) of the requests whose answers' member paths are compared: the
+# native and OpenAI doors, plain and streamed, with llama-server's reply
+# options (return_progress, timings_per_token, return_tokens, n_probs, logprobs)
+FIELD_REQUESTS = [
+    ("/completion", {"prompt": "Once upon a time", "n_predict": 3, "temperature": 0, "n_probs": 2,
+                     "return_tokens": True}),
+    ("/completion", {"prompt": "Once upon a time", "n_predict": 3, "temperature": 0, "stream": True,
+                     "return_progress": True, "timings_per_token": True, "n_probs": 2}),
+    ("/v1/completions", {"prompt": "Once upon a time", "max_tokens": 3, "temperature": 0, "logprobs": 2}),
+    ("/v1/completions", {"prompt": "Once upon a time", "max_tokens": 3, "temperature": 0, "stream": True,
+                         "return_progress": True}),
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 3, "temperature": 0,
+                              "logprobs": True, "top_logprobs": 2}),
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 3, "temperature": 0,
+                              "stream": True, "return_progress": True, "timings_per_token": True,
+                              "stream_options": {"include_usage": True}}),
+]
+
+
+def run_field_probes(url):
+    """The member paths of each FIELD_REQUESTS answer (streams: of each
+    event, with [DONE] as the string), and the answer to a prompt longer
+    than the slot (status and body)."""
+    out = {"requests": []}
+    for path, body in FIELD_REQUESTS:
+        r = requests.post(url + path, json=body, stream=bool(body.get("stream")), timeout=300)
+        if body.get("stream"):
+            events = []
+            for e in sse_raw(r):
+                events.append("[DONE]" if e == "[DONE]" else key_paths(json.loads(e)))
+        else:
+            events = [key_paths(r.json())]
+        out["requests"].append({"path": path, "body": body, "status": r.status_code, "events": events})
+    # n_ctx of the probes' servers is at most 1024 (MODELS): 1100 words do not fit
+    r = requests.post(url + "/completion", json={"prompt": "hello " * 1100, "n_predict": 2}, timeout=300)
+    out["too_long"] = {"status": r.status_code, "body": r.json()}
+    return out
+
+
+def sse_raw(resp):
+    """The data of each SSE event, as text."""
+    buf, out = b"", []
+    for chunk in resp.iter_content(chunk_size=None):
+        buf += chunk
+        while b"\n\n" in buf:
+            block, buf = buf.split(b"\n\n", 1)
+            for line in block.split(b"\n"):
+                if line.startswith(b"data: "):
+                    out.append(line[6:].decode())
+    return out

@@ -81,7 +81,6 @@ def test_option_list_is_llama_servers():
     (["--lora", "x.gguf"], "LoRA"),
     (["--mmproj", "x.gguf"], "multimodal"),
     (["--rope-scaling", "yarn"], "RoPE"),
-    (["--dry-multiplier", "0.8"], "DRY"),
     (["--models-dir", "/tmp"], "one model"),
 ])
 def test_refused_options_say_why(args, why):
@@ -279,6 +278,28 @@ def test_env_variables_and_command_line_wins():
         s.stop()
 
 
+def test_env_variables_of_the_options_that_work(tmp_path):
+    """The LLAMA_ARG_* of the options cllm makes work (arg.cpp set_env): cache prompt, tags, UI config,
+    log file, verbosity, per-slot context."""
+    import os
+    lf = tmp_path / "env.log"
+    env = dict(os.environ, LLAMA_ARG_CACHE_PROMPT="1", LLAMA_ARG_TAGS="t1,t2", LLAMA_ARG_UI_CONFIG='{"a": 1}',
+               LLAMA_ARG_LOG_FILE=str(lf), LLAMA_ARG_LOG_VERBOSITY="3", LLAMA_ARG_KV_UNIFIED_PER_SLOT="256",
+               LLAMA_ARG_SSE_PING_INTERVAL="5", LLAMA_ARG_LOG_JSONL="0")
+    s = Server("-m", MODEL_GEMMA, env=env)
+    s.start()
+    try:
+        j = s.get("/props").json()
+        assert j["ui_settings"] == {"a": 1} and j["default_generation_settings"]["n_ctx"] == 256
+        assert s.get("/v1/models").json()["data"][0]["tags"] == ["t1", "t2"]
+        d = s.complete("Hi", n_predict=1)
+        assert d["generation_settings"]["cache_prompt"] is True
+        line = next(ln for ln in lf.read_text().splitlines() if "model loaded" in ln)
+        assert not line.startswith("{")  # LLAMA_ARG_LOG_JSONL=0: text
+    finally:
+        s.stop()
+
+
 def test_chat_template_inline_jinja():
     """llama-server --chat-template takes Jinja text as well as a built-in name."""
     tmpl = "{% for m in messages %}<<{{ m.role }}>>{{ m.content }}\n{% endfor %}<<assistant>>"
@@ -441,11 +462,42 @@ def test_chat_template_kwargs_option():
         s.stop()
 
 
-def test_host_lists_and_unix_sockets_are_refused_with_a_reason():
-    """llama-server's --host takes comma-separated addresses and *.sock paths; cllm says it does not."""
-    for host in ["127.0.0.1,::1", "/tmp/llama.sock"]:
-        p = run("-m", MODEL_GEMMA, "--host", host)
-        assert p.returncode != 0 and "--host" in p.stderr and "not supported" in p.stderr
+def test_host_list_with_bad_entry_names_it():
+    """llama-server's --host takes comma-separated addresses and *.sock paths (test_server_options.py
+    shows them working); an entry that is not an address is an error naming --host."""
+    p = run("-m", MODEL_GEMMA, "--host", "127.0.0.1,no such host!")
+    assert p.returncode != 0 and "--host" in p.stderr, p.stderr
+
+
+# Rows still without their reason: none may print the bare "no effect" (the set stays for a row
+# whose work is in progress, and must be empty when it lands).
+NO_REASON_YET = set()
+GENERIC = "accepted for llama-server compatibility; no effect in cllm"
+
+
+def test_every_option_accepted_with_no_effect_says_why():
+    """An option accepted that does nothing must be moot in cllm and say why (on stderr and in --help),
+    never the bare 'no effect': each one in --help's list is run and its warning read."""
+    out = run("--help").stdout
+    part = out.split("Accepted with no effect", 1)[1].split("\n  Refused", 1)[0]
+    rows = [ln.strip() for ln in part.splitlines()[1:] if ln.strip()]
+    assert len(rows) > 20
+    bad = []
+    for row in rows:
+        names, _, why = row.partition(": ")
+        names = names.split(",")
+        if GENERIC in why and not set(names) & NO_REASON_YET:
+            bad.append(row)
+        assert len(why) > 15, row
+    assert not bad, "accepted with no effect and no reason:\n" + "\n".join(bad)
+    for names, neg, hint, _env in optdoc.options():
+        for n in names + neg:
+            if n in NO_REASON_YET:
+                continue
+            v = optdoc.value_for(n, hint)
+            p = run("-m", MODEL_GEMMA, n, *([v] if v is not None else []), "--help")
+            for ln in p.stderr.splitlines():
+                assert GENERIC not in ln, f"{n}: {ln}"
 
 
 # ------------------------------------------------------------ message lists (oaicompat_chat_params_parse)

@@ -94,6 +94,10 @@ SAMPLE = {
     "/embeddings": {"content": "Hi"},
     "/v1/embeddings": {"input": "Hi"},
     "/props": {},
+    "/v1/messages": {"model": "m", "max_tokens": 2, "messages": [{"role": "user", "content": "Hi"}]},
+    "/v1/messages/count_tokens": {"model": "m", "messages": [{"role": "user", "content": "Hi"}]},
+    "/v1/responses": {"input": "Hi", "max_output_tokens": 2},
+    "/responses": {"input": "Hi", "max_output_tokens": 2},
 }
 
 
@@ -112,3 +116,13 @@ def test_live_server_answers_every_spec_path(srv):
             if r.status_code >= 400:
                 err = r.json()["error"]
                 assert {"code", "message", "type"} <= set(err), (path, err)
+
+
+def test_openapi_json_is_the_yaml(srv):
+    """GET /openapi.json serves docs/openapi.yaml as JSON (converted at build
+    time by scripts/embed-openapi.py): it parses and equals the YAML."""
+    r = srv.get("/openapi.json")
+    assert r.status_code == 200, r.text[:200]
+    assert r.headers["Content-Type"].startswith("application/json")
+    assert r.json() == SPEC
+    assert "/openapi.json" in SPEC["paths"]

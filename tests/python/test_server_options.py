@@ -338,3 +338,412 @@ def test_mlock_refused_is_a_clear_error():
                        capture_output=True, text=True, timeout=120)
     assert p.returncode != 0
     assert "cannot lock" in p.stderr and "gemma-3-270m-q4_k_m.gguf" in p.stderr and "ulimit -l" in p.stderr, p.stderr
+
+
+# ------------------------------------------------------------ llama-server options that work in cllm
+# Each test names what llama-server does (tools/server, common/arg.cpp) and shows the effect on a
+# real server.
+
+def _raw_server(args, health_url=None, unix=None, timeout=60):
+    """cllm-server with args as given (no --host/--port added), up when /health answers."""
+    import os
+    import tempfile
+    from server_util import private_binary
+    if not SERVER_BIN.is_file():
+        pytest.skip(f"{SERVER_BIN} not built")
+    log = tempfile.NamedTemporaryFile(prefix="cllm-raw-", suffix=".log", delete=False)
+    proc = subprocess.Popen([str(private_binary()), *map(str, args), "-t", "1"], stdout=log,
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, open(log.name).read()
+        try:
+            if unix:
+                r = subprocess.run(["curl", "-s", "--unix-socket", unix, "http://x/health"], capture_output=True,
+                                   text=True, timeout=10)
+                if '"ok"' in r.stdout:
+                    return proc, log.name
+            elif requests.get(health_url, timeout=2).status_code == 200:
+                return proc, log.name
+        except (requests.RequestException, FileNotFoundError):
+            pass
+        time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError(open(log.name).read())
+
+
+def _stop(proc):
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def test_host_unix_socket(tmp_path):
+    """llama-server: a --host ending in .sock listens on that UNIX socket (server-http.cpp)."""
+    if not shutil.which("curl"):
+        pytest.skip("no curl")
+    sock = str(tmp_path / "cllm.sock")
+    proc, _ = _raw_server(["-m", MODEL_STORIES, "--host", sock], unix=sock)
+    try:
+        r = subprocess.run(["curl", "-s", "--unix-socket", sock, "http://localhost/completion", "-d",
+                            '{"prompt": "Once", "n_predict": 3, "temperature": 0}'], capture_output=True, text=True,
+                           timeout=60)
+        assert r.returncode == 0 and '"content"' in r.stdout, r.stdout + r.stderr
+    finally:
+        _stop(proc)
+    import os
+    assert not os.path.exists(sock)  # removed at stop
+
+
+def test_host_several_addresses_all_answer(tmp_path):
+    """llama-server: --host a,b listens on each address (one listener per host)."""
+    port = free_port()
+    sock = str(tmp_path / "x.sock")
+    proc, log = _raw_server(["-m", MODEL_STORIES, "--host", f"127.0.0.1,127.0.0.2,{sock}", "--port", port],
+                            health_url=f"http://127.0.0.1:{port}/health")
+    try:
+        for h in ["127.0.0.1", "127.0.0.2"]:
+            r = requests.get(f"http://{h}:{port}/health", timeout=10)
+            assert r.status_code == 200, h
+        r = subprocess.run(["curl", "-s", "--unix-socket", sock, "http://x/health"], capture_output=True, text=True,
+                           timeout=10)
+        assert '"ok"' in r.stdout
+        text = open(log).read()
+        assert f"127.0.0.2:{port}" in text and f"unix://{sock}" in text
+    finally:
+        _stop(proc)
+
+
+def test_host_port_0_with_two_addresses_is_an_error():
+    """llama-server: '--port 0 is not supported with multiple TCP addresses'."""
+    p = run("-m", MODEL_STORIES, "--host", "127.0.0.1,127.0.0.2", "--port", "0")
+    assert p.returncode != 0 and "--port 0" in p.stderr, p.stderr
+
+
+def test_reuse_port():
+    """llama-server --reuse-port sets SO_REUSEPORT: a second server may bind the same port."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/health"
+    a, _ = _raw_server(["-m", MODEL_STORIES, "--host", "127.0.0.1", "--port", port, "--reuse-port"], health_url=url)
+    try:
+        b, _ = _raw_server(["-m", MODEL_STORIES, "--host", "127.0.0.1", "--port", port, "--reuse-port"],
+                           health_url=url)
+        assert b.poll() is None
+        _stop(b)
+        p = run("-m", MODEL_STORIES, "--host", "127.0.0.1", "--port", port)  # without: in use
+        assert p.returncode != 0 and "in use" in p.stderr, p.stderr
+    finally:
+        _stop(a)
+
+
+def test_sse_ping_on_an_idle_stream():
+    """llama-server sends ":\\n\\n" when a stream has been silent --sse-ping-interval seconds
+    (server-context.cpp, 'sending SSE ping'). A stream queued behind a long request is silent."""
+    import threading
+    s = Server("-m", MODEL_GEMMA, "-c", "1024", "-np", "1", "--sse-ping-interval", "1").start()
+    try:
+        busy = threading.Thread(target=lambda: s.post("/completion", json={
+            "prompt": "Write a long story.", "n_predict": 400, "ignore_eos": True, "temperature": 0}, timeout=900))
+        busy.start()
+        time.sleep(0.3)
+        r = s.post("/completion", json={"prompt": "Hi", "n_predict": 2, "stream": True}, stream=True)
+        raw = b"".join(r.iter_content(chunk_size=None))
+        busy.join()
+        first_data = raw.find(b"data: ")
+        assert raw.startswith(b":\n\n"), raw[:200]  # pinged while waiting for the slot
+        assert first_data > 0 and raw.count(b"data: ") >= 2
+    finally:
+        s.stop()
+
+
+@pytest.fixture(scope="module")
+def cache_srv():
+    s = Server("-m", MODEL_STORIES, "-c", "1024", "-np", "1", "--cache-prompt", "--cache-reuse", "4").start()
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+def test_cache_prompt_default_off_and_option_on(cache_srv):
+    """cllm's default cache_prompt is off (the seed); --cache-prompt makes it the default (llama-server's
+    params_base.cache_prompt): the repeated prompt is then served from the cache (timings.cache_n)."""
+    prompt = list(range(10, 60))
+    cache_srv.complete(prompt, n_predict=1)
+    again = cache_srv.complete(prompt, n_predict=1)
+    assert again["generation_settings"]["cache_prompt"] is True
+    assert again["timings"]["cache_n"] >= len(prompt) - 1
+    off = cache_srv.complete(prompt, n_predict=1, cache_prompt=False)
+    assert off["timings"]["cache_n"] == 0
+    s = Server("-m", MODEL_STORIES, "-c", "256").start()
+    try:
+        s.complete(prompt, n_predict=1)
+        d = s.complete(prompt, n_predict=1)
+        assert d["generation_settings"]["cache_prompt"] is False and d["timings"]["cache_n"] == 0
+    finally:
+        s.stop()
+
+
+def test_cache_reuse_shifts_cached_chunks(cache_srv):
+    """llama-server --cache-reuse N: past the common prefix, cached chunks of >= N tokens that the new
+    prompt repeats are moved into place (seq_rm + seq_add) instead of evaluated again."""
+    a = [1, 300, 301, 302] + list(range(50, 90))
+    b = [1] + list(range(50, 90)) + [91, 92, 93]
+    cache_srv.complete(a, n_predict=1)
+    r = cache_srv.complete(b, n_predict=4)
+    assert r["timings"]["cache_n"] == 41, r["timings"]  # BOS + the 40 shifted tokens
+    assert r["tokens_evaluated"] == len(b)
+    # approximate, as in llama-server: the moved keys and values were computed after tokens that are
+    # gone now, so the answer may differ from evaluating the prompt afresh; the cache then holds b
+    fresh = cache_srv.complete(b, n_predict=4, cache_prompt=False)
+    assert fresh["timings"]["cache_n"] == 0 and fresh["tokens_predicted"] == 4
+    assert cache_srv.complete(b, n_predict=1)["timings"]["cache_n"] == len(b) - 1
+    # below N tokens nothing is reused
+    cache_srv.complete([1, 300, 301] + list(range(50, 53)) + [7, 8], n_predict=1)
+    assert cache_srv.complete([1] + list(range(50, 53)) + [9], n_predict=1)["timings"]["cache_n"] == 1
+
+
+def test_slot_prompt_similarity():
+    """llama-server -sps F: an idle slot is taken for its cache only when the common prefix is more than
+    F of the prompt, else the least recently used slot (get_available_slot)."""
+    a = [1] + list(range(100, 140))
+    b = [1] + list(range(300, 340))
+    c = [1] + list(range(100, 122)) + list(range(400, 420))  # 23 of 43 tokens shared with a: 53%
+    got = {}
+    for sps in ["0.1", "0.6"]:
+        s = Server("-m", MODEL_STORIES, "-c", "512", "-np", "2", "--cache-prompt", "-sps", sps).start()
+        try:
+            sb = s.complete(b, n_predict=1)["id_slot"]
+            sa = s.complete(a, n_predict=1)["id_slot"]
+            assert sa != sb
+            got[sps] = (sa, sb, s.complete(c, n_predict=1)["id_slot"])
+        finally:
+            s.stop()
+    sa, sb, sc = got["0.1"]
+    assert sc == sa  # 53% > 10%: a's slot
+    sa, sb, sc = got["0.6"]
+    assert sc == sb  # 53% < 60%: the least recently used (b's)
+
+
+def test_warmup_and_no_warmup():
+    """llama-server warms up with an empty run by default ('warming up the model'); --no-warmup skips it."""
+    for args, expect in [([], True), (["--no-warmup"], False)]:
+        s = Server("-m", MODEL_STORIES, "-c", "256", *args).start()
+        try:
+            assert ("warming up the model" in s.log_tail(100000)) == expect
+        finally:
+            s.stop()
+
+
+def test_verbosity_threshold():
+    """llama-server -lv N drops messages above level N (3 info); -lv 2 keeps warnings and errors only."""
+    for lv, expect in [("3", True), ("2", False)]:
+        s = Server("-m", MODEL_STORIES, "-c", "256", "-lv", lv, "--log-format", "text").start()
+        try:
+            s.complete("Once", n_predict=1)
+            log = open(s.log.name).read()
+            assert ("model loaded" in log) == expect and ('path="/completion"' in log) == expect, log
+        finally:
+            s.stop()
+
+
+def test_log_file_timestamps_prefix_colors_prompts_dir(tmp_path):
+    """llama-server: --log-file copies the log to a file; --log-timestamps and --no-log-prefix shape the
+    lines; --log-colors on colors the levels; --log-prompts-dir writes each prompt to DIR/<ms>.txt."""
+    lf = tmp_path / "server.log"
+    pd = tmp_path / "prompts"
+    s = Server("-m", MODEL_STORIES, "-c", "256", "--log-format", "text", "--log-file", lf, "--log-timestamps",
+               "--no-log-prefix", "--log-prompts-dir", pd).start()
+    try:
+        s.complete("PROMPT-IN-A-FILE", n_predict=1)
+        text = lf.read_text()
+        assert "model loaded" in text
+        line = next(ln for ln in text.splitlines() if "model loaded" in ln)
+        import re
+        assert re.match(r"\d+\.\d\d\.\d\d\d\.\d\d\d model loaded", line), line  # time, no level
+        files = list(pd.iterdir())
+        assert len(files) == 1 and files[0].read_text() == "PROMPT-IN-A-FILE"
+    finally:
+        s.stop()
+    s = Server("-m", MODEL_STORIES, "-c", "256", "--log-format", "text", "--log-colors", "on",
+               "--log-prompts-dir", "/dev/null/x").start()  # cannot be made: a warning, in color
+    try:
+        assert "\033[35mWARN\033[0m --log-prompts-dir" in open(s.log.name).read()
+    finally:
+        s.stop()
+
+
+def test_log_jsonl():
+    """llama-server --log-jsonl logs JSON lines; --no-log-jsonl is text (cllm's --log-format)."""
+    for flag, json_lines in [("--log-jsonl", True), ("--no-log-jsonl", False)]:
+        s = Server("-m", MODEL_STORIES, "-c", "256", flag).start()
+        try:
+            line = next(ln for ln in open(s.log.name).read().splitlines() if "model loaded" in ln)
+            assert line.startswith("{") == json_lines, line
+        finally:
+            s.stop()
+
+
+def test_embd_normalize():
+    """llama-server --embd-normalize N (common_embd_normalize): -1 none, 0 max-abs scaled to int16,
+    1 taxicab, 2 euclidean (default); a request's embd_normalize wins."""
+    import math
+    s = Server("-m", MODEL_STORIES, "-c", "256", "--embeddings", "--embd-normalize", "1").start()
+    try:
+        def vec(**kw):
+            r = s.post("/embedding", json={"content": "Once upon a time", **kw})
+            assert r.status_code == 200, r.text
+            return r.json()["embedding"]
+        v1 = vec()
+        assert abs(sum(abs(x) for x in v1) - 1) < 1e-3  # taxicab from the option
+        v2 = vec(embd_normalize=2)
+        assert abs(math.sqrt(sum(x * x for x in v2)) - 1) < 1e-3
+        v0 = vec(embd_normalize=0)
+        assert abs(max(abs(x) for x in v0) - 32760) < 1
+        vn = vec(embd_normalize=-1)
+        assert abs(math.sqrt(sum(x * x for x in vn)) - 1) > 1e-2  # raw
+        assert s.post("/embedding", json={"content": "x", "embd_normalize": "two"}).status_code == 400
+    finally:
+        s.stop()
+
+
+def test_reverse_prompt_and_escape():
+    """llama-server -r PROMPT: the default stop strings of a request (server-schema.cpp antiprompt);
+    -e (default) processes escapes in them, --no-escape does not."""
+    s = Server("-m", MODEL_STORIES, "-c", "256", "-r", "a\\x20time").start()
+    try:
+        d = s.complete("Once", n_predict=20)
+        assert d["stop_type"] == "word" and d["stopping_word"] == "a time", d
+        d = s.complete("Once", n_predict=20, stop=["there"])  # the request's own wins
+        assert d["stopping_word"] == "there", d
+    finally:
+        s.stop()
+    s = Server("-m", MODEL_STORIES, "-c", "256", "-r", "a\\x20time", "--no-escape").start()
+    try:
+        d = s.complete("Once", n_predict=8)
+        assert d["stop_type"] == "limit", d
+    finally:
+        s.stop()
+
+
+def test_special_tokens_in_output():
+    """llama-server -sp: control tokens' text is part of the output (accept_special_token)."""
+    out = {}
+    for args in ([], ["-sp"]):
+        s = Server("-m", MODEL_GEMMA, "-c", "256", *args).start()
+        try:
+            tok = s.post("/tokenize", json={"content": "<start_of_turn>", "add_special": False,
+                                            "parse_special": True}).json()["tokens"]
+            assert len(tok) == 1
+            d = s.complete("Hi", n_predict=1, logit_bias=[[tok[0], 100]])
+            out[bool(args)] = d["content"]
+        finally:
+            s.stop()
+    assert out[False] == "" and out[True] == "<start_of_turn>", out
+
+
+def test_tags_ui_config_and_props(tmp_path):
+    """llama-server --tags: /v1/models tags; --ui-config(-file): /props ui_settings."""
+    cfg = tmp_path / "ui.json"
+    cfg.write_text('{"theme": "dark"}')
+    s = Server("-m", MODEL_STORIES, "-c", "256", "--tags", "small, test", "--ui-config-file", cfg).start()
+    try:
+        assert s.get("/v1/models").json()["data"][0]["tags"] == ["small", "test"]
+        assert s.get("/props").json()["ui_settings"] == {"theme": "dark"}
+    finally:
+        s.stop()
+    assert "not a JSON object" in run("-m", MODEL_STORIES, "--ui-config", "[1]").stderr
+
+
+def test_kv_unified_per_slot():
+    """llama-server --kv-unified-per-slot N: each slot holds at most N tokens; without -c the pool is
+    n_parallel * N (server.cpp)."""
+    for args, n_ctx_slot in [(["-np", "2", "--kv-unified-per-slot", "128"], 128),
+                             (["-np", "2", "-c", "1024", "--kv-unified-per-slot", "128"], 128),
+                             (["-np", "2", "-c", "200"], 100)]:
+        s = Server("-m", MODEL_STORIES, *args).start()
+        try:
+            assert s.get("/props").json()["default_generation_settings"]["n_ctx"] == n_ctx_slot
+        finally:
+            s.stop()
+
+
+def _maps_model(pid):
+    import os
+    return os.path.realpath(MODEL_STORIES) in open(f"/proc/{pid}/maps").read()
+
+
+def test_load_mode_and_prio():
+    """llama-server -lm none reads the model instead of mapping it; --prio -1 lowers the process
+    priority (set_process_priority: nice 5)."""
+    s = Server("-m", MODEL_STORIES, "-c", "256", "-lm", "none", "--prio", "-1").start()
+    try:
+        assert not _maps_model(s.proc.pid)
+        nice = int(open(f"/proc/{s.proc.pid}/stat").read().rsplit(")", 1)[1].split()[16])
+        assert nice == 5
+    finally:
+        s.stop()
+    s = Server("-m", MODEL_STORIES, "-c", "256", "-lm", "mmap").start()
+    try:
+        assert _maps_model(s.proc.pid)
+    finally:
+        s.stop()
+
+
+def test_check_tensors(tmp_path):
+    """llama-server --check-tensors refuses a model whose weights hold NaN/Inf; a good one loads."""
+    gguf = pytest.importorskip("gguf")
+    data = bytearray(open(MODEL_STORIES, "rb").read())
+    s = Server("-m", MODEL_STORIES, "-c", "256", "--check-tensors").start()
+    try:
+        assert "--check-tensors" in s.log_tail(100000)
+    finally:
+        s.stop()
+    bad = tmp_path / "bad.gguf"
+    t = next(t for t in gguf.GGUFReader(MODEL_STORIES).tensors if t.tensor_type == gguf.GGMLQuantizationType.F32)
+    name, off = t.name, t.data_offset
+    data[off:off + 4] = b"\x00\x00\xc0\x7f"  # NaN
+    bad.write_bytes(bytes(data))
+    p = run("-m", bad, "--check-tensors", "--port", str(free_port()))
+    assert p.returncode != 0 and "NaN" in p.stderr and name in p.stderr, p.stderr
+    p2 = subprocess.Popen([str(SERVER_BIN), "-m", str(bad), "--port", str(free_port())], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
+    time.sleep(1)
+    assert p2.poll() is None  # without the check it loads
+    p2.kill()
+    p2.wait()
+
+
+def _rss_kb(pid):
+    for ln in open(f"/proc/{pid}/status"):
+        if ln.startswith("VmRSS:"):
+            return int(ln.split()[1])
+    return 0
+
+
+def test_sleep_idle_seconds():
+    """llama-server --sleep-idle-seconds N: idle N seconds, the server sleeps (the model unloaded,
+    /props is_sleeping true; /health and /props answer without waking it); the next task wakes it.
+    cllm releases the weights' pages (the mapped file) and reads them again on use."""
+    s = Server("-m", MODEL_GEMMA, "-c", "256", "--sleep-idle-seconds", "1").start()
+    try:
+        first = s.complete("Hello", n_predict=4)["content"]
+        rss_awake = _rss_kb(s.proc.pid)
+        for _ in range(100):
+            if s.get("/props").json()["is_sleeping"]:
+                break
+            time.sleep(0.1)
+        assert s.get("/props").json()["is_sleeping"] is True
+        assert s.get("/health").status_code == 200
+        assert s.get("/props").json()["is_sleeping"] is True  # not woken by /health or /props
+        assert "server is entering sleeping state" in s.log_tail(100000)
+        assert _rss_kb(s.proc.pid) < rss_awake - 50_000  # the weights (~250 MB) released
+        assert s.complete("Hello", n_predict=4)["content"] == first  # woken, same answer
+        assert s.get("/props").json()["is_sleeping"] is False
+        assert "server is exiting sleeping state" in s.log_tail(100000)
+    finally:
+        s.stop()
+    assert "cannot be 0" in run("-m", MODEL_STORIES, "--sleep-idle-seconds", "0").stderr

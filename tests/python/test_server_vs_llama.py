@@ -13,9 +13,15 @@ probes, where the values are comparable:
     object where llama-server sends one;
   - streaming: the same number of events, the same stop flags, the same
     text, and every key llama-server puts in an event;
-  - /props: every key llama-server has that cllm-server also has is of the
-    same JSON type; the keys cllm-server lacks are listed in PROPS_MISSING
-    (a difference known when this was written: a new one fails).
+  - /props: every key llama-server has, cllm-server has too, of the same
+    JSON type (PROPS_MISSING lists the keys that cannot match: none now);
+  - the answers of every door, plain and streamed, with llama-server's reply
+    options (return_progress, timings_per_token, return_tokens, n_probs,
+    logprobs): every member path llama-server puts in an answer or event,
+    cllm-server puts there too (server_probes.FIELD_REQUESTS;
+    FIELDS_MISSING_PREFIXES);
+  - a prompt longer than the slot: the same status and error body
+    (exceed_context_size_error with n_prompt_tokens and n_ctx).
 """
 import json
 
@@ -27,17 +33,19 @@ from server_util import REPO_ROOT, Server
 REF_PATH = REPO_ROOT / "tests" / "vectors" / "server" / "llama-server.json"
 REF = json.loads(REF_PATH.read_text())
 TOL = {"stories260K.gguf": 0.05, "gemma-3-270m-q4_k_m.gguf": 2.0}  # as test_engine_fidelity
-# Differences known when this was written (llama-server from the 0.3.36 sdist):
-# a new difference fails; one that goes away is noticed when these are trimmed.
-PROPS_MISSING = {"bos_token", "build_info", "chat_template_caps", "cors_proxy_enabled",
-                 "default_generation_settings.params", "endpoint_metrics", "endpoint_props", "endpoint_slots",
-                 "eos_token", "is_sleeping", "media_marker", "modalities", "model_alias", "model_ftype", "ui",
-                 "ui_settings"}
-EVENT_KEYS_MISSING = {"id_slot", "index", "tokens", "tokens_evaluated", "tokens_predicted", "has_new_line", "stop_type"}
-# probe index in server_probes.ERRORS -> cllm's status where llama-server's differs: cllm
-# answers these client errors with 400, llama-server with 500 (bad JSON, /detokenize with a
-# string) or 200 with no tokens (/tokenize without content)
-KNOWN_STATUS = {0: 400, 4: 400, 5: 400}
+# Differences that cannot go (llama-server from the 0.3.36 sdist): a new
+# difference fails. Every /props key and stream-event key llama-server has,
+# cllm-server has.
+PROPS_MISSING = set()
+EVENT_KEYS_MISSING = set()
+# Member paths (prefixes) of FIELD_REQUESTS' answers llama-server has and
+# cllm-server lacks: none (generation_settings included).
+FIELDS_MISSING_PREFIXES = ()
+# probe index in server_probes.ERRORS -> cllm's status where llama-server's differs. The seed
+# documents 400 for bad JSON and bad fields (docs/server.md, "Errors"), so these stay:
+KNOWN_STATUS = {0: 400,  # bad JSON: llama-server 500 (its parse exception is a server_error)
+                4: 400,  # /tokenize without content: llama-server 200 with no tokens
+                5: 400}  # /detokenize with a string: llama-server 500 (a type exception)
 
 
 @pytest.fixture(scope="module", params=sorted(REF["models"]))
@@ -46,7 +54,7 @@ def pair(request):
     ref = REF["models"][model]
     srv = Server("-m", REPO_ROOT / "models" / model, *ref["args"]).start()
     try:
-        yield model, ref, server_probes.run_probes(srv.url)
+        yield model, ref, {**server_probes.run_probes(srv.url), "fields": server_probes.run_field_probes(srv.url)}
     finally:
         srv.stop()
 
@@ -127,3 +135,42 @@ def test_props_shape(pair):
     _compare_shapes(ref["props_shape"], ours["props_shape"], "", missing, mismatched)
     assert not mismatched, mismatched
     assert missing <= PROPS_MISSING, sorted(missing - PROPS_MISSING)
+
+
+def _split_progress(events):
+    """(the prompt-progress events, the others) of a stream's member paths."""
+    prog = [e for e in events if e != "[DONE]" and "prompt_progress" in e]
+    return prog, [e for e in events if e == "[DONE]" or "prompt_progress" not in e]
+
+
+def test_field_paths_same(pair):
+    """Every member path of llama-server's answers to FIELD_REQUESTS (each
+    event of a stream, in order: the same number of events) is in
+    cllm-server's. Prompt-progress events are compared as a kind: how many
+    come depends on how each engine splits a prompt into batches
+    (llama-server cuts a batch short for its SWA checkpoints)."""
+    model, ref, ours = pair
+    mine = ours["fields"]["requests"]
+    for a, b in zip(ref["fields"]["requests"], mine):
+        what = (a["path"], a["body"])
+        assert b["status"] == a["status"], what
+        pa, ea_rest = _split_progress(a["events"])
+        pb, eb_rest = _split_progress(b["events"])
+        assert bool(pa) == bool(pb), (what, len(pa), len(pb))
+        if pa:
+            missing = set().union(*map(set, pa)) - set().union(*map(set, pb))
+            assert not missing, (what, "progress", sorted(missing))
+        assert len(eb_rest) == len(ea_rest), (what, len(ea_rest), len(eb_rest))
+        for i, (ea, eb) in enumerate(zip(ea_rest, eb_rest)):
+            if ea == "[DONE]":
+                assert eb == "[DONE]", (what, i)
+                continue
+            missing = {k for k in set(ea) - set(eb) if not k.startswith(FIELDS_MISSING_PREFIXES)}
+            assert not missing, (what, i, sorted(missing))
+
+
+def test_too_long_prompt_same_error(pair):
+    """llama-server (ERROR_TYPE_EXCEED_CONTEXT_SIZE): 400, exceed_context_size_error, with
+    n_prompt_tokens and n_ctx: the same body, word for word."""
+    model, ref, ours = pair
+    assert ours["fields"]["too_long"] == ref["fields"]["too_long"]

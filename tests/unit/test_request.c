@@ -186,7 +186,7 @@ static void test_custom_messages(void **state)
                  "'penalty_prompt' must be null, a string or an array of token ids");
     expect_error(REQ_API_NATIVE, "{\"penalty_prompt\": [1, -1]}", "'penalty_prompt'[1] must be a valid token id");
     expect_error(REQ_API_NATIVE, "{\"samplers\": [\"top_k\", \"nope\"]}",
-                 "'samplers'[1] is not a sampler (top_k, tfs_z, typical_p, top_p, min_p, temperature)");
+                 "'samplers'[1] is not a sampler (top_k, tfs_z, typical_p, top_p, min_p, temperature, dry, top_n_sigma, xtc)");
     expect_error(REQ_API_NATIVE, "{\"grammar\": 5}", "'grammar' must be a string");
     expect_error(REQ_API_NATIVE, "{\"grammar\": \"root ::= \\\"a\\\"\", \"json_schema\": {}}",
                  "give either 'json_schema' or 'grammar', not both");

@@ -5,7 +5,9 @@
  * penalties and their window, mirostat 1 and 2 with their mu update, dynamic
  * temperature, chain order with repeats, greedy, seeded determinism, the
  * partial selection against a full sort on a larger vocabulary, bad
- * parameters, and the grammar path (skipped while grammars do not parse).
+ * parameters, the grammar path (skipped while grammars do not parse), and
+ * DRY, XTC and top-n-sigma on hand-made logits and histories (their
+ * comparison with llama.cpp is test_sampler_vectors.c).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -237,15 +239,30 @@ static void test_names_and_defaults(void **state)
 {
     (void)state;
     static const char *const names[] = {"top_k", "tfs_z", "typical_p", "top_p", "min_p",
-                                        "temperature"};
+                                        "temperature", "dry", "top_n_sigma", "xtc"};
+    assert_int_equal(sizeof names / sizeof names[0], SAMPLER_TYPE_COUNT);
     for (int i = 0; i < SAMPLER_TYPE_COUNT; i++) {
         assert_int_equal(sampler_type_from_name(names[i]), i);
         assert_string_equal(sampler_type_name((enum sampler_type)i), names[i]);
     }
-    assert_int_equal(sampler_type_from_name("top-k"), -1);
+    /* llama.cpp's spellings (common_sampler_types_from_names), any case */
+    assert_int_equal(sampler_type_from_name("top-k"), SAMPLER_TOP_K);
+    assert_int_equal(sampler_type_from_name("TOP_K"), SAMPLER_TOP_K);
+    assert_int_equal(sampler_type_from_name("typ_p"), SAMPLER_TYPICAL_P);
+    assert_int_equal(sampler_type_from_name("nucleus"), SAMPLER_TOP_P);
+    assert_int_equal(sampler_type_from_name("temp"), SAMPLER_TEMPERATURE);
+    assert_int_equal(sampler_type_from_name("top-n-sigma"), SAMPLER_TOP_N_SIGMA);
+    assert_int_equal(sampler_type_from_name("XTC"), SAMPLER_XTC);
     assert_int_equal(sampler_type_from_name(""), -1);
-    assert_int_equal(sampler_type_from_name("TOP_K"), -1);
+    assert_int_equal(sampler_type_from_name("penalties"), -1);
     assert_int_equal(sampler_type_from_name(NULL), -1);
+    /* --sampling-seq letters */
+    const char *letters = "kypmtdsx";
+    const enum sampler_type want[] = {SAMPLER_TOP_K, SAMPLER_TYPICAL_P, SAMPLER_TOP_P, SAMPLER_MIN_P,
+                                      SAMPLER_TEMPERATURE, SAMPLER_DRY, SAMPLER_TOP_N_SIGMA, SAMPLER_XTC};
+    for (int i = 0; letters[i]; i++)
+        assert_int_equal(sampler_type_from_char(letters[i]), want[i]);
+    assert_int_equal(sampler_type_from_char('q'), -1);
     struct sampler_params p;
     sampler_default_params(&p);
     assert_true(p.temperature == 0.8f && p.top_k == 40 && p.top_p == 0.95f && p.min_p == 0.05f);
@@ -256,6 +273,14 @@ static void test_names_and_defaults(void **state)
     assert_int_equal(p.n_samplers, 6);
     for (int i = 0; i < 6; i++)
         assert_int_equal(p.samplers[i], i);
+    /* llama-server's defaults for DRY, XTC, top-n-sigma: all off */
+    assert_true(p.dry_multiplier == 0.0f && p.dry_base == 1.75f && p.dry_allowed_length == 2);
+    assert_true(p.dry_penalty_last_n == 64 && p.n_dry_breakers == 4);
+    assert_string_equal(p.dry_breakers[0], "\n");
+    assert_string_equal(p.dry_breakers[1], ":");
+    assert_string_equal(p.dry_breakers[2], "\"");
+    assert_string_equal(p.dry_breakers[3], "*");
+    assert_true(p.xtc_probability == 0.0f && p.xtc_threshold == 0.1f && p.top_n_sigma == -1.0f);
 }
 
 static void expect_bad(struct fix *f, const struct sampler_params *p, int32_t n_ctx,
@@ -283,6 +308,23 @@ static void test_bad_params(void **state)
     sampler_default_params(&p);
     p.samplers[2] = (enum sampler_type)99;
     expect_bad(f, &p, 64, "sampler type 99");
+    sampler_default_params(&p);
+    p.dry_penalty_last_n = -2;
+    expect_bad(f, &p, 64, "dry_penalty_last_n -2");
+    p.dry_penalty_last_n = -1;
+    expect_bad(f, &p, 0, "dry_penalty_last_n -1 without a context size");
+    sampler_default_params(&p);
+    p.dry_base = NAN;
+    expect_bad(f, &p, 64, "dry_base NaN");
+    sampler_default_params(&p);
+    p.xtc_threshold = NAN;
+    expect_bad(f, &p, 64, "xtc_threshold NaN");
+    sampler_default_params(&p);
+    p.top_n_sigma = NAN;
+    expect_bad(f, &p, 64, "top_n_sigma NaN");
+    sampler_default_params(&p);
+    p.n_dry_breakers = SAMPLER_MAX_DRY_BREAKERS + 1;
+    expect_bad(f, &p, 64, "too many breakers");
     sampler_default_params(&p);
     p.repeat_last_n = -2;
     expect_bad(f, &p, 64, "repeat_last_n -2");
@@ -536,6 +578,263 @@ static void test_mirostat2(void **state)
     p.temperature = 0.5f;
     p.mirostat_tau = 100.0f; /* mu = 200: nothing dropped */
     check_chain(state, &p, EXP_TEMP_05_IDS, EXP_TEMP_05_P, NV);
+}
+
+/* ---------------------------------------------------------------- DRY, XTC, top-n-sigma */
+
+/* The breakers of the 12-token vocabulary: each a single token here. */
+static size_t breakers_of(struct fix *f, const char *const *strs, size_t n, struct dry_breaker **out)
+{
+    char br[SAMPLER_MAX_DRY_BREAKERS][SAMPLER_DRY_BREAKER_MAX + 1];
+    for (size_t i = 0; i < n; i++)
+        snprintf(br[i], sizeof br[i], "%s", strs[i]);
+    size_t nb = 0;
+    assert_int_equal(sample_dry_breakers(f->v, (const char (*)[SAMPLER_DRY_BREAKER_MAX + 1])br, n, out, &nb),
+                     0);
+    return nb;
+}
+
+static float dry_pen_of(const int32_t *hist, size_t n, const struct dry_breaker *brk, size_t nb,
+                        int32_t allowed, int32_t tok)
+{
+    int32_t z[64];
+    struct dry_pen pen[64];
+    assert_true(n <= 64);
+    size_t np = sample_dry_penalties(hist, n, brk, nb, 0.8f, 1.75f, allowed, z, pen);
+    for (size_t i = 1; i < np; i++)
+        assert_true(pen[i - 1].id < pen[i].id); /* sorted, one per token */
+    return sample_dry_lookup(pen, np, tok);
+}
+
+static void test_dry_math(void **state)
+{
+    struct fix *f = *state;
+    /* a b c d a b c: "a b c" repeats, d would extend it to 4 > 2 allowed */
+    const int32_t h1[] = {T_A, T_B, T_C, T_D, T_A, T_B, T_C};
+    assert_float_equal(dry_pen_of(h1, 7, NULL, 0, 2, T_D), 0.8f * 1.75f, 1e-6);
+    assert_float_equal(dry_pen_of(h1, 7, NULL, 0, 2, T_A), 0.0f, 0);
+    assert_float_equal(dry_pen_of(h1, 7, NULL, 0, 3, T_D), 0.8f, 1e-6);   /* 1.75^0 */
+    assert_float_equal(dry_pen_of(h1, 7, NULL, 0, 4, T_D), 0.0f, 0);      /* 3 < 4 */
+    /* b c d e b c d: e would make a repeat of 3 */
+    const int32_t h2[] = {T_E, T_B, T_C, T_D, T_E, T_B, T_C, T_D};
+    assert_float_equal(dry_pen_of(h2, 8, NULL, 0, 2, T_E), 0.8f * 1.75f * 1.75f, 1e-5);
+    /* the longest repeat counts: a a a a (each a follows a repeat of a's) */
+    const int32_t h3[] = {T_A, T_A, T_A, T_A, T_A};
+    assert_float_equal(dry_pen_of(h3, 5, NULL, 0, 2, T_A), 0.8f * 1.75f * 1.75f, 1e-5);
+
+    struct dry_breaker *brk;
+    const char *const b_str[] = {"b"};
+    size_t nb = breakers_of(f, b_str, 1, &brk);
+    assert_true(nb >= 1);
+    assert_int_equal(brk[0].head, T_B);
+    assert_int_equal(brk[0].len, 0);
+    free(brk);
+    const char *const bb_str[] = {"b", "b"}; /* the same breaker twice: one entry */
+    assert_int_equal(breakers_of(f, bb_str, 2, &brk), 1);
+    /* "b" breaks the repeat 1 token back: nothing long enough is left */
+    assert_float_equal(dry_pen_of(h1, 7, brk, nb, 2, T_D), 0.0f, 0);
+    free(brk);
+    /* "d" stands 3 back: the repeat "a b c" stays, but d itself is a breaker */
+    const char *const d_str[] = {"d"};
+    nb = breakers_of(f, d_str, 1, &brk);
+    assert_float_equal(dry_pen_of(h1, 7, brk, nb, 2, T_D), 0.0f, 0);
+    free(brk);
+    /* "\n" is the byte token <0x0A>; a newline inside the repeat cuts it */
+    const char *const nl_str[] = {"\n"};
+    nb = breakers_of(f, nl_str, 1, &brk);
+    assert_true(nb >= 1 && brk[0].head == T_NL);
+    const int32_t h4[] = {T_A, T_NL, T_B, T_C, T_D, T_A, T_NL, T_B, T_C};
+    /* without breakers "a \n b c" repeats (4); with them only "b c" counts */
+    assert_float_equal(dry_pen_of(h4, 9, NULL, 0, 2, T_D), 0.8f * 1.75f * 1.75f, 1e-5);
+    assert_float_equal(dry_pen_of(h4, 9, brk, nb, 2, T_D), 0.8f, 1e-6);
+    assert_float_equal(dry_pen_of(h4, 9, brk, nb, 3, T_D), 0.0f, 0);
+    free(brk);
+}
+
+/* DRY in the whole sampler: greedy turns away from the repeat's next token. */
+static void test_dry_sampler(void **state)
+{
+    struct fix *f = *state;
+    float logits[NV];
+    memcpy(logits, LOGITS, sizeof logits);
+    logits[T_D] = 4.0f; /* best, 0.9 above a */
+    struct sampler_params p;
+    sampler_default_params(&p);
+    p.temperature = 0.0f;
+    p.repeat_penalty = 1.0f;
+    const int32_t hist[] = {T_A, T_B, T_C, T_D, T_A, T_B, T_C};
+    struct sampler *s = make(f, &p, 64);
+    sampler_set_history(s, hist, 7);
+    assert_int_equal(sampler_sample(s, logits, NULL, NULL), T_D); /* DRY off */
+    sampler_free(s);
+    p.dry_multiplier = 0.8f; /* d loses 1.4: a wins */
+    s = make(f, &p, 64);
+    sampler_set_history(s, hist, 7);
+    assert_int_equal(sampler_sample(s, logits, NULL, NULL), T_A);
+    /* accepted tokens join DRY's history: after d, a would extend "a b c d"
+     * (a loses 0.8 * 1.75^2 = 2.45: b wins) */
+    assert_int_equal(sampler_sample(s, LOGITS, NULL, NULL), T_A);
+    assert_int_equal(sampler_accept(s, T_D), 0);
+    assert_int_equal(sampler_sample(s, LOGITS, NULL, NULL), T_B);
+    sampler_free(s);
+    /* dry_penalty_last_n 3: the earlier "a b c" is out of sight */
+    p.dry_penalty_last_n = 3;
+    s = make(f, &p, 64);
+    sampler_set_history(s, hist, 7);
+    assert_int_equal(sampler_sample(s, logits, NULL, NULL), T_D);
+    sampler_free(s);
+    /* 0: off; -1: the context size (64 here) */
+    p.dry_penalty_last_n = 0;
+    s = make(f, &p, 64);
+    sampler_set_history(s, hist, 7);
+    assert_int_equal(sampler_sample(s, logits, NULL, NULL), T_D);
+    sampler_free(s);
+    p.dry_penalty_last_n = -1;
+    s = make(f, &p, 64);
+    sampler_set_history(s, hist, 7);
+    assert_int_equal(sampler_sample(s, logits, NULL, NULL), T_A);
+    sampler_free(s);
+    /* named in the chain after top_k: applied to the set, greedy still sees it */
+    enum sampler_type chain[] = {SAMPLER_TOP_K, SAMPLER_DRY, SAMPLER_TEMPERATURE};
+    p = params_chain(chain, 3);
+    p.temperature = 0.0f;
+    p.top_k = 3;
+    p.dry_multiplier = 0.8f;
+    s = make(f, &p, 64);
+    sampler_set_history(s, hist, 7);
+    assert_int_equal(sampler_sample(s, logits, NULL, NULL), T_A);
+    sampler_free(s);
+}
+
+/* Softmax of LOGITS: a 0.41, b 0.25, c 0.17, then below 0.1. */
+static void test_xtc(void **state)
+{
+    struct fix *f = *state;
+    struct cset cs = {0};
+    struct cand c[NV];
+    cs.c = c;
+    for (int i = 0; i < NV; i++)
+        c[i] = (struct cand){i, LOGITS[i], 0, 0};
+    cs.n = cs.n_virtual = NV;
+    sample_xtc(&cs, 0.1f, 1); /* a, b, c qualify: a and b go, c is kept */
+    assert_int_equal(cs.n, NV - 2);
+    assert_int_equal(cs.n_virtual, NV - 2);
+    for (size_t i = 0; i < cs.n; i++)
+        assert_true(cs.c[i].id != T_A && cs.c[i].id != T_B);
+    /* only one qualifies: nothing happens */
+    for (int i = 0; i < NV; i++)
+        c[i] = (struct cand){i, LOGITS[i], 0, 0};
+    cs.n = cs.n_virtual = NV;
+    cs.n_sorted = 0;
+    cs.probs_valid = false;
+    sample_xtc(&cs, 0.3f, 1);
+    assert_int_equal(cs.n, NV);
+    /* min_keep: 10 would be left, 11 asked */
+    sample_xtc(&cs, 0.1f, 11);
+    assert_int_equal(cs.n, NV);
+
+    /* the whole sampler: temperature 0 with XTC (probability 1) takes c */
+    struct sampler_params p;
+    sampler_default_params(&p);
+    p.temperature = 0.0f;
+    p.repeat_penalty = 1.0f;
+    p.xtc_probability = 1.0f;
+    p.xtc_threshold = 0.1f;
+    p.top_k = 0; /* the default chain's top_p 0.95, min_p 0.05 keep a..e */
+    struct sampler *s = make(f, &p, 64);
+    assert_int_equal(sampler_sample(s, LOGITS, NULL, NULL), T_C);
+    sampler_free(s);
+    p.xtc_threshold = 0.6f; /* above 0.5: off */
+    s = make(f, &p, 64);
+    assert_int_equal(sampler_sample(s, LOGITS, NULL, NULL), T_A);
+    sampler_free(s);
+    p.xtc_threshold = 0.1f;
+    p.xtc_probability = 0.0f;
+    s = make(f, &p, 64);
+    assert_int_equal(sampler_sample(s, LOGITS, NULL, NULL), T_A);
+    sampler_free(s);
+    /* sampling: with probability 1 a and b are never drawn; with 0.5 they are, sometimes */
+    p.temperature = 1.0f;
+    p.xtc_probability = 1.0f;
+    p.seed = 99;
+    s = make(f, &p, 64);
+    for (int i = 0; i < 200; i++) {
+        int32_t t = sampler_sample(s, LOGITS, NULL, NULL);
+        assert_true(t != T_A && t != T_B);
+    }
+    sampler_free(s);
+    p.xtc_probability = 0.5f;
+    s = make(f, &p, 64);
+    int n_ab = 0, n_rest = 0;
+    for (int i = 0; i < 400; i++) {
+        int32_t t = sampler_sample(s, LOGITS, NULL, NULL);
+        n_ab += t == T_A || t == T_B;
+        n_rest += t != T_A && t != T_B;
+    }
+    assert_true(n_ab > 50 && n_rest > 50);
+    sampler_free(s);
+}
+
+static void test_top_n_sigma(void **state)
+{
+    struct fix *f = *state;
+    double mean = 0, var = 0, mx = -INFINITY;
+    for (int i = 0; i < NV; i++) {
+        mean += LOGITS[i] / NV;
+        mx = fmax(mx, LOGITS[i]);
+    }
+    for (int i = 0; i < NV; i++)
+        var += (LOGITS[i] - mean) * (LOGITS[i] - mean) / NV;
+    const float ns[] = {0.5f, 1.0f, 2.0f};
+    for (int k = 0; k < 3; k++) {
+        double thr = mx - ns[k] * sqrt(var);
+        struct cset cs = {0};
+        struct cand c[NV];
+        cs.c = c;
+        for (int i = 0; i < NV; i++)
+            c[i] = (struct cand){i, LOGITS[i], 0, 0};
+        cs.n = cs.n_virtual = NV;
+        sample_top_n_sigma(&cs, ns[k]);
+        size_t want = 0;
+        for (int i = 0; i < NV; i++)
+            want += LOGITS[i] >= thr;
+        assert_int_equal(cs.n, want);
+        assert_int_equal(cs.n_virtual, NV); /* masked, not removed, in llama.cpp */
+        for (size_t i = 0; i < cs.n; i++)
+            assert_true(cs.c[i].logit >= thr);
+        assert_float_equal(sample_top_n_sigma_threshold(LOGITS, NV, ns[k]), thr, 1e-5);
+    }
+    /* n <= 0: off */
+    assert_true(sample_top_n_sigma_threshold(LOGITS, NV, 0.0f) == -INFINITY);
+    /* the whole sampler: top-n-sigma 1 keeps a, b, c (3.1, 2.6, 2.2 >= 3.1 - 1.74) */
+    struct sampler_params p;
+    sampler_default_params(&p);
+    p.repeat_penalty = 1.0f;
+    p.top_k = 0;
+    p.top_p = 1.0f;
+    p.min_p = 0.0f;
+    p.temperature = 1.0f;
+    p.top_n_sigma = 1.0f;
+    p.n_probs = NV;
+    p.seed = 5;
+    struct sampler *s = make(f, &p, 64);
+    struct sampler_prob out[NV];
+    int32_t n;
+    sampler_sample(s, LOGITS, out, &n);
+    size_t want = 0;
+    for (int i = 0; i < NV; i++)
+        want += LOGITS[i] >= mx - sqrt(var);
+    assert_int_equal(n, (int32_t)want);
+    sampler_free(s);
+    /* a tiny n keeps only the best: the same as greedy, whatever the seed */
+    p.top_n_sigma = 1e-3f;
+    p.n_probs = 0;
+    for (uint32_t seed = 1; seed < 30; seed++) {
+        p.seed = seed;
+        s = make(f, &p, 64);
+        assert_int_equal(sampler_sample(s, LOGITS, NULL, NULL), T_A);
+        sampler_free(s);
+    }
 }
 
 /* ---------------------------------------------------------------- chains */
@@ -1289,6 +1588,49 @@ static void test_grammar_sampling(void **state)
     assert_memory_equal(a, b, sizeof(a));
 }
 
+/* A lazy grammar: free until the trigger "ab" is in the output (a is the
+ * best logit, so greedy picks a, a, ...; then b is forced by accepting it),
+ * then the grammar "ab" "c"+ "h" from the trigger on: greedy now writes c
+ * (a is refused) and the grammar may end with h. A prefix that holds the
+ * trigger switches it on at once. */
+static void test_grammar_lazy(void **state)
+{
+    struct fix *f = *state;
+    static const char *const TRIG[] = {"ab"};
+    struct sampler_params p;
+    sampler_default_params(&p);
+    p.temperature = 0.0f;
+    p.grammar = compile("root ::= \"ab\" \"c\"+ \"h\"");
+    p.grammar_triggers = TRIG;
+    p.n_grammar_triggers = 1;
+    struct sampler *s = make(f, &p, 64);
+    for (int i = 0; i < 3; i++) { /* before the trigger: unconstrained (a, the best) */
+        int32_t t = sampler_sample(s, LOGITS, NULL, NULL);
+        assert_int_equal(t, T_A);
+        assert_int_equal(sampler_accept(s, t), 0);
+    }
+    assert_int_equal(sampler_accept(s, T_B), 0); /* "...aab": the trigger */
+    int32_t t = sampler_sample(s, LOGITS, NULL, NULL);
+    assert_int_equal(t, T_C);
+    assert_int_equal(sampler_accept(s, T_C), 0);
+    assert_int_equal(sampler_accept(s, T_A), -1); /* constrained now */
+    assert_int_equal(sampler_accept(s, T_H), 0);
+    assert_true(sampler_grammar_done(s));
+    sampler_free(s);
+    /* the trigger in the prefix (a prefill): constrained from the first token */
+    p.grammar_prefix = "xyz ab";
+    s = make(f, &p, 64);
+    assert_int_equal(sampler_sample(s, LOGITS, NULL, NULL), T_C);
+    sampler_free(s);
+    /* a trigger the grammar then refuses: left unconstrained */
+    p.grammar_prefix = "abz";
+    s = make(f, &p, 64);
+    assert_int_equal(sampler_sample(s, LOGITS, NULL, NULL), T_A);
+    assert_false(sampler_grammar_done(s));
+    sampler_free(s);
+    grammar_free(p.grammar);
+}
+
 /* A vocabulary of 4012 tokens with random logits: the grammar allows only
  * the pieces of "w3999" (w3, w39, w399, w3999 and their continuations), far
  * from the best logits, so both greedy and sampling fall back to masking
@@ -1341,6 +1683,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dynatemp, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mirostat1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mirostat2, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dry_math, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dry_sampler, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_xtc, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_top_n_sigma, setup, teardown),
         cmocka_unit_test_setup_teardown(test_default_chain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chain_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_greedy, setup, teardown),
@@ -1353,6 +1699,7 @@ int main(void)
         cmocka_unit_test(test_partial_selection),
         cmocka_unit_test_setup_teardown(test_grammar_greedy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_grammar_sampling, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_grammar_lazy, setup, teardown),
         cmocka_unit_test(test_grammar_full_mask),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
