@@ -12,7 +12,7 @@ candidates left after them (id and logit, best first; top-n-sigma's masked
 -inf tokens left out, XTC's removed ones gone). A logit of null is -inf.
 
 usage: make-sampler-vectors.py [--model models/stories260K.gguf]
-                               [--out tests/vectors/samplers.json]
+                               [--out tests/vectors/samplers/llama-cpp.json]
 """
 import argparse
 import ctypes
@@ -145,7 +145,7 @@ def cases(vocab):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="models/stories260K.gguf")
-    ap.add_argument("--out", default="tests/vectors/samplers.json")
+    ap.add_argument("--out", default="tests/vectors/samplers/llama-cpp.json")
     a = ap.parse_args()
     vocab = Vocab(a.model)
     res = []

@@ -289,15 +289,34 @@ static void publish_counters(struct sched *s)
     pthread_mutex_unlock(&s->lock);
 }
 
+static void slot_view(const struct sched *s, const struct slot *sl, struct sched_slot_info *si);
+
+/* A slot that has just gone idle, shown at once (before its task's final
+ * event goes out): a client that reads /slots or /metrics right after its
+ * answer sees the slot idle with its cache, not the view of the last step. */
+static void publish_idle_slot(struct sched *s, const struct slot *sl)
+{
+    pthread_mutex_lock(&s->lock);
+    slot_view(s, sl, &s->pub[sl->id]);
+    int32_t busy = 0;
+    for (int32_t i = 0; i < s->p.n_slots; i++)
+        busy += s->pub[i].processing;
+    s->pub_st.n_processing = busy;
+    s->pub_st.n_idle = s->p.n_slots - busy;
+    pthread_mutex_unlock(&s->lock);
+}
+
 static void slot_fail(struct sched *s, struct slot *sl, int code, const char *msg)
 {
+    struct sched_task *t = sl->task;
     if (sl->n_decoded > 0) /* as slot_cancel */
         s->st.t_predicted_ms += clock_ms() - sl->t_prompt_done;
     publish_counters(s);
-    post_error(sl->task, code, "%s", msg);
-    task_end(s, sl->task);
+    task_end(s, t); /* freed by the next publish(), after the post below */
     slot_clear_task(sl);
     engine_seq_clear(s->e, sl->id);
+    publish_idle_slot(s, sl);
+    post_error(t, code, "%s", msg);
 }
 
 static void slot_finish(struct sched *s, struct slot *sl)
@@ -331,10 +350,11 @@ static void slot_finish(struct sched *s, struct slot *sl)
         }
     }
     publish_counters(s);
-    post(t, ev);
-    task_end(s, t);
+    task_end(s, t); /* freed by the next publish(), after the post below */
     slot_clear_task(sl);
     sl->last_used = ++s->use_counter;
+    publish_idle_slot(s, sl);
+    post(t, ev);
 }
 
 /* A task whose consumer went away: stop quietly (its cache stays usable). */

@@ -949,9 +949,10 @@ static struct group *group_new(struct server *s, const struct completion_req *r)
         g->rinfo = (struct srv_response_info){.id = g->id, .model = g->model, .created_at = g->created,
                                               .request = g->reply_body};
     }
-    if (g->stream && g->reply == REQ_REPLY_ANTHROPIC)
-        srv_anthropic_stream_start(&g->ant, &g->sse, g->id, g->model, g->n_prompt);
-    else if (g->stream && g->reply == REQ_REPLY_RESPONSES)
+    if (g->stream && g->reply == REQ_REPLY_ANTHROPIC && /* Anthropic: a ping follows message_start */
+        srv_anthropic_stream_start(&g->ant, &g->sse, g->id, g->model, g->n_prompt) == 0)
+        srv_anthropic_stream_ping(&g->sse);
+    if (g->stream && g->reply == REQ_REPLY_RESPONSES)
         srv_responses_stream_start(&g->resp, &g->sse, &g->rinfo);
     g->prompt = r->prompt_json ? json_incref(r->prompt_json) : NULL;
     g->response_fields = r->response_fields ? json_incref(r->response_fields) : NULL;

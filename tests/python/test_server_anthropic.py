@@ -78,7 +78,7 @@ def test_stream_event_sequence(srv):
                             "messages": [{"role": "user", "content": "Hi"}]})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
     names = [line[7:] for line in r.iter_lines(decode_unicode=True) if line.startswith("event: ")]
-    assert names[0] == "message_start"
+    assert names[0] == "message_start" and names[1] == "ping"
     assert names[-2:] == ["message_delta", "message_stop"]
     body = [n for n in names[1:-2] if n != "ping"]
     assert body[0] == "content_block_start" and body[-1] == "content_block_stop"

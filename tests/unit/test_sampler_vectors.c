@@ -1,6 +1,6 @@
 /*
  * test_sampler_vectors.c - cllm's DRY, XTC and top-n-sigma against
- * llama.cpp's: tests/vectors/samplers.json (made by
+ * llama.cpp's: tests/vectors/samplers/llama-cpp.json (made by
  * scripts/make-sampler-vectors.py with llama-cpp-python) holds, per case,
  * fixed logits over the stories260K vocabulary, the history DRY sees, the
  * samplers with their parameters and the candidates llama.cpp left. Each
@@ -38,7 +38,7 @@ static int setup(void **state)
     char path[1024], err[256];
     struct fix *f = calloc(1, sizeof *f);
     assert_non_null(f);
-    snprintf(path, sizeof path, "%s/tests/vectors/samplers.json", src);
+    snprintf(path, sizeof path, "%s/tests/vectors/samplers/llama-cpp.json", src);
     json_error_t je;
     f->doc = json_load_file(path, 0, &je);
     assert_non_null(f->doc);
